@@ -1,0 +1,44 @@
+# braintumor — common commands. Every target installs what it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-full lint format tensorboard clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install braintumor with its dev extras
+
+train: $(STAMP)  ## train the default CNN on the demo data, test the best checkpoint (ARGS=overrides)
+	$(BIN)/python train.py $(ARGS)
+
+test: $(STAMP)  ## fast test suite (slow tests excluded)
+	$(BIN)/python -m pytest $(ARGS)
+
+test-full: $(STAMP)  ## every test, slow ones included
+	$(BIN)/python -m pytest -m "" $(ARGS)
+
+lint: $(STAMP)  ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+tensorboard: $(STAMP)  ## TensorBoard over every run under outputs/
+	$(BIN)/tensorboard --logdir outputs --host 127.0.0.1
+
+clean:  ## remove caches and build leftovers (keeps .venv and outputs/)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +

@@ -1,0 +1,5 @@
+"""Lightning callbacks of braintumor."""
+
+from braintumor.callbacks.sample_grid import AugmentedSampleGrid
+
+__all__ = ["AugmentedSampleGrid"]

@@ -1,0 +1,202 @@
+"""``MRIClassifier``: the LightningModule that binds a network, the loss, the optimizer and
+the metrics. Everything it needs to rebuild itself travels in its hyperparameters, so
+``MRIClassifier.load_from_checkpoint(path)`` alone is enough to evaluate or predict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch import LightningModule
+from torch import nn
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassCalibrationError,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+
+def classification_metrics(num_classes: int) -> MetricCollection:
+    """Accuracy (over all images) and macro precision, recall and F1."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision": MulticlassPrecision(num_classes, average="macro"),
+            "recall": MulticlassRecall(num_classes, average="macro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        }
+    )
+
+
+def metric_tag(name: str) -> str:
+    """A class name usable in a metric key (TensorBoard tags allow no spaces)."""
+    return re.sub(r"[^0-9A-Za-z_.+-]+", "_", name)
+
+
+class MRIClassifier(LightningModule):
+    """Image classifier trained with cross-entropy.
+
+    Parameters
+    ----------
+    net : Hydra config (``_target_`` + arguments, ``num_classes`` and ``in_channels`` included)
+        of the ``nn.Module`` to train.
+    optimizer : Hydra config of a partial optimizer (``_partial_: true``), called with the
+        parameters.
+    preprocessing : ``class_names``, ``image_size``, ``channels``, ``mean``, ``std`` of the data,
+        as given by ``MRIDataModule.preprocessing``.
+    scheduler : optional Hydra config of a partial LR scheduler, called with the optimizer.
+    scheduler_monitor : metric a ``ReduceLROnPlateau`` scheduler watches.
+    label_smoothing : cross-entropy label smoothing.
+    class_weights : optional per-class loss weights (e.g. inverse training frequencies).
+    ece_bins : bins of the expected calibration error.
+    channels_last : keep activations in NHWC memory order (faster convolutions on CPU and GPU).
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        preprocessing: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        scheduler_monitor: str = "val/loss",
+        label_smoothing: float = 0.0,
+        class_weights: Sequence[float] | None = None,
+        ece_bins: int = 15,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_names: list[str] = list(preprocessing["class_names"])
+        num_classes = len(self.class_names)
+        self.net: nn.Module = instantiate(net)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
+        if class_weights is not None and len(class_weights) != num_classes:
+            raise ValueError(
+                f"class_weights has {len(class_weights)} values for {num_classes} classes."
+            )
+        weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+        metrics = classification_metrics(num_classes)
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_f1_best = MaxMetric()
+        self.test_per_class = MetricCollection(
+            {
+                "precision": MulticlassPrecision(num_classes, average=None),
+                "recall": MulticlassRecall(num_classes, average=None),
+                "f1": MulticlassF1Score(num_classes, average=None),
+            },
+            prefix="test/",
+        )
+        self.test_ece = MulticlassCalibrationError(num_classes, n_bins=ece_bins, norm="l1")
+        self._targets: list[torch.Tensor] = []
+        self._probs: list[torch.Tensor] = []
+
+    # --------------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=self.memory_format)
+        return self.net(x)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        logits = self(x)
+        return self.criterion(logits, y), logits, y
+
+    def _collect(self, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self._probs.append(logits.detach().float().softmax(dim=1).cpu())
+        self._targets.append(y.detach().cpu())
+
+    def collected_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_true, y_prob)`` of the last validation or test epoch."""
+        if not self._targets:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, len(self.class_names)))
+        return torch.cat(self._targets).numpy(), torch.cat(self._probs).numpy()
+
+    # -------------------------------------------------------------------------- training
+    def on_train_start(self) -> None:
+        # The sanity check must not count towards the best validation F1.
+        self.val_metrics.reset()
+        self.val_f1_best.reset()
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss, logits, y = self._step(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
+                f"{self.global_step}: lower model.optimizer.lr or check the input data."
+            )
+        self.train_metrics.update(logits, y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        return loss
+
+    # ------------------------------------------------------------------------ validation
+    def on_validation_epoch_start(self) -> None:
+        self._targets, self._probs = [], []
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        loss, logits, y = self._step(batch)
+        self.val_metrics.update(logits, y)
+        self._collect(logits, y)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.val_metrics.reset()
+        self.log_dict({k: v for k, v in values.items() if k != "val/f1"})
+        self.log("val/f1", values["val/f1"], prog_bar=True)
+        self.val_f1_best.update(values["val/f1"])
+        self.log("val/f1_best", self.val_f1_best.compute(), prog_bar=True)
+
+    # ------------------------------------------------------------------------------ test
+    def on_test_epoch_start(self) -> None:
+        self._targets, self._probs = [], []
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        loss, logits, y = self._step(batch)
+        self.test_metrics.update(logits, y)
+        self.test_per_class.update(logits, y)
+        self.test_ece.update(logits.float().softmax(dim=1), y)
+        self._collect(logits, y)
+        self.log("test/loss", loss, on_step=False, on_epoch=True)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_dict(self.test_metrics.compute())
+        self.test_metrics.reset()
+        self.log("test/ece", self.test_ece.compute())
+        self.test_ece.reset()
+        for key, values in self.test_per_class.compute().items():
+            metric = key.removeprefix("test/")
+            for name, value in zip(self.class_names, values, strict=True):
+                self.log(f"test/{metric}_class/{metric_tag(name)}", value)
+        self.test_per_class.reset()
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return self(x).float().softmax(dim=1)
+
+    # ------------------------------------------------------------------------- optimizer
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        scheduler = instantiate(self.hparams.scheduler)(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "monitor": self.hparams.scheduler_monitor,
+                "interval": "epoch",
+            },
+        }

@@ -1,0 +1,62 @@
+"""The baseline network: conv blocks with BatchNorm + ReLU + pooling, dropout, linear head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv_block(in_channels: int, out_channels: int, convs: int) -> nn.Sequential:
+    """``convs`` x (3x3 conv -> BatchNorm -> ReLU), then 2x2 max pooling."""
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [
+            nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        ]
+    layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class MRICNN(nn.Module):
+    """A BatchNorm + dropout CNN for MRI slices.
+
+    Parameters
+    ----------
+    num_classes : outputs of the classifier.
+    in_channels : 1 for grayscale, 3 for RGB input.
+    widths : output channels of each conv block (each block halves the resolution).
+    convs_per_block : 3x3 convolutions in each block.
+    dropout : dropout probability before the classifier.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 1,
+        widths: Sequence[int] = (16, 32, 64, 128, 256),
+        convs_per_block: int = 1,
+        dropout: float = 0.3,
+    ) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("widths must name at least one block.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        blocks, previous = [], in_channels
+        for width in widths:
+            blocks.append(conv_block(previous, width, convs_per_block))
+            previous = width
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, num_classes))
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, in_channels, H, W)`` images -> ``(N, num_classes)`` logits."""
+        return self.head(self.pool(self.features(x)))

@@ -1,0 +1,196 @@
+"""Train and evaluate as functions of a composed Hydra config.
+
+``train(cfg)``: seed -> datamodule, module, callbacks, loggers, trainer -> fit -> evaluate the
+best checkpoint on val and test -> reports in the run directory -> metrics.
+``evaluate(cfg)``: the same reports for an existing checkpoint (``train=false ckpt_path=...``).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import get_class, instantiate
+from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.scan import DataError
+from braintumor.lit import MRIClassifier
+from braintumor.reports import plot_confusion_matrix, write_split_reports
+from braintumor.reports.summary import format_metrics_table
+
+log = logging.getLogger(__name__)
+
+# Lightning attaches its own console handler to the "lightning" logger; under Hydra's logging
+# setup every message would print twice, so its records go through the root handlers only.
+if logging.getLogger().handlers:
+    logging.getLogger("lightning").handlers.clear()
+# Lightning 2.6 on torch >= 2.10 warns about its own use of a deprecated pytree API.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+PREPROCESSING_KEYS = ("image_size", "channels", "mean", "std")
+
+
+def build_datamodule(cfg: DictConfig, preprocessing: dict | None = None) -> MRIDataModule:
+    """The datamodule of ``cfg.data`` with ``cfg.augment``; ``preprocessing`` (from a
+    checkpoint) overrides image size, channels and normalization."""
+    augment = instantiate(cfg.augment.transforms) if cfg.get("augment") else []
+    overrides = {k: preprocessing[k] for k in PREPROCESSING_KEYS} if preprocessing else {}
+    dm = instantiate(cfg.data, augment=list(augment), **overrides, _convert_="all")
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
+    """The LightningModule of ``cfg.model``, its head sized to the datamodule's classes."""
+    kwargs: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)
+    module_class = get_class(kwargs.pop("_target_", "braintumor.lit.MRIClassifier"))
+    kwargs["net"] = {**kwargs["net"], "num_classes": dm.num_classes, "in_channels": dm.channels}
+    if kwargs.get("class_weights") == "balanced":
+        counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
+        kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()
+    return module_class(preprocessing=dm.preprocessing, **kwargs)
+
+
+def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
+    """The Trainer of ``cfg.trainer`` with the callbacks and loggers of the config."""
+    callbacks: list[Callback] = [
+        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
+    ]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    loggers: list[Logger] = [
+        instantiate(c) for c in (cfg.get("logger") or {}).values() if c and "_target_" in c
+    ]
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
+
+
+def _log_hyperparameters(trainer: Trainer, cfg: DictConfig, module: MRIClassifier) -> None:
+    if not trainer.loggers:
+        return
+    params: dict[str, Any] = {
+        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+        for k in ("data", "augment", "model", "trainer", "seed")
+        if k in cfg
+    }
+    params["model/params/total"] = sum(p.numel() for p in module.parameters())
+    for logger in trainer.loggers:
+        logger.log_hyperparams(params)
+
+
+def _report(
+    trainer: Trainer, module: MRIClassifier, dm: MRIDataModule, run_dir: Path, ckpt: str | None
+) -> dict[str, dict]:
+    """Evaluate ``module`` (or ``ckpt``) on val and test; write reports; return metrics."""
+    out = run_dir / "reports"
+    results: dict[str, dict] = {}
+    boards = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    for split in ("val", "test"):
+        if len(dm.datasets[split]) == 0:
+            log.warning(f"the {split} split is empty: no {split} report.")
+            continue
+        run = trainer.validate if split == "val" else trainer.test
+        run(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
+        y_true, y_prob = module.collected_predictions()
+        extra = {"checkpoint": ckpt or "in-memory weights"}
+        results[split] = write_split_reports(out, split, y_true, y_prob, dm.class_names, extra)
+        for board in boards:
+            fig = plot_confusion_matrix(y_true, y_prob.argmax(1), dm.class_names, title=split)
+            board.experiment.add_figure(f"{split}/confusion_matrix", fig, trainer.global_step)
+    return results
+
+
+def _summarize(run_dir: Path, ckpt: str | None, results: dict[str, dict]) -> None:
+    lines = ["", f"Run directory: {run_dir}", f"Checkpoint:    {ckpt or 'in-memory weights'}"]
+    if results:
+        lines += ["", format_metrics_table(results), "", f"Reports:       {run_dir / 'reports'}"]
+    lines.append("Curves:        make tensorboard  (or: tensorboard --logdir outputs)")
+    log.info("\n".join(lines))
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit ``cfg.model`` on ``cfg.data``, then evaluate the best checkpoint; return metrics."""
+    if cfg.get("seed") is not None:
+        seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    dm = build_datamodule(cfg)
+    dm.save_split(run_dir / "split.csv")
+    if dm.skipped:
+        with (run_dir / "skipped_images.csv").open("w") as f:
+            f.write("path,reason\n" + "".join(f'"{s.path}","{r}"\n' for s, r in dm.skipped))
+    module = build_module(cfg, dm)
+    trainer = build_trainer(cfg)
+    _log_hyperparameters(trainer, cfg, module)
+    log.info(
+        f"Training {type(module.net).__name__} on {dm.num_classes} classes "
+        f"({len(dm.datasets['train'])} train / {len(dm.datasets['val'])} val / "
+        f"{len(dm.datasets['test'])} test images, seed {cfg.get('seed')}) -> {run_dir}"
+    )
+    metrics: dict[str, float] = {}
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    ckpt = None
+    checkpointer = trainer.checkpoint_callback
+    if checkpointer is not None and checkpointer.best_model_path:
+        ckpt = checkpointer.best_model_path
+    elif cfg.get("train", True):
+        warnings.warn("no best checkpoint was saved; evaluating the last weights.", stacklevel=1)
+    results = _report(trainer, module, dm, run_dir, ckpt) if cfg.get("test", True) else {}
+    for split, values in results.items():
+        metrics.update({f"{split}/{k}": v for k, v in values.items() if isinstance(v, float)})
+    _summarize(run_dir, ckpt, results)
+    return metrics
+
+
+def _split_file_beside(ckpt: Path) -> Path | None:
+    """The ``split.csv`` of the run directory a checkpoint was saved in, if any."""
+    candidate = ckpt.resolve().parent.parent / "split.csv"
+    return candidate if candidate.is_file() else None
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Write val/test reports for ``cfg.ckpt_path`` on ``cfg.data``; return the metrics.
+
+    The checkpoint's preprocessing (image size, channels, normalization) is used, and its
+    class names must match the dataset's. Without ``data.split_file``, the split recorded
+    beside the checkpoint (``<run>/split.csv``) is reused when there is one.
+    """
+    if not cfg.get("ckpt_path"):
+        raise ValueError("evaluation needs a checkpoint: train=false ckpt_path=/path/to/x.ckpt")
+    ckpt = Path(cfg.ckpt_path)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint '{ckpt}' does not exist (ckpt_path).")
+    run_dir = Path(cfg.paths.output_dir)
+    module = MRIClassifier.load_from_checkpoint(ckpt, map_location="cpu")
+    prep = dict(module.hparams.preprocessing)
+    if cfg.data.get("layout", "folder") == "folder" and not cfg.data.get("split_file"):
+        beside = _split_file_beside(ckpt)
+        if beside is not None:
+            log.info(f"reusing the checkpoint's split: {beside}")
+            cfg = cfg.copy()
+            OmegaConf.update(cfg, "data.split_file", str(beside), force_add=True)
+    dm = build_datamodule(cfg, preprocessing=prep)
+    if dm.class_names != list(prep["class_names"]):
+        ours, theirs = set(dm.class_names), set(prep["class_names"])
+        raise DataError(
+            f"checkpoint '{ckpt}' was trained on {len(theirs)} classes, the data at "
+            f"'{dm.root}' has {len(ours)}: missing from the data {sorted(theirs - ours)}, not in "
+            f"the checkpoint {sorted(ours - theirs)}"
+            + ("; same names, different order" if ours == theirs else "")
+            + "."
+        )
+    dm.save_split(run_dir / "split.csv")
+    trainer = build_trainer(cfg)
+    results = _report(trainer, module, dm, run_dir, None)
+    for split in results.values():
+        split["checkpoint"] = str(ckpt)
+    _summarize(run_dir, str(ckpt), results)
+    return {f"{s}/{k}": v for s, r in results.items() for k, v in r.items() if isinstance(v, float)}

@@ -1,0 +1,37 @@
+"""Summary metrics of one split."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_support
+
+from braintumor.reports.calibration import expected_calibration_error
+
+
+def summary_metrics(
+    y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str], ece_bins: int = 15
+) -> dict[str, float | int]:
+    """``accuracy``, macro and weighted precision/recall/F1, ``ece``, ``log_loss`` and ``n``.
+
+    Macro averages run over every class of the model (a class absent from ``y_true`` and
+    never predicted counts as 0), matching torchmetrics' macro averages during training.
+    """
+    y_true = np.asarray(y_true)
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    y_pred = y_prob.argmax(axis=1)
+    labels = list(range(len(class_names)))
+    out: dict[str, float | int] = {"n": int(len(y_true))}
+    out["accuracy"] = float(accuracy_score(y_true, y_pred))
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=average, zero_division=0
+        )
+        out[f"precision_{average}"] = float(p)
+        out[f"recall_{average}"] = float(r)
+        out[f"f1_{average}"] = float(f)
+    out["ece"] = expected_calibration_error(y_true, y_prob, ece_bins)
+    clipped = np.clip(y_prob, 1e-12, 1.0)
+    out["log_loss"] = float(log_loss(y_true, clipped / clipped.sum(1, keepdims=True), labels=labels))
+    return out

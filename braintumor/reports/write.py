@@ -1,0 +1,36 @@
+"""Write every report file of one split into a run's ``reports/`` folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from braintumor.reports.classification import write_classification_report
+from braintumor.reports.confusion import plot_confusion_matrix
+from braintumor.reports.metrics import summary_metrics
+
+
+def write_split_reports(
+    out_dir: str | Path,
+    split: str,
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    class_names: Sequence[str],
+    extra: dict | None = None,
+) -> dict:
+    """Write ``{split}_metrics.json``, ``classification_report_{split}.csv`` and
+    ``confusion_matrix_{split}.png`` into ``out_dir``; return the metrics (with ``extra``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    y_pred = np.asarray(y_prob).argmax(axis=1)
+    metrics = {**summary_metrics(y_true, y_prob, class_names), **(extra or {})}
+    (out / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_classification_report(out / f"classification_report_{split}.csv", y_true, y_pred, class_names)
+    fig = plot_confusion_matrix(y_true, y_pred, class_names, title=f"{split} (n={len(y_true)})")
+    fig.savefig(out / f"confusion_matrix_{split}.png", dpi=110)
+    plt.close(fig)
+    return metrics

@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny phantom datasets in tmp folders and composed Hydra configs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from braintumor.data.synthetic import write_synthetic_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """4 classes x 16 phantom scans of 40-56 px (shared, read-only)."""
+    out = tmp_path_factory.mktemp("tiny") / "classes"
+    return write_synthetic_dataset(out, num_classes=4, per_class=16, seed=3, min_size=40, max_size=56)
+
+
+@pytest.fixture
+def tiny_copy(tiny_root, tmp_path) -> Path:
+    """A private copy of the tiny dataset that a test may modify."""
+    return Path(shutil.copytree(tiny_root, tmp_path / "data"))
+
+
+FAST = [
+    "data.image_size=32",
+    "data.batch_size=16",
+    "data.num_workers=0",
+    "data.check_images=true",
+    "model.net.widths=[8,16]",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.log_every_n_steps=1",
+    "callbacks.augmented_samples.num_images=4",
+]
+
+
+def compose_config(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
+    """Compose ``conf/train.yaml`` as ``train.py`` would, with the run directory set."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.cache_dir = str(output_dir / "cache")
+        del cfg.hydra  # train.py's task function never sees the hydra node either
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path, tiny_root):
+    """``make_cfg(*overrides)``: a fast config on the tiny dataset, run dir in ``tmp_path``."""
+
+    def make(*overrides: str, root: Path | None = None, run: str = "run") -> DictConfig:
+        data = ["data=folder", f"data.root={root or tiny_root}"]
+        return compose_config(tmp_path / run, [*data, *FAST, *overrides])
+
+    yield make
+    GlobalHydra.instance().clear()

@@ -1,0 +1,51 @@
+import pytest
+
+from braintumor.data.scan import DataError, check_readable, find_classes, scan_class_folders
+
+
+def test_junk_files_and_hidden_folders_are_ignored(tiny_copy):
+    first = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    before = len(scan_class_folders(tiny_copy))
+    for junk in (".DS_Store", "Thumbs.db", "notes.txt", "._case_0000.jpeg"):
+        (first / junk).write_bytes(b"junk")
+    (tiny_copy / ".hidden_class").mkdir()
+    (tiny_copy / "README.txt").write_text("not a class")
+    assert len(scan_class_folders(tiny_copy)) == before
+    assert ".hidden_class" not in find_classes(tiny_copy)
+
+
+def test_nested_subfolders_are_scanned(tiny_copy):
+    first = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    sub = first / "patient_7"
+    sub.mkdir()
+    (first / "case_0000.jpeg").rename(sub / "case_0000.jpeg")
+    paths = [s.path for s in scan_class_folders(tiny_copy)]
+    assert f"{first.name}/patient_7/case_0000.jpeg" in paths
+
+
+def test_missing_root_names_the_path(tmp_path):
+    with pytest.raises(DataError, match=r"does not exist.*root/<class>"):
+        find_classes(tmp_path / "nope")
+
+
+def test_root_without_class_folders(tmp_path):
+    (tmp_path / "a.jpeg").write_bytes(b"x")
+    with pytest.raises(DataError, match="holds no class folders"):
+        find_classes(tmp_path)
+
+
+def test_empty_class_folder_is_named(tiny_copy):
+    (tiny_copy / "Empty T1").mkdir()
+    (tiny_copy / "Empty T1" / "notes.txt").write_text("no images")
+    with pytest.raises(DataError, match="Empty T1"):
+        scan_class_folders(tiny_copy)
+
+
+def test_truncated_image_is_detected(tiny_copy):
+    path = next(tiny_copy.rglob("*.jpeg"))
+    assert check_readable(path) is None
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert check_readable(path) is not None
+    path.write_bytes(b"not an image at all")
+    assert "UnidentifiedImageError" in check_readable(path)

@@ -1,0 +1,214 @@
+"""The whole pipeline through composed Hydra configs, as ``train.py`` runs it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from braintumor import pipeline
+from braintumor.data.image import load_image
+from braintumor.data.scan import DataError
+from braintumor.data.transforms import eval_transform
+from braintumor.lit import MRIClassifier
+from tests.conftest import CONF_DIR, FAST, ROOT
+
+REPORTS = [
+    "val_metrics.json",
+    "test_metrics.json",
+    "classification_report_val.csv",
+    "classification_report_test.csv",
+    "confusion_matrix_val.png",
+    "confusion_matrix_test.png",
+]
+
+
+def test_default_config_composes_and_instantiates(tmp_path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train")
+    assert cfg.data.layout == "folder" and cfg.data.synthetic.num_classes == 8
+    assert cfg.optimized_metric == "val/f1_best"
+    assert cfg.model.scheduler.T_max == cfg.trainer.max_epochs
+    transforms = instantiate(cfg.augment.transforms)
+    assert len(transforms) >= 3
+    for name in ("presplit", "folder"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            other = compose(config_name="train", overrides=[f"data={name}", "data.root=/x"])
+        assert other.data.layout == name
+    GlobalHydra.instance().clear()
+
+
+def test_misspelled_key_or_group_fails_at_startup():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with pytest.raises(ConfigCompositionException, match="optimzer"):
+            compose(config_name="train", overrides=["model.optimzer.lr=1"])
+        with pytest.raises(ConfigCompositionException, match="nosuchdata"):
+            compose(config_name="train", overrides=["data=nosuchdata"])
+    GlobalHydra.instance().clear()
+
+
+def test_fast_dev_run(make_cfg, tmp_path):
+    cfg = make_cfg("debug=fdr")
+    metrics = pipeline.train(cfg)
+    assert "train/loss" in metrics
+    assert (tmp_path / "run" / "split.csv").is_file()
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, tiny_root):
+    """A real 2-epoch run on the tiny data (shared by the tests below)."""
+    from tests.conftest import compose_config
+
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    overrides = ["data=folder", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=2", "seed=1"]
+    cfg = compose_config(run_dir, overrides)
+    metrics = pipeline.train(cfg)
+    GlobalHydra.instance().clear()
+    return run_dir, metrics, tiny_root
+
+
+def test_training_writes_every_report(trained_run):
+    run_dir, metrics, _ = trained_run
+    for name in REPORTS:
+        assert (run_dir / "reports" / name).stat().st_size > 0, name
+    test = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
+    assert {"accuracy", "precision_macro", "recall_macro", "f1_macro", "ece", "n"} <= set(test)
+    assert test["n"] == 10  # 15% of 16 per class, rounded up, over 4 classes
+    assert metrics["test/f1_macro"] == test["f1_macro"]
+    assert 0.0 <= metrics["val/f1_best"] <= 1.0
+    checkpoints = {p.name for p in (run_dir / "checkpoints").iterdir()}
+    assert "last.ckpt" in checkpoints and any(n.startswith("epoch_") for n in checkpoints)
+    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert events
+
+
+def test_tensorboard_gets_curves_images_and_confusion_matrices(trained_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _, _ = trained_run
+    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board.Reload()
+    scalars = set(board.Tags()["scalars"])
+    assert {"train/loss", "train/acc", "train/f1", "val/loss", "val/f1", "val/acc", "lr-Adam"} <= scalars
+    assert {"test/ece", "test/f1"} <= scalars
+    images = set(board.Tags()["images"])
+    assert {"train/augmented_samples", "val/confusion_matrix", "test/confusion_matrix"} <= images
+
+
+def test_torchmetrics_and_reports_agree(trained_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir, _, _ = trained_run
+    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board.Reload()
+    report = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
+    assert board.Scalars("test/f1")[-1].value == pytest.approx(report["f1_macro"], abs=1e-5)
+    assert board.Scalars("test/acc")[-1].value == pytest.approx(report["accuracy"], abs=1e-5)
+    assert board.Scalars("test/ece")[-1].value == pytest.approx(report["ece"], abs=1e-4)
+
+
+def test_checkpoint_alone_is_enough_to_predict(trained_run):
+    run_dir, _, data_root = trained_run
+    ckpt = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    model = MRIClassifier.load_from_checkpoint(ckpt, map_location="cpu").eval()
+    prep = model.hparams.preprocessing
+    assert prep["class_names"] == sorted(p.name for p in data_root.iterdir() if p.is_dir())
+    assert prep["image_size"] == 32 and prep["channels"] == 1
+    transform = eval_transform(prep["image_size"], prep["mean"], prep["std"], prep["channels"])
+    first = next(data_root.rglob("*.jpeg"))
+    with torch.no_grad():
+        probs = model(transform(load_image(first, prep["channels"]))[None]).softmax(1)
+    assert probs.shape == (1, 4) and probs.sum().item() == pytest.approx(1.0)
+
+
+def test_evaluate_checkpoint_reproduces_test_metrics(trained_run, tmp_path):
+    from tests.conftest import compose_config
+
+    run_dir, _, data_root = trained_run
+    ckpt = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    overrides = ["data=folder", f"data.root={data_root}", *FAST, "train=false", f"ckpt_path={ckpt}",
+                 "data.split_seed=12345", "data.image_size=64"]  # fmt: skip
+    cfg = compose_config(tmp_path / "eval", overrides)
+    metrics = pipeline.evaluate(cfg)
+    GlobalHydra.instance().clear()
+    original = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
+    again = json.loads((tmp_path / "eval" / "reports" / "test_metrics.json").read_text())
+    # the run's split.csv and the checkpoint's preprocessing were used, not the overrides
+    assert (tmp_path / "eval" / "split.csv").read_text() == (run_dir / "split.csv").read_text()
+    for key in ("accuracy", "f1_macro", "precision_macro", "recall_macro", "ece", "n"):
+        assert again[key] == pytest.approx(original[key], abs=1e-6), key
+    assert metrics["test/f1_macro"] == pytest.approx(original["f1_macro"])
+
+
+def test_evaluate_rejects_a_checkpoint_of_other_classes(trained_run, tmp_path, tiny_copy):
+    from tests.conftest import compose_config
+
+    run_dir, _, _ = trained_run
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    first = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    first.rename(tiny_copy / "Renamed T2")
+    overrides = ["data=folder", f"data.root={tiny_copy}", *FAST, "train=false", f"ckpt_path={ckpt}",
+                 f"data.split_file={tmp_path / 'none.csv'}"]  # fmt: skip
+    overrides[-1] = "data.split_file=null"
+    cfg = compose_config(tmp_path / "eval", overrides)
+    OmegaConf.update(cfg, "ckpt_path", str(Path(tmp_path / "copy.ckpt")))
+    Path(tmp_path / "copy.ckpt").write_bytes(ckpt.read_bytes())  # no split.csv beside it
+    with pytest.raises(DataError, match=r"missing from the data \['" + first.name):
+        pipeline.evaluate(cfg)
+    GlobalHydra.instance().clear()
+
+
+def test_class_weights_balanced(make_cfg, tiny_copy):
+    victim = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    for f in sorted(victim.glob("*.jpeg"))[8:]:
+        f.unlink()
+    cfg = make_cfg("model.class_weights=balanced", "model.label_smoothing=0.1", root=tiny_copy)
+    dm = pipeline.build_datamodule(cfg)
+    module = pipeline.build_module(cfg, dm)
+    weights = module.criterion.weight
+    counts = torch.tensor(dm.class_counts("train"), dtype=torch.float32)
+    assert counts[0] < counts[1] and weights[0] > weights[1]
+    products = weights * counts  # inverse frequency: weight x count is the same for all
+    assert torch.allclose(products, products.mean().expand(4))
+    assert module.criterion.label_smoothing == 0.1
+
+
+def _run_train_py(args, tmp_path, timeout=240):
+    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.log_dir={tmp_path / 'outputs'}",
+           f"paths.cache_dir={tmp_path / 'cache'}", *FAST]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def test_train_py_presplit_layout_from_the_command_line(tiny_root, tmp_path):
+    root = tmp_path / "presplit"
+    for split, picks in (("train", slice(0, 10)), ("test", slice(10, 16))):
+        for class_dir in (p for p in tiny_root.iterdir() if p.is_dir()):
+            (root / split / class_dir.name).mkdir(parents=True)
+            for f in sorted(class_dir.glob("*.jpeg"))[picks]:
+                (root / split / class_dir.name / f.name).write_bytes(f.read_bytes())
+    result = _run_train_py(["data=presplit", f"data.root={root}", "data.val_fraction=0.25"], tmp_path)
+    assert "Run directory:" in result.stdout and "test" in result.stdout
+    runs = list((tmp_path / "outputs").glob("*/*/reports/test_metrics.json"))
+    assert len(runs) == 1 and json.loads(runs[0].read_text())["n"] == 24
+
+
+def test_grid_multirun_runs_every_job(tiny_root, tmp_path):
+    _run_train_py(["-m", "data=folder", f"data.root={tiny_root}", "model.optimizer.lr=1e-3,3e-4"], tmp_path)
+    sweeps = list((tmp_path / "outputs" / "multirun").iterdir())
+    assert len(sweeps) == 1
+    jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
+    assert jobs == ["0", "1"]
+    for job in jobs:
+        assert (sweeps[0] / job / "reports" / "test_metrics.json").is_file()
+        assert (sweeps[0] / job / "checkpoints" / "last.ckpt").is_file()
