@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# glibc's malloc hands freed activation memory back to the OS after every step by default;
+# keeping it (no mmap/trim churn) makes CPU training ~1.3x faster here. Override to disable.
+MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-full lint format tensorboard clean
@@ -20,13 +23,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install braintumor with its dev extras
 
 train: $(STAMP)  ## train the default CNN on the demo data, test the best checkpoint (ARGS=overrides)
-	$(BIN)/python train.py $(ARGS)
+	$(MALLOC_ENV) $(BIN)/python train.py $(ARGS)
 
 test: $(STAMP)  ## fast test suite (slow tests excluded)
-	$(BIN)/python -m pytest $(ARGS)
+	$(MALLOC_ENV) $(BIN)/python -m pytest $(ARGS)
 
 test-full: $(STAMP)  ## every test, slow ones included
-	$(BIN)/python -m pytest -m "" $(ARGS)
+	$(MALLOC_ENV) $(BIN)/python -m pytest -m "" $(ARGS)
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .

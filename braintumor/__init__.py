@@ -1,2 +1,3 @@
 """braintumor: brain-tumor MRI classification with Lightning + Hydra."""
+
 __version__ = "0.1.0"

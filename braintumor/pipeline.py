@@ -128,8 +128,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
     _log_hyperparameters(trainer, cfg, module)
+    n_params = sum(p.numel() for p in module.parameters())
     log.info(
-        f"Training {type(module.net).__name__} on {dm.num_classes} classes "
+        f"Training {type(module.net).__name__} ({n_params / 1e3:.0f}k parameters) on "
+        f"{dm.num_classes} classes from {dm.root} "
         f"({len(dm.datasets['train'])} train / {len(dm.datasets['val'])} val / "
         f"{len(dm.datasets['test'])} test images, seed {cfg.get('seed')}) -> {run_dir}"
     )

@@ -21,7 +21,9 @@ CONF_DIR = ROOT / "conf"
 def tiny_root(tmp_path_factory) -> Path:
     """4 classes x 16 phantom scans of 40-56 px (shared, read-only)."""
     out = tmp_path_factory.mktemp("tiny") / "classes"
-    return write_synthetic_dataset(out, num_classes=4, per_class=16, seed=3, min_size=40, max_size=56)
+    return write_synthetic_dataset(
+        out, num_classes=4, per_class=16, seed=3, min_size=40, max_size=56
+    )
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ import torch
 from braintumor.models.cnn import MRICNN
 
 
-@pytest.mark.parametrize(("channels", "size", "widths"), [(1, 32, (8, 16)), (3, 96, (16, 32, 64, 128)), (1, 50, (4,))])
+@pytest.mark.parametrize(
+    ("channels", "size", "widths"), [(1, 32, (8, 16)), (3, 96, (16, 32, 64, 128)), (1, 50, (4,))]
+)
 def test_output_shape(channels, size, widths):
     net = MRICNN(num_classes=7, in_channels=channels, widths=widths, convs_per_block=2)
     assert net(torch.randn(3, channels, size, size)).shape == (3, 7)

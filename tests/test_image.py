@@ -16,7 +16,10 @@ def _write(tmp_path, mode: str):
         image = base.convert(mode)
     else:
         image = base.convert(mode)
-    path = tmp_path / f"img_{mode.replace(';', '_')}.{'tiff' if mode in ('I;16', 'I', 'F', 'CMYK') else 'png'}"
+    path = (
+        tmp_path
+        / f"img_{mode.replace(';', '_')}.{'tiff' if mode in ('I;16', 'I', 'F', 'CMYK') else 'png'}"
+    )
     image.save(path)
     return path
 

@@ -6,7 +6,12 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
-from braintumor.reports import expected_calibration_error, plot_confusion_matrix, summary_metrics, write_split_reports
+from braintumor.reports import (
+    expected_calibration_error,
+    plot_confusion_matrix,
+    summary_metrics,
+    write_split_reports,
+)
 
 
 def _predictions(n=300, k=5, seed=0):
@@ -21,7 +26,9 @@ def _predictions(n=300, k=5, seed=0):
 def test_ece_matches_torchmetrics():
     y, prob = _predictions()
     ours = expected_calibration_error(y, prob, n_bins=15)
-    theirs = MulticlassCalibrationError(5, n_bins=15, norm="l1")(torch.tensor(prob), torch.tensor(y))
+    theirs = MulticlassCalibrationError(5, n_bins=15, norm="l1")(
+        torch.tensor(prob), torch.tensor(y)
+    )
     assert ours == pytest.approx(float(theirs), abs=1e-6)
 
 

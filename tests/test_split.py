@@ -11,7 +11,7 @@ LABELS = ["a"] * 40 + ["b"] * 20 + ["c"] * 10
 def test_split_is_stratified_by_class():
     splits = stratified_split(LABELS, 0.2, 0.2, seed=0)
     for split in ("val", "test"):
-        counts = Counter(label for label, s in zip(LABELS, splits) if s == split)
+        counts = Counter(label for label, s in zip(LABELS, splits, strict=True) if s == split)
         assert counts == {"a": 8, "b": 4, "c": 2}
     assert Counter(splits) == {"train": 42, "val": 14, "test": 14}
 
@@ -27,7 +27,7 @@ def test_zero_fractions_keep_everything_in_train():
 
 def test_class_too_small_to_stratify_is_named():
     with pytest.raises(DataError, match=r"\['lonely'\]"):
-        stratified_split(LABELS + ["lonely"], 0.2, 0.2, seed=0)
+        stratified_split([*LABELS, "lonely"], 0.2, 0.2, seed=0)
 
 
 def test_fraction_too_small_for_the_classes():

@@ -23,9 +23,15 @@ def _digest(root: Path) -> str:
 
 
 def test_dataset_is_deterministic_by_seed(tmp_path):
-    a = write_synthetic_dataset(tmp_path / "a", num_classes=3, per_class=4, seed=1, min_size=32, max_size=48)
-    b = write_synthetic_dataset(tmp_path / "b", num_classes=3, per_class=4, seed=1, min_size=32, max_size=48)
-    c = write_synthetic_dataset(tmp_path / "c", num_classes=3, per_class=4, seed=2, min_size=32, max_size=48)
+    a = write_synthetic_dataset(
+        tmp_path / "a", num_classes=3, per_class=4, seed=1, min_size=32, max_size=48
+    )
+    b = write_synthetic_dataset(
+        tmp_path / "b", num_classes=3, per_class=4, seed=1, min_size=32, max_size=48
+    )
+    c = write_synthetic_dataset(
+        tmp_path / "c", num_classes=3, per_class=4, seed=2, min_size=32, max_size=48
+    )
     assert _digest(a) == _digest(b)
     assert _digest(a) != _digest(c)
 
@@ -61,7 +67,19 @@ def test_ensure_reuses_and_regenerates(tmp_path):
 
 
 def test_command_line_writes_dataset(tmp_path, capsys):
-    main([str(tmp_path / "out"), "--classes", "3", "--per-class", "2", "--min-size", "32", "--max-size", "32"])
+    main(
+        [
+            str(tmp_path / "out"),
+            "--classes",
+            "3",
+            "--per-class",
+            "2",
+            "--min-size",
+            "32",
+            "--max-size",
+            "32",
+        ]
+    )
     assert len(list((tmp_path / "out").rglob("*.jpeg"))) == 6
     assert "wrote 3 classes" in capsys.readouterr().out
 

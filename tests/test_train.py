@@ -98,7 +98,15 @@ def test_tensorboard_gets_curves_images_and_confusion_matrices(trained_run):
     board = EventAccumulator(str(run_dir / "tensorboard"))
     board.Reload()
     scalars = set(board.Tags()["scalars"])
-    assert {"train/loss", "train/acc", "train/f1", "val/loss", "val/f1", "val/acc", "lr-Adam"} <= scalars
+    assert {
+        "train/loss",
+        "train/acc",
+        "train/f1",
+        "val/loss",
+        "val/f1",
+        "val/acc",
+        "lr-Adam",
+    } <= scalars
     assert {"test/ece", "test/f1"} <= scalars
     images = set(board.Tags()["images"])
     assert {"train/augmented_samples", "val/confusion_matrix", "test/confusion_matrix"} <= images
@@ -197,14 +205,18 @@ def test_train_py_presplit_layout_from_the_command_line(tiny_root, tmp_path):
             (root / split / class_dir.name).mkdir(parents=True)
             for f in sorted(class_dir.glob("*.jpeg"))[picks]:
                 (root / split / class_dir.name / f.name).write_bytes(f.read_bytes())
-    result = _run_train_py(["data=presplit", f"data.root={root}", "data.val_fraction=0.25"], tmp_path)
+    result = _run_train_py(
+        ["data=presplit", f"data.root={root}", "data.val_fraction=0.25"], tmp_path
+    )
     assert "Run directory:" in result.stdout and "test" in result.stdout
     runs = list((tmp_path / "outputs").glob("*/*/reports/test_metrics.json"))
     assert len(runs) == 1 and json.loads(runs[0].read_text())["n"] == 24
 
 
 def test_grid_multirun_runs_every_job(tiny_root, tmp_path):
-    _run_train_py(["-m", "data=folder", f"data.root={tiny_root}", "model.optimizer.lr=1e-3,3e-4"], tmp_path)
+    _run_train_py(
+        ["-m", "data=folder", f"data.root={tiny_root}", "model.optimizer.lr=1e-3,3e-4"], tmp_path
+    )
     sweeps = list((tmp_path / "outputs" / "multirun").iterdir())
     assert len(sweeps) == 1
     jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())

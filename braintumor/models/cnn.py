@@ -13,7 +13,9 @@ def conv_block(in_channels: int, out_channels: int, convs: int) -> nn.Sequential
     layers: list[nn.Module] = []
     for i in range(convs):
         layers += [
-            nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(
+                in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=False
+            ),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         ]
@@ -52,7 +54,9 @@ class MRICNN(nn.Module):
             previous = width
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, num_classes))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(dropout), nn.Linear(previous, num_classes)
+        )
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

@@ -1,7 +1,10 @@
 """Report writers: plain functions of ``(y_true, y_prob, class_names)``; no Lightning here."""
 
 from braintumor.reports.calibration import expected_calibration_error
-from braintumor.reports.classification import classification_report_rows, write_classification_report
+from braintumor.reports.classification import (
+    classification_report_rows,
+    write_classification_report,
+)
 from braintumor.reports.confusion import plot_confusion_matrix
 from braintumor.reports.metrics import summary_metrics
 from braintumor.reports.write import write_split_reports

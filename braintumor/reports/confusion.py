@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
 
 
 def plot_confusion_matrix(
@@ -40,8 +40,9 @@ def plot_confusion_matrix(
                 for j in range(n):
                     if matrix[i, j] == 0:
                         continue
-                    ax.text(j, i, format(matrix[i, j], fmt), ha="center", va="center",
-                            fontsize=font - 1, color="white" if matrix[i, j] > limit else "black")  # fmt: skip
+                    color = "white" if matrix[i, j] > limit else "black"
+                    text = format(matrix[i, j], fmt)
+                    ax.text(j, i, text, ha="center", va="center", fontsize=font - 1, color=color)
     if title:
         fig.suptitle(title)
     return fig

@@ -22,7 +22,7 @@ def summary_metrics(
     y_prob = np.asarray(y_prob, dtype=np.float64)
     y_pred = y_prob.argmax(axis=1)
     labels = list(range(len(class_names)))
-    out: dict[str, float | int] = {"n": int(len(y_true))}
+    out: dict[str, float | int] = {"n": len(y_true)}
     out["accuracy"] = float(accuracy_score(y_true, y_pred))
     for average in ("macro", "weighted"):
         p, r, f, _ = precision_recall_fscore_support(
@@ -33,5 +33,7 @@ def summary_metrics(
         out[f"f1_{average}"] = float(f)
     out["ece"] = expected_calibration_error(y_true, y_prob, ece_bins)
     clipped = np.clip(y_prob, 1e-12, 1.0)
-    out["log_loss"] = float(log_loss(y_true, clipped / clipped.sum(1, keepdims=True), labels=labels))
+    out["log_loss"] = float(
+        log_loss(y_true, clipped / clipped.sum(1, keepdims=True), labels=labels)
+    )
     return out

@@ -29,7 +29,9 @@ def write_split_reports(
     y_pred = np.asarray(y_prob).argmax(axis=1)
     metrics = {**summary_metrics(y_true, y_prob, class_names), **(extra or {})}
     (out / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_classification_report(out / f"classification_report_{split}.csv", y_true, y_pred, class_names)
+    write_classification_report(
+        out / f"classification_report_{split}.csv", y_true, y_pred, class_names
+    )
     fig = plot_confusion_matrix(y_true, y_pred, class_names, title=f"{split} (n={len(y_true)})")
     fig.savefig(out / f"confusion_matrix_{split}.png", dpi=110)
     plt.close(fig)
