@@ -1,0 +1,275 @@
+"""``MRIDataModule``: class folders on disk -> train/val/test DataLoaders."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from braintumor.data.dataset import ScanDataset
+from braintumor.data.scan import DataError, Scan, find_classes, find_unreadable, scan_class_folders
+from braintumor.data.split import SPLITS, read_split_csv, stratified_split, write_split_csv
+from braintumor.data.synthetic import ensure_synthetic_dataset
+from braintumor.data.transforms import eval_transform, per_channel, train_transform
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("folder", "presplit")
+
+
+def default_num_workers() -> int:
+    """Loader workers when ``num_workers`` is null: CPU count - 1, between 1 and 8."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+class MRIDataModule(LightningDataModule):
+    """Brain-MRI scans in class folders, split and served as DataLoaders.
+
+    Parameters
+    ----------
+    root : the data folder. ``layout="folder"``: ``root/<class>/*.jpeg``, split for you
+        (stratified, ``val_fraction``/``test_fraction``/``split_seed``) or as recorded in
+        ``split_file``. ``layout="presplit"``: ``root/{train,val,test}/<class>/*.jpeg``; without
+        ``val/``, a stratified ``val_fraction`` of the whole set is carved out of ``train/``.
+    image_size, channels, mean, std : preprocessing; ``mean``/``std`` with one value apply to
+        every channel.
+    augment : ``transforms.v2`` transforms applied to training images (``uint8`` tensors).
+    batch_size, num_workers, pin_memory, persistent_workers : DataLoader knobs;
+        ``num_workers=None`` picks :func:`default_num_workers`.
+    synthetic : parameters of :func:`~braintumor.data.synthetic.ensure_synthetic_dataset`;
+        when given, the demo dataset is generated into ``root`` on first use.
+    check_images : decode every scan once at setup and skip (with a warning) those that fail.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        layout: str = "folder",
+        image_size: int = 128,
+        channels: int = 1,
+        mean: Sequence[float] = (0.5,),
+        std: Sequence[float] = (0.5,),
+        augment: Sequence[Callable] | None = None,
+        batch_size: int = 32,
+        num_workers: int | None = None,
+        pin_memory: bool = False,
+        persistent_workers: bool = True,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 42,
+        split_file: str | Path | None = None,
+        synthetic: Mapping[str, Any] | None = None,
+        check_images: bool = True,
+    ) -> None:
+        super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"data.layout must be one of {LAYOUTS}, got '{layout}'.")
+        if channels not in (1, 3):
+            raise ValueError(f"data.channels must be 1 or 3, got {channels}.")
+        if image_size < 8:
+            raise ValueError(f"data.image_size must be at least 8, got {image_size}.")
+        self.root = Path(root)
+        self.layout = layout
+        self.image_size = int(image_size)
+        self.channels = int(channels)
+        self.mean = per_channel(mean, self.channels, "data.mean")
+        self.std = per_channel(std, self.channels, "data.std")
+        self.augment = list(augment or [])
+        self.batch_size = batch_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and self.num_workers > 0
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.split_file = Path(split_file) if split_file else None
+        self.synthetic = dict(synthetic) if synthetic else None
+        self.check_images = check_images
+        self.class_names: list[str] = []
+        self.scans: list[Scan] = []
+        self.splits: list[str] = []
+        self.skipped: list[tuple[Scan, str]] = []
+        self.datasets: dict[str, ScanDataset] = {}
+
+    # ----------------------------------------------------------------- discovery and split
+    def prepare_data(self) -> None:
+        if self.synthetic is not None:
+            ensure_synthetic_dataset(self.root, **self.synthetic)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        if self.synthetic is not None and not self.root.exists():
+            self.prepare_data()
+        if self.layout == "folder":
+            self.class_names = find_classes(self.root)
+            if self.split_file is not None:
+                scans, splits = self._from_split_file()
+            else:
+                scans = self._readable(scan_class_folders(self.root, self.class_names))
+                splits = stratified_split(
+                    [s.label for s in scans], self.val_fraction, self.test_fraction, self.split_seed
+                )
+        else:
+            scans, splits = self._presplit()
+        self.scans, self.splits = scans, splits
+        missing = [
+            f"{split}: {sorted(set(self.class_names) - {s.label for s, p in zip(scans, splits) if p == split})}"
+            for split in SPLITS
+            if split in splits
+            and set(self.class_names) - {s.label for s, p in zip(scans, splits) if p == split}
+        ]
+        if missing:
+            warnings.warn(
+                "some classes have no image in a split (their metrics there are undefined): "
+                + "; ".join(missing),
+                stacklevel=2,
+            )
+        transforms = {
+            "train": train_transform(
+                self.image_size, self.mean, self.std, self.channels, self.augment
+            ),
+            "val": eval_transform(self.image_size, self.mean, self.std, self.channels),
+            "test": eval_transform(self.image_size, self.mean, self.std, self.channels),
+        }
+        for split in SPLITS:
+            chosen = [s for s, p in zip(scans, splits) if p == split]
+            self.datasets[split] = ScanDataset(
+                self.root, chosen, self.class_names, self.channels, transforms[split]
+            )
+        sizes = ", ".join(f"{len(d)} {k}" for k, d in self.datasets.items())
+        log.debug(f"data: {self.root} ({self.layout}), {len(self.class_names)} classes, {sizes}")
+
+    def _readable(self, scans: list[Scan]) -> list[Scan]:
+        if not self.check_images:
+            return scans
+        bad = find_unreadable(self.root, scans)
+        if bad:
+            self.skipped += bad
+            listing = "\n".join(f"  {self.root / s.path}: {reason}" for s, reason in bad[:20])
+            more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+            warnings.warn(
+                f"skipping {len(bad)} unreadable image(s) of {len(scans)}:\n{listing}{more}",
+                stacklevel=2,
+            )
+            bad_paths = {s.path for s, _ in bad}
+            scans = [s for s in scans if s.path not in bad_paths]
+        return scans
+
+    def _from_split_file(self) -> tuple[list[Scan], list[str]]:
+        scans, splits = read_split_csv(self.split_file)
+        unknown = sorted({s.label for s in scans} - set(self.class_names))
+        if unknown:
+            raise DataError(
+                f"split file '{self.split_file}' names class(es) {unknown} that are not folders "
+                f"of '{self.root}' (found {self.class_names})."
+            )
+        absent = [s.path for s in scans if not (self.root / s.path).is_file()]
+        if absent:
+            shown = ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else "")
+            raise DataError(
+                f"{len(absent)} file(s) of split file '{self.split_file}' are missing under "
+                f"'{self.root}': {shown}. Is data.root the folder the split was made on?"
+            )
+        kept = set(self._readable(scans))
+        pairs = [(s, p) for s, p in zip(scans, splits) if s in kept]
+        return [s for s, _ in pairs], [p for _, p in pairs]
+
+    def _presplit(self) -> tuple[list[Scan], list[str]]:
+        folders = {split: self.root / split for split in SPLITS}
+        for split in ("train", "test"):
+            if not folders[split].is_dir():
+                raise DataError(
+                    f"data.layout=presplit expects '{folders[split]}' (root/train, root/test and "
+                    "optionally root/val, each holding the same class folders)."
+                )
+        present = [split for split in SPLITS if folders[split].is_dir()]
+        classes = {split: find_classes(folders[split]) for split in present}
+        self.class_names = classes["train"]
+        problems = []
+        for split in present[1:]:
+            extra = sorted(set(classes[split]) - set(self.class_names))
+            lacking = sorted(set(self.class_names) - set(classes[split]))
+            if extra:
+                problems.append(f"{split}/ has class(es) not in train/: {extra}")
+            if lacking:
+                problems.append(f"{split}/ lacks class(es) of train/: {lacking}")
+        if problems:
+            raise DataError(
+                f"class folders differ between the splits of '{self.root}': "
+                + "; ".join(problems)
+                + ". Every split must hold the same class folders."
+            )
+        scans: list[Scan] = []
+        splits: list[str] = []
+        for split in present:
+            found = scan_class_folders(folders[split], self.class_names)
+            found = [Scan(f"{split}/{s.path}", s.label) for s in found]
+            found = self._readable(found)
+            scans += found
+            splits += [split] * len(found)
+        if "val" not in present and self.val_fraction > 0:
+            train_idx = [i for i, p in enumerate(splits) if p == "train"]
+            fraction = min(0.5, self.val_fraction * len(scans) / max(1, len(train_idx)))
+            carved = stratified_split(
+                [scans[i].label for i in train_idx], fraction, 0.0, self.split_seed
+            )
+            for i, assigned in zip(train_idx, carved):
+                splits[i] = assigned
+        return scans, splits
+
+    # ------------------------------------------------------------------- what others need
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild the eval transform and read its outputs."""
+        return {
+            "class_names": list(self.class_names),
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+    def class_counts(self, split: str = "train") -> list[int]:
+        """Images per class in ``split``, in class order."""
+        counts = Counter(self.datasets[split].targets)
+        return [counts.get(i, 0) for i in range(self.num_classes)]
+
+    def save_split(self, path: str | Path) -> Path:
+        """Write ``path,class,split`` for every scan used; reuse it with ``data.split_file``."""
+        return write_split_csv(path, self.scans, self.splits)
+
+    # ----------------------------------------------------------------------- dataloaders
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        if len(dataset) == 0:
+            raise DataError(f"the {split} split is empty; check the split fractions or split file.")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            drop_last=shuffle and len(dataset) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

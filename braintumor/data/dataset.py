@@ -1,0 +1,50 @@
+"""A map-style dataset over an explicit list of scans."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from braintumor.data.image import load_image
+from braintumor.data.scan import Scan
+
+
+class ScanDataset(Dataset):
+    """Like torchvision's ``ImageFolder``, but over a given list of scans (one split of it).
+
+    Parameters
+    ----------
+    root : folder the scan paths are relative to.
+    scans : the scans of this split.
+    class_names : all class names; a scan's target is the index of its label here.
+    channels : 1 (grayscale) or 3 (RGB).
+    transform : applied to the ``uint8`` tensor of shape ``(channels, H, W)``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        scans: Sequence[Scan],
+        class_names: Sequence[str],
+        channels: int = 1,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.scans = list(scans)
+        self.class_names = list(class_names)
+        self.class_to_idx = {name: i for i, name in enumerate(self.class_names)}
+        self.targets = [self.class_to_idx[s.label] for s in self.scans]
+        self.channels = channels
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.scans)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = load_image(self.root / self.scans[index].path, self.channels)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.targets[index]

@@ -1,0 +1,45 @@
+"""Decode any image PIL opens into a ``uint8`` tensor with 1 or 3 channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+
+def to_channels(image: Image.Image, channels: int) -> Image.Image:
+    """Convert any PIL mode to ``L`` (``channels=1``) or ``RGB`` (``channels=3``).
+
+    Transparent images are composited onto black (the background of an MRI); 16-bit and
+    float images are rescaled from their own min/max to 0..255 instead of being clipped.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}.")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) * 255.0 if high > low else values * 0.0
+        image = Image.fromarray(scaled.round().astype(np.uint8))
+    elif image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    target = "L" if channels == 1 else "RGB"
+    return image if image.mode == target else image.convert(target)
+
+
+def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
+    """Read ``path`` as a ``uint8`` tensor of shape ``(channels, H, W)``.
+
+    EXIF orientation is applied, so a rotated phone photo of a film is upright.
+    """
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        array = np.array(to_channels(image, channels))
+    if array.ndim == 2:
+        array = array[None]
+    else:
+        array = array.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array))

@@ -1,0 +1,110 @@
+"""Find scans (image files) in class folders and check that each one can be decoded."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm")
+"""File name endings read as scans (case-insensitive); anything else is ignored as junk."""
+
+
+class DataError(ValueError):
+    """The data on disk is not what braintumor expects; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One image file: its path relative to the data root and its class (folder) name."""
+
+    path: str
+    label: str
+
+
+def is_scan_file(name: str) -> bool:
+    """True for image files; hidden files (``.DS_Store``, ``._x.jpg``) and others are junk."""
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def find_classes(root: str | Path) -> list[str]:
+    """Sorted names of the class folders directly under ``root``.
+
+    Raises :class:`DataError` when ``root`` does not exist, is not a folder, or holds no
+    class folder. Hidden folders and ``__MACOSX`` are ignored.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(
+            f"data root '{root}' does not exist: expected a folder with one subfolder per "
+            "class (root/<class>/*.jpeg). Set data.root=/path/to/data."
+        )
+    if not root.is_dir():
+        raise DataError(f"data root '{root}' is a file, expected a folder of class folders.")
+    classes = sorted(
+        entry.name
+        for entry in os.scandir(root)
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name != "__MACOSX"
+    )
+    if not classes:
+        raise DataError(
+            f"data root '{root}' holds no class folders: expected root/<class>/*.jpeg "
+            f"(one subfolder per class, image files inside)."
+        )
+    return classes
+
+
+def scan_class_folders(root: str | Path, classes: Sequence[str] | None = None) -> list[Scan]:
+    """All scans under ``root/<class>/`` (subfolders included), sorted by path.
+
+    Raises :class:`DataError` naming every class folder that holds no image file.
+    """
+    root = Path(root)
+    classes = list(classes) if classes is not None else find_classes(root)
+    scans: list[Scan] = []
+    empty: list[str] = []
+    for label in classes:
+        found = []
+        for dirpath, dirnames, filenames in os.walk(root / label, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel_dir = Path(dirpath).relative_to(root)
+            found += [Scan((rel_dir / f).as_posix(), label) for f in filenames if is_scan_file(f)]
+        if not found:
+            empty.append(str(root / label))
+        scans += sorted(found, key=lambda s: s.path)
+    if empty:
+        raise DataError(
+            f"{len(empty)} class folder(s) hold no image files ({', '.join(IMAGE_EXTENSIONS)}): "
+            + "; ".join(f"'{p}'" for p in empty)
+            + ". Add images or remove the folder(s)."
+        )
+    return scans
+
+
+def check_readable(path: str | Path) -> str | None:
+    """``None`` when the image decodes completely, else the reason it does not.
+
+    JPEGs are decoded at reduced scale (``draft``), which still reads every byte and so
+    catches truncated files, at a fraction of the cost of a full decode.
+    """
+    try:
+        with Image.open(path) as image:
+            image.draft(image.mode if image.mode in ("L", "RGB") else None, (64, 64))
+            image.load()
+    except Exception as error:  # PIL raises many types for bad files
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def find_unreadable(root: str | Path, scans: Iterable[Scan]) -> list[tuple[Scan, str]]:
+    """The scans that cannot be decoded, each with the reason."""
+    root = Path(root)
+    bad = []
+    for scan in scans:
+        reason = check_readable(root / scan.path)
+        if reason is not None:
+            bad.append((scan, reason))
+    return bad

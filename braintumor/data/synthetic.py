@@ -1,0 +1,328 @@
+"""Procedural brain-MRI phantoms: the offline demo dataset.
+
+Each scan is an axial slice of a synthetic head: scalp, skull, cortex with gyral texture,
+CSF, lateral ventricles and, for tumor classes, a lesion whose location, size, shape and
+contrast depend on the tumor type and on the sequence (T1, T1C+, T2). Head pose, anatomy,
+intensity, blur, noise, image size and colour mode vary per scan, so the classes are
+learnable but not trivial. Class folders follow the "<Type> <Sequence>" naming of the
+public 44-class Kaggle set, so the taxonomies that work there work here too.
+
+Every scan is seeded from ``(seed, class index, scan index)``: the dataset is identical on
+every machine and any subset of it can be regenerated alone.
+
+Command line::
+
+    python -m braintumor.data.synthetic OUT_DIR --classes 8 --per-class 100 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+GENERATOR_VERSION = 2
+MANIFEST_NAME = ".synthetic.json"
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """How one tumor type looks: where it sits, how big, which shape."""
+
+    center: tuple[float, float]  # head frame, x right, y down, unit = brain radius
+    jitter: float  # random displacement of the center
+    radius: tuple[float, float]  # min/max radius
+    shape: str  # round | lobulated | ring | infiltrative | multiple | extra_axial
+    edema: float  # edema halo size relative to the radius (0 = none)
+
+
+TUMOR_TYPES: dict[str, Lesion] = {
+    "Glioblastoma": Lesion((0.0, -0.1), 0.4, (0.24, 0.34), "ring", 0.7),
+    "Meningioma": Lesion((0.0, 0.0), 0.0, (0.19, 0.28), "extra_axial", 0.25),
+    "Meduloblastoma": Lesion((0.0, 0.52), 0.05, (0.15, 0.21), "lobulated", 0.3),
+    "Schwannoma": Lesion((0.36, 0.42), 0.04, (0.12, 0.17), "round", 0.0),
+    "Tuberculoma": Lesion((0.0, -0.05), 0.4, (0.07, 0.10), "multiple", 0.6),
+    "Astrocitoma": Lesion((0.0, -0.15), 0.3, (0.26, 0.36), "infiltrative", 0.0),
+    "Ependimoma": Lesion((0.0, 0.32), 0.05, (0.13, 0.18), "lobulated", 0.2),
+    "Neurocitoma": Lesion((0.13, -0.05), 0.03, (0.12, 0.16), "lobulated", 0.0),
+}
+
+# The order in which classes are taken for ``--classes N``.
+CLASS_CATALOGUE: tuple[str, ...] = (
+    "_NORMAL T1",
+    "_NORMAL T2",
+    "Glioblastoma T1C+",
+    "Glioblastoma T2",
+    "Meningioma T1C+",
+    "Meningioma T2",
+    "Meduloblastoma T1C+",
+    "Schwannoma T1C+",
+    "Tuberculoma T1C+",
+    "Astrocitoma T2",
+    "Ependimoma T1",
+    "Neurocitoma T2",
+    "Meningioma T1",
+    "Glioblastoma T1",
+    "Schwannoma T2",
+    "Astrocitoma T1C+",
+)
+
+# Tissue intensities per sequence: scalp, skull, brain, csf, lesion, rim, edema.
+CONTRAST = {
+    "T1": dict(scalp=0.80, skull=0.08, brain=0.55, gray=0.45, csf=0.12, lesion=0.33, rim=0.38,
+               edema=0.42),
+    "T1C+": dict(scalp=0.82, skull=0.08, brain=0.55, gray=0.45, csf=0.12, lesion=0.80, rim=0.95,
+                 edema=0.42),
+    "T2": dict(scalp=0.55, skull=0.06, brain=0.42, gray=0.52, csf=0.92, lesion=0.78, rim=0.60,
+               edema=0.72),
+}  # fmt: skip
+
+
+def split_class_name(name: str) -> tuple[str, str]:
+    """``"Meningioma T1C+"`` -> ``("Meningioma", "T1C+")``; ``"_NORMAL T1"`` -> ``("_NORMAL", "T1")``."""
+    tumor, _, sequence = name.rpartition(" ")
+    return tumor, sequence
+
+
+def _soft(d: np.ndarray, sharpness: float) -> np.ndarray:
+    """Soft inside-mask of a normalized distance (1 on the boundary)."""
+    return 1.0 / (1.0 + np.exp(np.clip((d - 1.0) * sharpness, -30, 30)))
+
+
+def _paint(img: np.ndarray, mask: np.ndarray, value: float | np.ndarray) -> np.ndarray:
+    return img * (1.0 - mask) + value * mask
+
+
+def _texture(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, waves: int = 6) -> np.ndarray:
+    """Low-frequency gyral-like texture in [-1, 1]."""
+    out = np.zeros_like(x)
+    for _ in range(waves):
+        fx, fy = rng.normal(0, 9, size=2)
+        out += np.sin(fx * x + fy * y + rng.uniform(0, 2 * np.pi))
+    return out / waves
+
+
+def _lesion_masks(
+    lesion: Lesion, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, brain_edge: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Core, rim and edema masks (soft, in [0, 1]) for one lesion instance."""
+    core = np.zeros_like(x)
+    rim = np.zeros_like(x)
+    edema = np.zeros_like(x)
+    count = int(rng.integers(2, 5)) if lesion.shape == "multiple" else 1
+    for _ in range(count):
+        r = rng.uniform(*lesion.radius)
+        if lesion.shape == "extra_axial":
+            angle = rng.uniform(-np.pi, 0.15 * np.pi)  # convexity, mostly upper half
+            dist = brain_edge - 0.55 * r
+            cx, cy = dist * np.cos(angle), dist * np.sin(angle)
+        else:
+            cx, cy = lesion.center
+            if lesion.center[0] != 0.0 and rng.random() < 0.5:
+                cx = -cx  # left or right side
+            cx += rng.normal(0, lesion.jitter)
+            cy += rng.normal(0, lesion.jitter)
+            norm = np.hypot(cx, cy)
+            limit = brain_edge - r - 0.05
+            if norm > limit:
+                cx, cy = cx * limit / norm, cy * limit / norm
+        dx, dy = x - cx, y - cy
+        phi = np.arctan2(dy, dx)
+        if lesion.shape in ("lobulated", "infiltrative"):
+            lobes = int(rng.integers(3, 7))
+            wobble = 1.0 + 0.22 * np.sin(lobes * phi + rng.uniform(0, 2 * np.pi))
+        else:
+            wobble = 1.0 + 0.05 * np.sin(3 * phi + rng.uniform(0, 2 * np.pi))
+        d = np.hypot(dx, dy * rng.uniform(0.8, 1.2)) / (r * wobble)
+        sharp = 4.0 if lesion.shape == "infiltrative" else 14.0
+        if lesion.shape in ("ring", "multiple"):
+            inner = rng.uniform(0.45, 0.7)
+            rim = np.maximum(rim, _soft(d, sharp) * (1 - _soft(d / inner, sharp)))
+            core = np.maximum(core, _soft(d / inner, sharp))
+        else:
+            core = np.maximum(core, _soft(d, sharp))
+        if lesion.edema > 0:
+            edema = np.maximum(edema, _soft(d / (1.0 + lesion.edema * rng.uniform(0.6, 1.4)), 5))
+    return core, rim, edema
+
+
+def render_scan(class_name: str, rng: np.random.Generator, size: int = 256) -> np.ndarray:
+    """Render one phantom slice of ``class_name`` as a ``size`` x ``size`` uint8 array."""
+    tumor, sequence = split_class_name(class_name)
+    tissue = CONTRAST[sequence]
+    grid = np.linspace(-1.0, 1.0, size)
+    gx, gy = np.meshgrid(grid, grid)
+
+    # Head pose: rotation, scale, shift -> coordinates in the head frame.
+    theta = rng.normal(0, 0.18)
+    scale = rng.uniform(0.85, 1.0)
+    sx, sy = rng.normal(0, 0.05, size=2)
+    c, s = np.cos(theta), np.sin(theta)
+    x = (c * (gx - sx) + s * (gy - sy)) / scale
+    y = (-s * (gx - sx) + c * (gy - sy)) / scale
+
+    a, b = rng.uniform(0.74, 0.84), rng.uniform(0.88, 0.97)  # head half-axes
+    rho = np.hypot(x / a, y / b)
+    img = np.zeros_like(x)
+    img = _paint(img, _soft(rho, 60), tissue["scalp"])
+    img = _paint(img, _soft(rho / 0.93, 60), tissue["skull"])
+    img = _paint(img, _soft(rho / 0.88, 60), tissue["csf"])
+    brain = _soft(rho / 0.85, 40)
+    texture = _texture(x, y, rng)
+    cortex = tissue["gray"] + (tissue["brain"] - tissue["gray"]) * np.clip(0.5 + texture, 0, 1)
+    img = _paint(img, brain, cortex)
+    sulci = brain * np.clip((np.abs(texture) < 0.06) * (rho > 0.6), 0, 1) * 0.5
+    img = _paint(img, sulci, tissue["csf"])
+
+    # Lateral ventricles (size varies with age) and the midline.
+    vent = rng.uniform(0.8, 1.3)
+    for side in (-1.0, 1.0):
+        vx, vy = x - side * 0.11 * vent, y + 0.08
+        ang = side * 0.25
+        u = np.cos(ang) * vx + np.sin(ang) * vy
+        v = -np.sin(ang) * vx + np.cos(ang) * vy
+        img = _paint(img, _soft(np.hypot(u / (0.055 * vent), v / (0.22 * vent)), 18), tissue["csf"])
+
+    # Coordinates in brain-radius units (brain edge at ~0.85 * head axes).
+    bx, by = x / (a * 0.85 / 0.8), y / (b * 0.85 / 0.9)
+    if tumor in TUMOR_TYPES:
+        core, rim, edema = _lesion_masks(TUMOR_TYPES[tumor], bx, by, rng, brain_edge=0.82)
+        edema = edema * brain
+        img = _paint(img, edema * 0.85, tissue["edema"])
+        heterogeneity = 1.0 + 0.12 * _texture(x * 3, y * 3, rng, waves=4)
+        img = _paint(img, core * brain, tissue["lesion"] * heterogeneity)
+        img = _paint(img, rim * brain, tissue["rim"])
+
+    # Acquisition: gain, gamma, bias field, blur, noise.
+    bias = 1.0 + 0.12 * (rng.normal() * gx + rng.normal() * gy)
+    img = np.clip(img * bias * rng.uniform(0.85, 1.15), 0, 1) ** rng.uniform(0.8, 1.25)
+    pil = Image.fromarray((img * 255).astype(np.uint8))
+    pil = pil.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, 1.3) * size / 256))
+    arr = np.asarray(pil, dtype=np.float32) / 255.0
+    arr = np.abs(arr + rng.normal(0, rng.uniform(0.01, 0.05), size=arr.shape))  # Rician-like
+    return (np.clip(arr, 0, 1) * 255).astype(np.uint8)
+
+
+def class_names_for(num_classes: int) -> list[str]:
+    """The first ``num_classes`` classes of the catalogue."""
+    if not 2 <= num_classes <= len(CLASS_CATALOGUE):
+        raise ValueError(
+            f"num_classes must be between 2 and {len(CLASS_CATALOGUE)}, got {num_classes}."
+        )
+    return list(CLASS_CATALOGUE[:num_classes])
+
+
+def write_synthetic_dataset(
+    out_dir: str | Path,
+    num_classes: int = 8,
+    per_class: int = 100,
+    seed: int = 0,
+    min_size: int = 160,
+    max_size: int = 224,
+    rgb_fraction: float = 0.15,
+) -> Path:
+    """Write ``out_dir/<class>/<scan>.jpeg`` for ``num_classes`` classes and return ``out_dir``.
+
+    Sizes vary in ``[min_size, max_size]``; a fraction ``rgb_fraction`` is saved as RGB, as in
+    the public data. A manifest records the parameters so that :func:`ensure_synthetic_dataset`
+    can reuse the folder.
+    """
+    out = Path(out_dir)
+    if per_class < 1:
+        raise ValueError(f"per_class must be >= 1, got {per_class}.")
+    if not 16 <= min_size <= max_size:
+        raise ValueError(f"need 16 <= min_size <= max_size, got {min_size} and {max_size}.")
+    for ci, name in enumerate(class_names_for(num_classes)):
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            rng = np.random.default_rng([seed, ci, i])
+            size = int(rng.integers(min_size, max_size + 1))
+            pixels = render_scan(name, rng, size=size)
+            image = Image.fromarray(pixels)
+            if rng.random() < rgb_fraction:
+                image = image.convert("RGB")
+            image.save(folder / f"case_{i:04d}.jpeg", quality=92)
+    manifest = _manifest(num_classes, per_class, seed, min_size, max_size, rgb_fraction)
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+    return out
+
+
+def _manifest(num_classes, per_class, seed, min_size, max_size, rgb_fraction) -> dict:
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "num_classes": num_classes,
+        "per_class": per_class,
+        "seed": seed,
+        "min_size": min_size,
+        "max_size": max_size,
+        "rgb_fraction": rgb_fraction,
+    }
+
+
+def ensure_synthetic_dataset(out_dir: str | Path, **params) -> Path:
+    """Generate the dataset into ``out_dir`` unless an identical one is already there.
+
+    Generation writes to a temporary sibling folder and renames it into place, so an
+    interrupted run never leaves a half-written dataset behind.
+    """
+    out = Path(out_dir)
+    defaults = dict(num_classes=8, per_class=100, seed=0, min_size=160, max_size=224,
+                    rgb_fraction=0.15)  # fmt: skip
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown synthetic dataset parameters: {sorted(unknown)}")
+    full = {**defaults, **params}
+    manifest_path = out / MANIFEST_NAME
+    if manifest_path.is_file():
+        try:
+            if json.loads(manifest_path.read_text()) == _manifest(**full):
+                return out
+        except json.JSONDecodeError:
+            pass
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_synthetic_dataset(tmp, **full)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m braintumor.data.synthetic",
+        description="Write the procedural brain-MRI phantom dataset as an ImageFolder of JPEGs.",
+    )
+    parser.add_argument("out_dir", type=Path, help="where to write <class>/<scan>.jpeg")
+    parser.add_argument("--classes", type=int, default=8, help="number of classes (2-16)")
+    parser.add_argument("--per-class", type=int, default=100, help="scans per class")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-size", type=int, default=160, help="smallest image side (px)")
+    parser.add_argument("--max-size", type=int, default=224, help="largest image side (px)")
+    parser.add_argument("--rgb-fraction", type=float, default=0.15, help="share saved as RGB")
+    args = parser.parse_args(argv)
+    out = write_synthetic_dataset(
+        args.out_dir,
+        num_classes=args.classes,
+        per_class=args.per_class,
+        seed=args.seed,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        rgb_fraction=args.rgb_fraction,
+    )
+    print(f"wrote {args.classes} classes x {args.per_class} scans to {out}")
+
+
+if __name__ == "__main__":
+    main()

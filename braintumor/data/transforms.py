@@ -1,0 +1,61 @@
+"""Train and eval preprocessing with ``torchvision.transforms.v2`` on ``uint8`` tensors.
+
+Both pipelines resize to ``image_size`` first (cheap ops after that), run augmentations on
+``uint8`` tensors, then convert to float and normalize. The eval pipeline is deterministic
+and is rebuilt from a checkpoint's preprocessing settings for prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def per_channel(values: Sequence[float], channels: int, name: str) -> list[float]:
+    """Broadcast a 1-value ``mean``/``std`` to ``channels`` values; check the length."""
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        return values * channels
+    if len(values) != channels:
+        raise ValueError(f"{name} has {len(values)} values but the images have {channels} channels.")
+    return values
+
+
+def _tail(mean: Sequence[float], std: Sequence[float], channels: int) -> list[Callable]:
+    return [
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(per_channel(mean, channels, "mean"), per_channel(std, channels, "std")),
+    ]
+
+
+def eval_transform(
+    image_size: int, mean: Sequence[float], std: Sequence[float], channels: int = 1
+) -> v2.Compose:
+    """Deterministic: resize to ``image_size`` x ``image_size``, scale to [0, 1], normalize."""
+    return v2.Compose([v2.Resize((image_size, image_size), antialias=True), *_tail(mean, std, channels)])
+
+
+def train_transform(
+    image_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    channels: int = 1,
+    augment: Sequence[Callable] = (),
+) -> v2.Compose:
+    """Resize, then the ``augment`` transforms (on ``uint8``), then scale and normalize."""
+    return v2.Compose(
+        [v2.Resize((image_size, image_size), antialias=True), *augment, *_tail(mean, std, channels)]
+    )
+
+
+def denormalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Undo :func:`eval_transform`'s normalization for display; returns values in [0, 1]."""
+    c = batch.shape[-3]
+    m = torch.tensor(per_channel(mean, c, "mean"), dtype=batch.dtype).view(c, 1, 1)
+    s = torch.tensor(per_channel(std, c, "std"), dtype=batch.dtype).view(c, 1, 1)
+    return (batch * s + m).clamp(0, 1)
