@@ -45,7 +45,9 @@ def test_split_csv_round_trip(tmp_path):
     splits = stratified_split(LABELS, 0.2, 0.2, seed=0)
     path = write_split_csv(tmp_path / "split.csv", scans, splits)
     assert path.read_text().splitlines()[0] == "path,class,split"
-    assert read_split_csv(path) == (scans, splits)
+    assert read_split_csv(path) == (scans, splits, None)
+    write_split_csv(path, scans, splits, groups=list(range(len(scans))))
+    assert read_split_csv(path)[2] == list(range(len(scans)))
 
 
 def test_bad_split_csv(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -10,13 +11,24 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from braintumor.data.dataset import ScanDataset
-from braintumor.data.scan import DataError, Scan, find_classes, find_unreadable, scan_class_folders
-from braintumor.data.split import SPLITS, read_split_csv, stratified_split, write_split_csv
+from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
+from braintumor.data.fingerprint import fingerprint_scans
+from braintumor.data.groups import read_group_file
+from braintumor.data.scan import DataError, Scan, find_classes, scan_class_folders
+from braintumor.data.split import (
+    SPLITS,
+    group_stratified_split,
+    read_split_csv,
+    stratified_split,
+    write_split_csv,
+)
 from braintumor.data.synthetic import ensure_synthetic_dataset
+from braintumor.data.taxonomy import label_map
 from braintumor.data.transforms import eval_transform, per_channel, train_transform
 
 log = logging.getLogger(__name__)
@@ -46,6 +58,13 @@ class MRIDataModule(LightningDataModule):
     synthetic : parameters of :func:`~braintumor.data.synthetic.ensure_synthetic_dataset`;
         when given, the demo dataset is generated into ``root`` on first use.
     check_images : decode every scan once at setup and skip (with a warning) those that fail.
+    taxonomy : label set: ``folder`` (one class per folder), ``tumor_type`` or
+        ``tumor_vs_normal`` (derived from "<Type> <Sequence>" folder names).
+    group_near_duplicates : keep perceptual near-duplicates (``near_duplicate_distance`` bits
+        of a ``hash_size``-squared-bit pHash) in one split of an automatic split.
+    group_file : CSV ``path,group`` (e.g. patient ids); scans of one group stay in one split.
+    sampler : ``None`` (shuffle) or ``"balanced"`` (draw classes equally often).
+    cache_dir : where image fingerprints are cached between runs (``None``: no cache).
     """
 
     def __init__(
@@ -67,6 +86,13 @@ class MRIDataModule(LightningDataModule):
         split_file: str | Path | None = None,
         synthetic: Mapping[str, Any] | None = None,
         check_images: bool = True,
+        taxonomy: str = "folder",
+        group_near_duplicates: bool = True,
+        near_duplicate_distance: int = 12,
+        hash_size: int = 16,
+        group_file: str | Path | None = None,
+        sampler: str | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -92,6 +118,19 @@ class MRIDataModule(LightningDataModule):
         self.split_file = Path(split_file) if split_file else None
         self.synthetic = dict(synthetic) if synthetic else None
         self.check_images = check_images
+        if sampler not in (None, "balanced"):
+            raise ValueError(f"data.sampler must be null or 'balanced', got '{sampler}'.")
+        self.taxonomy = taxonomy
+        self.group_near_duplicates = group_near_duplicates
+        self.near_duplicate_distance = near_duplicate_distance
+        self.hash_size = hash_size
+        self.group_file = Path(group_file) if group_file else None
+        self.sampler = sampler
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.folder_names: list[str] = []
+        self.label_of: dict[str, str] = {}
+        self.groups: list[int] | None = None
+        self._prints: dict = {}
         self.class_names: list[str] = []
         self.scans: list[Scan] = []
         self.splits: list[str] = []
@@ -109,22 +148,28 @@ class MRIDataModule(LightningDataModule):
         if self.synthetic is not None and not self.root.exists():
             self.prepare_data()
         if self.layout == "folder":
-            self.class_names = find_classes(self.root)
+            self.folder_names = find_classes(self.root)
             if self.split_file is not None:
                 scans, splits = self._from_split_file()
             else:
-                scans = self._readable(scan_class_folders(self.root, self.class_names))
-                splits = stratified_split(
-                    [s.label for s in scans], self.val_fraction, self.test_fraction, self.split_seed
-                )
+                scans = self._readable(scan_class_folders(self.root, self.folder_names))
+                splits = self._split([s.label for s in scans], scans,
+                                     self.val_fraction, self.test_fraction)  # fmt: skip
         else:
             scans, splits = self._presplit()
+        self.label_of = label_map(self.folder_names, self.taxonomy)
+        self.class_names = sorted(set(self.label_of.values()))
         self.scans, self.splits = scans, splits
-        missing = [
-            f"{split}: {sorted(set(self.class_names) - {s.label for s, p in zip(scans, splits) if p == split})}"
+        present = {
+            split: {
+                self.label_of[s.label] for s, p in zip(scans, splits, strict=True) if p == split
+            }
             for split in SPLITS
-            if split in splits
-            and set(self.class_names) - {s.label for s, p in zip(scans, splits) if p == split}
+        }
+        missing = [
+            f"{split}: {sorted(set(self.class_names) - present[split])}"
+            for split in SPLITS
+            if present[split] and set(self.class_names) - present[split]
         ]
         if missing:
             warnings.warn(
@@ -140,17 +185,29 @@ class MRIDataModule(LightningDataModule):
             "test": eval_transform(self.image_size, self.mean, self.std, self.channels),
         }
         for split in SPLITS:
-            chosen = [s for s, p in zip(scans, splits) if p == split]
+            chosen = [s for s, p in zip(scans, splits, strict=True) if p == split]
             self.datasets[split] = ScanDataset(
-                self.root, chosen, self.class_names, self.channels, transforms[split]
+                self.root, chosen, self.class_names, self.channels, transforms[split], self.label_of
             )
         sizes = ", ".join(f"{len(d)} {k}" for k, d in self.datasets.items())
         log.debug(f"data: {self.root} ({self.layout}), {len(self.class_names)} classes, {sizes}")
 
+    def _fingerprints(self, scans: list[Scan]) -> dict:
+        cache = None
+        if self.cache_dir is not None:
+            key = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:16]
+            cache = self.cache_dir / f"{key}.json"
+        return fingerprint_scans(
+            self.root, [s.path for s in scans], self.hash_size, cache, workers=self.num_workers,
+            progress=len(scans) > 500,
+        )  # fmt: skip
+
     def _readable(self, scans: list[Scan]) -> list[Scan]:
-        if not self.check_images:
+        """Drop (and report) scans that cannot be decoded; keep their fingerprints."""
+        if not (self.check_images or self.group_near_duplicates):
             return scans
-        bad = find_unreadable(self.root, scans)
+        self._prints.update(self._fingerprints(scans))
+        bad = [(s, self._prints[s.path].error) for s in scans if self._prints[s.path].error]
         if bad:
             self.skipped += bad
             listing = "\n".join(f"  {self.root / s.path}: {reason}" for s, reason in bad[:20])
@@ -163,13 +220,39 @@ class MRIDataModule(LightningDataModule):
             scans = [s for s in scans if s.path not in bad_paths]
         return scans
 
+    def _group_ids(self, scans: list[Scan]) -> list[int] | None:
+        """Near-duplicate groups combined with the user's groups; None when neither is on."""
+        groupings: list[list] = []
+        if self.group_near_duplicates:
+            hashes = [self._prints[s.path].phash for s in scans]
+            pairs = near_duplicate_pairs(hashes, self.near_duplicate_distance)
+            groupings.append(groups_from_pairs(len(scans), pairs))
+            n_grouped = len({i for p in pairs for i in p[:2]})
+            if pairs:
+                log.info(f"{n_grouped} near-duplicate images kept together in one split each")
+        if self.group_file is not None:
+            by_path = read_group_file(self.group_file)
+            groupings.append([by_path.get(s.path) for s in scans])
+        if not groupings:
+            return None
+        return combine_groups(*groupings)
+
+    def _split(
+        self, strata: list[str], scans: list[Scan], val_fraction: float, test_fraction: float
+    ) -> list[str]:
+        groups = self._group_ids(scans)
+        if groups is None:
+            return stratified_split(strata, val_fraction, test_fraction, self.split_seed)
+        self.groups = groups
+        return group_stratified_split(strata, groups, val_fraction, test_fraction, self.split_seed)
+
     def _from_split_file(self) -> tuple[list[Scan], list[str]]:
-        scans, splits = read_split_csv(self.split_file)
-        unknown = sorted({s.label for s in scans} - set(self.class_names))
+        scans, splits, groups = read_split_csv(self.split_file)
+        unknown = sorted({s.label for s in scans} - set(self.folder_names))
         if unknown:
             raise DataError(
                 f"split file '{self.split_file}' names class(es) {unknown} that are not folders "
-                f"of '{self.root}' (found {self.class_names})."
+                f"of '{self.root}' (found {self.folder_names})."
             )
         absent = [s.path for s in scans if not (self.root / s.path).is_file()]
         if absent:
@@ -178,9 +261,11 @@ class MRIDataModule(LightningDataModule):
                 f"{len(absent)} file(s) of split file '{self.split_file}' are missing under "
                 f"'{self.root}': {shown}. Is data.root the folder the split was made on?"
             )
-        kept = set(self._readable(scans))
-        pairs = [(s, p) for s, p in zip(scans, splits) if s in kept]
-        return [s for s, _ in pairs], [p for _, p in pairs]
+        kept = set(self._readable(scans)) if self.check_images else set(scans)
+        keep = [i for i, s in enumerate(scans) if s in kept]
+        if groups is not None:
+            self.groups = [groups[i] for i in keep]
+        return [scans[i] for i in keep], [splits[i] for i in keep]
 
     def _presplit(self) -> tuple[list[Scan], list[str]]:
         folders = {split: self.root / split for split in SPLITS}
@@ -192,11 +277,11 @@ class MRIDataModule(LightningDataModule):
                 )
         present = [split for split in SPLITS if folders[split].is_dir()]
         classes = {split: find_classes(folders[split]) for split in present}
-        self.class_names = classes["train"]
+        self.folder_names = classes["train"]
         problems = []
         for split in present[1:]:
-            extra = sorted(set(classes[split]) - set(self.class_names))
-            lacking = sorted(set(self.class_names) - set(classes[split]))
+            extra = sorted(set(classes[split]) - set(self.folder_names))
+            lacking = sorted(set(self.folder_names) - set(classes[split]))
             if extra:
                 problems.append(f"{split}/ has class(es) not in train/: {extra}")
             if lacking:
@@ -210,7 +295,7 @@ class MRIDataModule(LightningDataModule):
         scans: list[Scan] = []
         splits: list[str] = []
         for split in present:
-            found = scan_class_folders(folders[split], self.class_names)
+            found = scan_class_folders(folders[split], self.folder_names)
             found = [Scan(f"{split}/{s.path}", s.label) for s in found]
             found = self._readable(found)
             scans += found
@@ -218,10 +303,9 @@ class MRIDataModule(LightningDataModule):
         if "val" not in present and self.val_fraction > 0:
             train_idx = [i for i, p in enumerate(splits) if p == "train"]
             fraction = min(0.5, self.val_fraction * len(scans) / max(1, len(train_idx)))
-            carved = stratified_split(
-                [scans[i].label for i in train_idx], fraction, 0.0, self.split_seed
-            )
-            for i, assigned in zip(train_idx, carved):
+            train_scans = [scans[i] for i in train_idx]
+            carved = self._split([s.label for s in train_scans], train_scans, fraction, 0.0)
+            for i, assigned in zip(train_idx, carved, strict=True):
                 splits[i] = assigned
         return scans, splits
 
@@ -239,6 +323,7 @@ class MRIDataModule(LightningDataModule):
             "channels": self.channels,
             "mean": list(self.mean),
             "std": list(self.std),
+            "taxonomy": self.taxonomy,
         }
 
     def class_counts(self, split: str = "train") -> list[int]:
@@ -247,18 +332,28 @@ class MRIDataModule(LightningDataModule):
         return [counts.get(i, 0) for i in range(self.num_classes)]
 
     def save_split(self, path: str | Path) -> Path:
-        """Write ``path,class,split`` for every scan used; reuse it with ``data.split_file``."""
-        return write_split_csv(path, self.scans, self.splits)
+        """Write ``path,class,split[,group]`` for every scan used (``class`` is the folder);
+        reuse it with ``data.split_file``."""
+        groups = (
+            self.groups if self.groups is not None and len(self.groups) == len(self.scans) else None
+        )
+        return write_split_csv(path, self.scans, self.splits, groups)
 
     # ----------------------------------------------------------------------- dataloaders
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; check the split fractions or split file.")
+        sampler = None
+        if shuffle and self.sampler == "balanced":
+            counts = Counter(dataset.targets)
+            weights = torch.tensor([1.0 / counts[t] for t in dataset.targets], dtype=torch.double)
+            sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

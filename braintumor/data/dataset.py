@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -22,6 +22,7 @@ class ScanDataset(Dataset):
     class_names : all class names; a scan's target is the index of its label here.
     channels : 1 (grayscale) or 3 (RGB).
     transform : applied to the ``uint8`` tensor of shape ``(channels, H, W)``.
+    label_of : folder name -> class name (a taxonomy); identity when omitted.
     """
 
     def __init__(
@@ -31,12 +32,14 @@ class ScanDataset(Dataset):
         class_names: Sequence[str],
         channels: int = 1,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        label_of: Mapping[str, str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.scans = list(scans)
         self.class_names = list(class_names)
         self.class_to_idx = {name: i for i, name in enumerate(self.class_names)}
-        self.targets = [self.class_to_idx[s.label] for s in self.scans]
+        label_of = label_of or {}
+        self.targets = [self.class_to_idx[label_of.get(s.label, s.label)] for s in self.scans]
         self.channels = channels
         self.transform = transform
 

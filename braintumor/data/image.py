@@ -22,7 +22,7 @@ def to_channels(image: Image.Image, channels: int) -> Image.Image:
         low, high = float(values.min()), float(values.max())
         scaled = (values - low) / (high - low) * 255.0 if high > low else values * 0.0
         image = Image.fromarray(scaled.round().astype(np.uint8))
-    elif image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA"):
+    elif (image.mode == "P" and "transparency" in image.info) or image.mode in ("RGBA", "LA", "PA"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
         image = Image.alpha_composite(background, rgba).convert("RGB")
@@ -38,8 +38,5 @@ def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
     with Image.open(path) as image:
         image = ImageOps.exif_transpose(image)
         array = np.array(to_channels(image, channels))
-    if array.ndim == 2:
-        array = array[None]
-    else:
-        array = array.transpose(2, 0, 1)
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(array))

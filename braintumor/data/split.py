@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
-from collections import Counter
+import warnings
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from braintumor.data.scan import DataError, Scan
 
@@ -67,20 +68,116 @@ def stratified_split(
     return assigned.tolist()
 
 
-def write_split_csv(path: str | Path, scans: Sequence[Scan], splits: Sequence[str]) -> Path:
-    """Write ``path,class,split`` rows (paths relative to the data root)."""
+def _fold(
+    index: np.ndarray, labels: Sequence[str], groups: Sequence[int], fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``index`` into (rest, held-out ~fraction) with whole groups, stratified."""
+    n_groups = len({groups[i] for i in index})
+    n_folds = int(min(max(2, round(1.0 / fraction)), n_groups))
+    if n_folds < 2:
+        return index, index[:0]
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    y = [labels[i] for i in index]
+    g = [groups[i] for i in index]
+    with warnings.catch_warnings():  # tiny classes are reported by the caller
+        warnings.simplefilter("ignore", UserWarning)
+        rest, held = next(splitter.split(np.zeros(len(index)), y, g))
+    return index[rest], index[held]
+
+
+def group_stratified_split(
+    labels: Sequence[str],
+    groups: Sequence[int],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> list[str]:
+    """Like :func:`stratified_split`, but every group lands in one split.
+
+    Groups (near-duplicates, one patient's slices) are kept whole with scikit-learn's
+    ``StratifiedGroupKFold`` (one fold of about ``test_fraction`` for test, then one of about
+    ``val_fraction`` of the whole for val). Afterwards, a class with at least three groups that
+    is missing from val or test gets one of its groups moved there from train, so small
+    classes appear in every split when they can. Classes with fewer than three groups cannot,
+    and a warning names them.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise DataError(
+            f"split fractions must be in [0, 1) and sum below 1; got val={val_fraction}, "
+            f"test={test_fraction}."
+        )
+    labels, groups = list(labels), list(groups)
+    index = np.arange(len(labels))
+    assigned = np.array(["train"] * len(labels), dtype=object)
+    rest = index
+    if test_fraction > 0:
+        rest, test = _fold(index, labels, groups, test_fraction, seed)
+        assigned[test] = "test"
+    if val_fraction > 0 and len(rest):
+        _, val = _fold(rest, labels, groups, val_fraction / (1.0 - test_fraction), seed + 1)
+        assigned[val] = "val"
+    _ensure_every_split(labels, groups, assigned, val_fraction > 0, test_fraction > 0)
+    return assigned.tolist()
+
+
+def _ensure_every_split(
+    labels: list[str], groups: list[int], assigned: np.ndarray, want_val: bool, want_test: bool
+) -> None:
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups):
+        members[g].append(i)
+    class_groups: dict[str, set[int]] = defaultdict(set)
+    for i, label in enumerate(labels):
+        class_groups[label].add(groups[i])
+    wanted = [s for s, on in (("test", want_test), ("val", want_val)) if on]
+    short = []
+    for label in sorted(class_groups, key=lambda c: len(class_groups[c])):
+        if len(class_groups[label]) < 1 + len(wanted):
+            short.append(f"{label} ({len(class_groups[label])})")
+            continue
+        for split in wanted:
+            if any(assigned[i] == split and labels[i] == label for i in range(len(labels))):
+                continue
+            in_train = [
+                g for g in class_groups[label] if all(assigned[i] == "train" for i in members[g])
+            ]
+            train_count = sum(
+                1 for g in class_groups[label] if any(assigned[i] == "train" for i in members[g])
+            )
+            if not in_train or train_count < 2:
+                continue  # never take a class's last training group
+            smallest = min(in_train, key=lambda g: (len(members[g]), g))
+            assigned[members[smallest]] = split
+    if short:
+        warnings.warn(
+            "class(es) with too few independent images (groups) to appear in every split: "
+            + ", ".join(short)
+            + ". Their val/test metrics are missing or rest on one image; add images or "
+            "merge these classes.",
+            stacklevel=3,
+        )
+
+
+def write_split_csv(
+    path: str | Path,
+    scans: Sequence[Scan],
+    splits: Sequence[str],
+    groups: Sequence[int] | None = None,
+) -> Path:
+    """Write ``path,class,split[,group]`` rows (paths relative to the data root)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "class", "split"])
-        for scan, split in zip(scans, splits, strict=True):
-            writer.writerow([scan.path, scan.label, split])
+        writer.writerow(["path", "class", "split"] + (["group"] if groups is not None else []))
+        for i, (scan, split) in enumerate(zip(scans, splits, strict=True)):
+            extra = [groups[i]] if groups is not None else []
+            writer.writerow([scan.path, scan.label, split, *extra])
     return path
 
 
-def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str]]:
-    """Read a ``split.csv`` written by :func:`write_split_csv`."""
+def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str], list[int] | None]:
+    """Read a ``split.csv`` written by :func:`write_split_csv`: scans, splits, groups."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"split file '{path}' does not exist (data.split_file).")
@@ -96,4 +193,5 @@ def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str]]:
     bad = sorted({r["split"] for r in rows} - set(SPLITS))
     if bad:
         raise DataError(f"split file '{path}' has unknown split name(s) {bad}; use {SPLITS}.")
-    return [Scan(r["path"], r["class"]) for r in rows], [r["split"] for r in rows]
+    groups = [int(r["group"]) for r in rows] if "group" in (reader.fieldnames or []) else None
+    return [Scan(r["path"], r["class"]) for r in rows], [r["split"] for r in rows], groups

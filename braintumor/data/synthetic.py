@@ -85,7 +85,7 @@ CONTRAST = {
 
 
 def split_class_name(name: str) -> tuple[str, str]:
-    """``"Meningioma T1C+"`` -> ``("Meningioma", "T1C+")``; ``"_NORMAL T1"`` -> ``("_NORMAL", "T1")``."""
+    """``"Meningioma T1C+"`` -> ``("Meningioma", "T1C+")``."""
     tumor, _, sequence = name.rpartition(" ")
     return tumor, sequence
 

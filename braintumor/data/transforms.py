@@ -22,7 +22,9 @@ def per_channel(values: Sequence[float], channels: int, name: str) -> list[float
     if len(values) == 1:
         return values * channels
     if len(values) != channels:
-        raise ValueError(f"{name} has {len(values)} values but the images have {channels} channels.")
+        raise ValueError(
+            f"{name} has {len(values)} values but the images have {channels} channels."
+        )
     return values
 
 
@@ -37,7 +39,9 @@ def eval_transform(
     image_size: int, mean: Sequence[float], std: Sequence[float], channels: int = 1
 ) -> v2.Compose:
     """Deterministic: resize to ``image_size`` x ``image_size``, scale to [0, 1], normalize."""
-    return v2.Compose([v2.Resize((image_size, image_size), antialias=True), *_tail(mean, std, channels)])
+    return v2.Compose(
+        [v2.Resize((image_size, image_size), antialias=True), *_tail(mean, std, channels)]
+    )
 
 
 def train_transform(
