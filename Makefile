@@ -9,7 +9,9 @@ ARGS ?=
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format tensorboard clean
+.PHONY: help install train test test-full lint format tensorboard download-44c clean
+DATA_44C ?= data/brain44c
+ARCHIVE ?=
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +43,9 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 
 tensorboard: $(STAMP)  ## TensorBoard over every run under outputs/
 	$(BIN)/tensorboard --logdir outputs --host 127.0.0.1
+
+download-44c: $(STAMP)  ## fetch the public 44-class set to $(DATA_44C) (Kaggle credentials, or ARCHIVE=zip)
+	$(BIN)/python -m braintumor.data.download --out $(DATA_44C) $(if $(ARCHIVE),--archive $(ARCHIVE))
 
 clean:  ## remove caches and build leftovers (keeps .venv and outputs/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info

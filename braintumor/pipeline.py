@@ -18,11 +18,13 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+from torchvision.io import ImageReadMode, read_image
 
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
+from braintumor.data.taxonomy import tumor_types
 from braintumor.lit import MRIClassifier
-from braintumor.reports import plot_confusion_matrix, write_split_reports
+from braintumor.reports import write_split_reports
 from braintumor.reports.summary import format_metrics_table
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,10 @@ def _report(
     out = run_dir / "reports"
     results: dict[str, dict] = {}
     boards = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    collapse = {}
+    types = tumor_types(dm.class_names)
+    if types is not None and len(set(types)) < len(types):
+        collapse["tumor_type"] = types  # a 44-class model: also score the tumor type alone
     for split in ("val", "test"):
         if len(dm.datasets[split]) == 0:
             log.warning(f"the {split} split is empty: no {split} report.")
@@ -100,10 +106,17 @@ def _report(
         run(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
         y_true, y_prob = module.collected_predictions()
         extra = {"checkpoint": ckpt or "in-memory weights"}
-        results[split] = write_split_reports(out, split, y_true, y_prob, dm.class_names, extra)
-        for board in boards:
-            fig = plot_confusion_matrix(y_true, y_prob.argmax(1), dm.class_names, title=split)
-            board.experiment.add_figure(f"{split}/confusion_matrix", fig, trainer.global_step)
+        results[split] = write_split_reports(
+            out, split, y_true, y_prob, dm.class_names, extra, collapse
+        )
+        if "accuracy_tumor_type" in results[split]:
+            for lg in trainer.loggers:
+                value = results[split]["accuracy_tumor_type"]
+                lg.log_metrics({f"{split}/acc_tumor_type": value}, step=trainer.global_step)
+        if boards:  # the figure just written, not a second rendering
+            image = read_image(str(out / f"confusion_matrix_{split}.png"), ImageReadMode.RGB)
+            for board in boards:
+                board.experiment.add_image(f"{split}/confusion_matrix", image, trainer.global_step)
     return results
 
 

@@ -51,10 +51,16 @@ TUMOR_TYPES: dict[str, Lesion] = {
     "Astrocitoma": Lesion((0.0, -0.15), 0.3, (0.26, 0.36), "infiltrative", 0.0),
     "Ependimoma": Lesion((0.0, 0.32), 0.05, (0.13, 0.18), "lobulated", 0.2),
     "Neurocitoma": Lesion((0.13, -0.05), 0.03, (0.12, 0.16), "lobulated", 0.0),
+    "Carcinoma": Lesion((0.0, -0.1), 0.45, (0.08, 0.12), "multiple", 0.9),
+    "Germinoma": Lesion((0.0, 0.12), 0.03, (0.10, 0.14), "round", 0.0),
+    "Ganglioglioma": Lesion((0.5, 0.1), 0.06, (0.14, 0.2), "ring", 0.1),
+    "Granuloma": Lesion((0.0, -0.2), 0.4, (0.07, 0.10), "ring", 0.5),
+    "Oligodendroglioma": Lesion((0.25, -0.5), 0.08, (0.2, 0.28), "lobulated", 0.1),
+    "Papiloma": Lesion((0.15, 0.0), 0.03, (0.09, 0.13), "lobulated", 0.0),
 }
 
 # The order in which classes are taken for ``--classes N``.
-CLASS_CATALOGUE: tuple[str, ...] = (
+_FIRST_CLASSES = (
     "_NORMAL T1",
     "_NORMAL T2",
     "Glioblastoma T1C+",
@@ -72,6 +78,11 @@ CLASS_CATALOGUE: tuple[str, ...] = (
     "Schwannoma T2",
     "Astrocitoma T1C+",
 )
+CLASS_CATALOGUE: tuple[str, ...] = (
+    *_FIRST_CLASSES,
+    *sorted({f"{t} {q}" for t in TUMOR_TYPES for q in ("T1", "T1C+", "T2")} - set(_FIRST_CLASSES)),
+)
+"""The 44 classes of the public set; the demo takes the first ``num_classes``."""
 
 # Tissue intensities per sequence: scalp, skull, brain, csf, lesion, rim, edema.
 CONTRAST = {
@@ -305,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Write the procedural brain-MRI phantom dataset as an ImageFolder of JPEGs.",
     )
     parser.add_argument("out_dir", type=Path, help="where to write <class>/<scan>.jpeg")
-    parser.add_argument("--classes", type=int, default=8, help="number of classes (2-16)")
+    parser.add_argument("--classes", type=int, default=8, help="number of classes (2-44)")
     parser.add_argument("--per-class", type=int, default=100, help="scans per class")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-size", type=int, default=160, help="smallest image side (px)")
