@@ -138,3 +138,24 @@ def test_synthetic_data_is_generated_on_first_use(tmp_path):
         tmp_path / "demo", synthetic=dict(num_classes=3, per_class=8, min_size=32, max_size=32)
     )
     assert dm.num_classes == 3 and sum(len(d) for d in dm.datasets.values()) == 24
+
+
+def test_balanced_sampler_draws_classes_equally(tiny_copy):
+    victim = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    for f in sorted(victim.glob("*.jpeg"))[6:]:
+        f.unlink()  # 6 images left in class 0, 16 in the others
+    dm = _dm(tiny_copy, val_fraction=0.0, test_fraction=0.0, sampler="balanced", batch_size=6)
+    counts = dm.class_counts("train")
+    assert counts[0] == 6 and counts[1] == 16
+    torch.manual_seed(0)
+    loader = dm.train_dataloader()
+    x, y = next(iter(loader))
+    assert x.shape[0] == 6
+    targets = dm.datasets["train"].targets
+    drawn = Counter()
+    for _ in range(50):  # the sampler alone: which images an epoch would load
+        drawn.update(targets[i] for i in loader.sampler)
+    shares = [drawn[c] / sum(drawn.values()) for c in range(4)]
+    assert all(abs(share - 0.25) < 0.04 for share in shares), shares
+    with pytest.raises(ValueError, match="sampler"):
+        MRIDataModule(tiny_copy, sampler="oversample")
