@@ -149,7 +149,7 @@ def test_balanced_sampler_draws_classes_equally(tiny_copy):
     assert counts[0] == 6 and counts[1] == 16
     torch.manual_seed(0)
     loader = dm.train_dataloader()
-    x, y = next(iter(loader))
+    x, _ = next(iter(loader))
     assert x.shape[0] == 6
     targets = dm.datasets["train"].targets
     drawn = Counter()
