@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch import LightningModule
 from torch import nn
@@ -58,6 +59,9 @@ class MRIClassifier(LightningModule):
     class_weights : optional per-class loss weights (e.g. inverse training frequencies).
     ece_bins : bins of the expected calibration error.
     channels_last : keep activations in NHWC memory order (faster convolutions on CPU and GPU).
+    freeze_backbone_epochs : train only the head (``net.head``) for this many epochs, with the
+        backbone's weights and BatchNorm statistics frozen; then train everything.
+    backbone_lr_factor : the backbone's learning rate is the optimizer's ``lr`` times this.
     """
 
     def __init__(
@@ -71,12 +75,19 @@ class MRIClassifier(LightningModule):
         class_weights: Sequence[float] | None = None,
         ece_bins: int = 15,
         channels_last: bool = True,
+        freeze_backbone_epochs: int = 0,
+        backbone_lr_factor: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.class_names: list[str] = list(preprocessing["class_names"])
         num_classes = len(self.class_names)
-        self.net: nn.Module = instantiate(net)
+        try:
+            self.net: nn.Module = instantiate(net)
+        except InstantiationException as error:  # show the network's own message, not Hydra's
+            if error.__cause__ is None:
+                raise
+            raise error.__cause__ from None
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if class_weights is not None and len(class_weights) != num_classes:
@@ -186,9 +197,48 @@ class MRIClassifier(LightningModule):
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         return self(x).float().softmax(dim=1)
 
+    # ----------------------------------------------------------------------- fine-tuning
+    def head_and_backbone(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """Parameters of ``net.head`` and of everything else (all head if there is none)."""
+        head = getattr(self.net, "head", None)
+        if head is None:
+            return list(self.net.parameters()), []
+        head_ids = {id(p) for p in head.parameters()}
+        backbone = [p for p in self.net.parameters() if id(p) not in head_ids]
+        return list(head.parameters()), backbone
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return self.current_epoch < self.hparams.freeze_backbone_epochs
+
+    def on_train_epoch_start(self) -> None:
+        _, backbone = self.head_and_backbone()
+        for parameter in backbone:
+            parameter.requires_grad_(not self.backbone_frozen)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.backbone_frozen:  # BatchNorm statistics stay as pretrained, too
+            head = getattr(self.net, "head", None)
+            head_modules = {id(m) for m in head.modules()} if head is not None else set()
+            for module in self.net.modules():
+                if (
+                    isinstance(module, nn.modules.batchnorm._BatchNorm)
+                    and id(module) not in head_modules
+                ):
+                    module.eval()
+
     # ------------------------------------------------------------------------- optimizer
     def configure_optimizers(self) -> Any:
-        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        head, backbone = self.head_and_backbone()
+        lr = self.hparams.optimizer.get("lr", 1e-3)
+        groups: Any = [{"params": head, "name": "head"}]
+        if backbone and self.hparams.backbone_lr_factor == 1.0:
+            groups = self.parameters()  # one group: curves are logged as lr-<Optimizer>
+        elif backbone:
+            groups.append(
+                {"params": backbone, "lr": lr * self.hparams.backbone_lr_factor, "name": "backbone"}
+            )
+        optimizer = instantiate(self.hparams.optimizer)(params=groups)
         if not self.hparams.scheduler:
             return optimizer
         scheduler = instantiate(self.hparams.scheduler)(optimizer=optimizer)

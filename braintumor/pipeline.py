@@ -23,6 +23,7 @@ from torchvision.io import ImageReadMode, read_image
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
 from braintumor.data.taxonomy import tumor_types
+from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from braintumor.lit import MRIClassifier
 from braintumor.reports import write_split_reports
 from braintumor.reports.summary import format_metrics_table
@@ -37,13 +38,37 @@ if logging.getLogger().handlers:
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 PREPROCESSING_KEYS = ("image_size", "channels", "mean", "std")
+NORMALIZATIONS = ("data", "auto", "imagenet")
+
+
+def model_normalization(cfg: DictConfig) -> dict[str, list[float]]:
+    """Mean/std the model asks for (``model.normalization``), or ``{}`` for the data's own.
+
+    ``data``: the data config's mean/std; ``imagenet``: ImageNet's; ``auto``: ImageNet's when
+    the network starts from pretrained weights, else the data's. One-channel input gets the
+    mean of ImageNet's three values, matching the first conv folded to one channel.
+    """
+    mode = cfg.model.get("normalization", "data")
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"model.normalization must be one of {NORMALIZATIONS}, got '{mode}'.")
+    net = cfg.model.get("net") or {}
+    pretrained = bool(net.get("pretrained") or net.get("weights_path"))
+    if mode == "data" or (mode == "auto" and not pretrained):
+        return {}
+    if cfg.data.get("channels", 1) == 3:
+        return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    return {"mean": [sum(IMAGENET_MEAN) / 3], "std": [sum(IMAGENET_STD) / 3]}
 
 
 def build_datamodule(cfg: DictConfig, preprocessing: dict | None = None) -> MRIDataModule:
     """The datamodule of ``cfg.data`` with ``cfg.augment``; ``preprocessing`` (from a
-    checkpoint) overrides image size, channels and normalization."""
+    checkpoint) overrides image size, channels and normalization, else the model config
+    may choose the normalization (:func:`model_normalization`)."""
     augment = instantiate(cfg.augment.transforms) if cfg.get("augment") else []
-    overrides = {k: preprocessing[k] for k in PREPROCESSING_KEYS} if preprocessing else {}
+    if preprocessing:
+        overrides = {k: preprocessing[k] for k in PREPROCESSING_KEYS}
+    else:
+        overrides = model_normalization(cfg) if cfg.get("model") else {}
     dm = instantiate(cfg.data, augment=list(augment), **overrides, _convert_="all")
     dm.prepare_data()
     dm.setup("fit")
@@ -54,6 +79,7 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     """The LightningModule of ``cfg.model``, its head sized to the datamodule's classes."""
     kwargs: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)
     module_class = get_class(kwargs.pop("_target_", "braintumor.lit.MRIClassifier"))
+    kwargs.pop("normalization", None)  # used by build_datamodule
     kwargs["net"] = {**kwargs["net"], "num_classes": dm.num_classes, "in_channels": dm.channels}
     if kwargs.get("class_weights") == "balanced":
         counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)

@@ -67,7 +67,10 @@ def make_cfg(tmp_path, tiny_root):
 
     def make(*overrides: str, root: Path | None = None, run: str = "run") -> DictConfig:
         data = ["data=folder", f"data.root={root or tiny_root}"]
-        return compose_config(tmp_path / run, [*data, *FAST, *overrides])
+        fast = FAST
+        if any(o.startswith("model=") for o in overrides):  # CNN-only knobs would not exist
+            fast = [f for f in FAST if not f.startswith("model.net.")]
+        return compose_config(tmp_path / run, [*data, *fast, *overrides])
 
     yield make
     GlobalHydra.instance().clear()

@@ -1,0 +1,176 @@
+"""Pretrained backbones, offline: building, weights files, freezing, normalization."""
+
+import itertools
+
+import pytest
+import torch
+from lightning.pytorch import Callback, Trainer
+
+from braintumor import pipeline
+from braintumor.models import backbones
+from braintumor.models.backbones import Backbone, WeightsUnavailableError
+from braintumor.schedulers import warmup_cosine
+
+ARCHS = [
+    "resnet18",
+    "resnet50",
+    "efficientnet_b0",
+    "efficientnet_b3",
+    "convnext_tiny",
+    "mobilenet_v3_large",
+]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_backbone_trains_a_step(arch, channels):
+    net = Backbone(arch, num_classes=5, in_channels=channels)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    x, y = torch.randn(2, channels, 32, 32), torch.tensor([0, 4])
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in net.head.parameters())
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_backbone_fast_dev_run_through_the_config(make_cfg, channels):
+    cfg = make_cfg("model=resnet18", "debug=fdr", f"data.channels={channels}", "data.batch_size=4")
+    metrics = pipeline.train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_backbone_runs_a_fast_dev_run(make_cfg, arch, channels):
+    cfg = make_cfg(f"model={arch}", "debug=fdr", f"data.channels={channels}", "data.batch_size=4")
+    metrics = pipeline.train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_head_is_sized_and_first_conv_folded():
+    net = Backbone("resnet18", num_classes=7, in_channels=1)
+    assert net(torch.randn(2, 1, 32, 32)).shape == (2, 7)
+    assert net.model.conv1.in_channels == 1 and net.head.out_features == 7
+    net = Backbone("mobilenet_v3_large", num_classes=5, in_channels=3, dropout=0.3)
+    assert isinstance(net.head[0], torch.nn.Dropout) and net.head[1].out_features == 5
+
+
+@pytest.fixture
+def resnet_file(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    state = resnet18(weights=None).state_dict()
+    path = tmp_path / "resnet18-local.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def test_local_weights_file_is_loaded(resnet_file):
+    path, state = resnet_file
+    net = Backbone("resnet18", num_classes=4, in_channels=3, weights_path=path)
+    assert torch.equal(net.model.conv1.weight, state["conv1.weight"])
+    assert torch.equal(net.model.layer4[1].conv2.weight, state["layer4.1.conv2.weight"])
+    gray = Backbone("resnet18", num_classes=4, in_channels=1, weights_path=path)
+    assert torch.allclose(gray.model.conv1.weight, state["conv1.weight"].sum(1, keepdim=True))
+    x = torch.rand(1, 1, 64, 64)
+    gray.eval(), net.eval()
+    with torch.no_grad():  # folded conv on gray == original conv on gray replicated to RGB
+        assert torch.allclose(
+            gray.model.conv1(x), net.model.conv1(x.expand(-1, 3, -1, -1)), atol=1e-5
+        )
+
+
+def test_wrong_weights_file_is_explained(resnet_file):
+    path, _ = resnet_file
+    with pytest.raises(WeightsUnavailableError, match="do not fit torchvision's resnet50"):
+        Backbone("resnet50", num_classes=4, weights_path=path)
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        Backbone("resnet18", num_classes=4, weights_path=path.with_name("missing.pth"))
+
+
+def test_offline_pretrained_fails_at_startup_with_instructions(make_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(backbones, "WEIGHTS_HOST", ("127.0.0.1", 9))  # closed port: "offline"
+    hub = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "empty-hub"))
+    try:
+        cfg = make_cfg("model=resnet18", "model.net.pretrained=true")
+        dm = pipeline.build_datamodule(cfg)
+        with pytest.raises(
+            WeightsUnavailableError, match=r"resnet18-f37072fd\.pth(.|\n)*weights_path"
+        ):
+            pipeline.build_module(cfg, dm)
+    finally:
+        torch.hub.set_dir(hub)
+
+
+def test_normalization_follows_the_model_config(make_cfg, resnet_file):
+    path, _ = resnet_file
+    scratch = pipeline.build_datamodule(make_cfg("model=resnet18"))
+    assert scratch.mean == [0.5]
+    pretrained = pipeline.build_datamodule(
+        make_cfg("model=resnet18", f"model.net.weights_path={path}")
+    )
+    assert pretrained.mean == pytest.approx([0.449], abs=1e-3)
+    rgb = pipeline.build_datamodule(
+        make_cfg("model=resnet18", f"model.net.weights_path={path}", "data.channels=3")
+    )
+    assert rgb.mean == pytest.approx([0.485, 0.456, 0.406])
+    cnn = pipeline.build_datamodule(make_cfg())
+    assert cnn.mean == [0.5]
+
+
+class Snapshots(Callback):
+    def __init__(self):
+        self.backbone, self.head, self.bn = [], [], []
+
+    def _take(self, module):
+        head, backbone = module.head_and_backbone()
+        self.backbone.append([p.detach().clone() for p in backbone])
+        self.head.append([p.detach().clone() for p in head])
+        self.bn.append(module.net.model.bn1.running_mean.clone())
+
+    def on_train_epoch_start(self, trainer, module):
+        self._take(module)
+
+    def on_train_end(self, trainer, module):
+        self._take(module)
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_frozen_epochs_leave_the_backbone_unchanged(make_cfg):
+    cfg = make_cfg("model=resnet18", "trainer.max_epochs=2", "model.freeze_backbone_epochs=1")
+    dm = pipeline.build_datamodule(cfg)
+    module = pipeline.build_module(cfg, dm)
+    snaps = Snapshots()
+    trainer = Trainer(
+        max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, num_sanity_val_steps=0, callbacks=[snaps],
+    )  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    assert len(snaps.backbone) == 3  # epoch 0 start, epoch 1 start, end
+    assert _same(snaps.backbone[0], snaps.backbone[1])  # frozen epoch: weights ...
+    assert torch.equal(snaps.bn[0], snaps.bn[1])  # ... and BatchNorm statistics
+    assert not _same(snaps.head[0], snaps.head[1])  # the head learned
+    assert not _same(snaps.backbone[1], snaps.backbone[2])  # unfrozen: the backbone learns
+    lrs = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
+    assert lrs["backbone"] == pytest.approx(lrs["head"] * 0.1)
+
+
+def test_warmup_cosine_schedule():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, max_epochs=10, warmup_epochs=2, min_lr_ratio=0.0)
+    lrs = []
+    for _ in range(11):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1 / 3) and lrs[1] == pytest.approx(2 / 3)
+    assert lrs[2] == pytest.approx(1.0) and lrs[10] == pytest.approx(0.0, abs=1e-9)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[2:]))
