@@ -159,3 +159,12 @@ def test_balanced_sampler_draws_classes_equally(tiny_copy):
     assert all(abs(share - 0.25) < 0.04 for share in shares), shares
     with pytest.raises(ValueError, match="sampler"):
         MRIDataModule(tiny_copy, sampler="oversample")
+
+
+def test_tiny_class_warns_instead_of_failing(tiny_copy):
+    victim = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    for f in sorted(victim.glob("*.jpeg"))[2:]:
+        f.unlink()  # 2 images left: cannot be in train, val and test
+    with pytest.warns(UserWarning, match=rf"{victim.name} \(2\)"):
+        dm = _dm(tiny_copy, group_near_duplicates=False)
+    assert 0 in dm.datasets["train"].targets
