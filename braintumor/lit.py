@@ -215,6 +215,8 @@ class MRIClassifier(LightningModule):
         _, backbone = self.head_and_backbone()
         for parameter in backbone:
             parameter.requires_grad_(not self.backbone_frozen)
+        if not self.backbone_frozen:
+            self.net.train()  # BatchNorm layers frozen in eval mode resume learning statistics
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         if self.backbone_frozen:  # BatchNorm statistics stay as pretrained, too

@@ -81,6 +81,12 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     module_class = get_class(kwargs.pop("_target_", "braintumor.lit.MRIClassifier"))
     kwargs.pop("normalization", None)  # used by build_datamodule
     kwargs["net"] = {**kwargs["net"], "num_classes": dm.num_classes, "in_channels": dm.channels}
+    net = kwargs["net"]
+    if kwargs.get("freeze_backbone_epochs") and not (
+        net.get("pretrained") or net.get("weights_path")
+    ):
+        log.info("the backbone starts from random weights: not freezing it (nothing to preserve)")
+        kwargs["freeze_backbone_epochs"] = 0
     if kwargs.get("class_weights") == "balanced":
         counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
         kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()

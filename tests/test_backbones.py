@@ -144,8 +144,17 @@ def _same(a, b):
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def test_frozen_epochs_leave_the_backbone_unchanged(make_cfg):
-    cfg = make_cfg("model=resnet18", "trainer.max_epochs=2", "model.freeze_backbone_epochs=1")
+def test_frozen_epochs_leave_the_backbone_unchanged(make_cfg, resnet_file):
+    path, _ = resnet_file
+    overrides = ["trainer.max_epochs=2", "model.freeze_backbone_epochs=1"]
+    scratch = make_cfg("model=resnet18", *overrides)
+    assert (
+        pipeline.build_module(scratch, pipeline.build_datamodule(scratch)).hparams[
+            "freeze_backbone_epochs"
+        ]
+        == 0
+    )  # a random backbone has nothing to preserve
+    cfg = make_cfg("model=resnet18", *overrides, f"model.net.weights_path={path}")
     dm = pipeline.build_datamodule(cfg)
     module = pipeline.build_module(cfg, dm)
     snaps = Snapshots()
@@ -159,6 +168,7 @@ def test_frozen_epochs_leave_the_backbone_unchanged(make_cfg):
     assert torch.equal(snaps.bn[0], snaps.bn[1])  # ... and BatchNorm statistics
     assert not _same(snaps.head[0], snaps.head[1])  # the head learned
     assert not _same(snaps.backbone[1], snaps.backbone[2])  # unfrozen: the backbone learns
+    assert not torch.equal(snaps.bn[1], snaps.bn[2])  # ... and so do its BatchNorm statistics
     lrs = {g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups}
     assert lrs["backbone"] == pytest.approx(lrs["head"] * 0.1)
 
