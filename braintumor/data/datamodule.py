@@ -241,11 +241,13 @@ class MRIDataModule(LightningDataModule):
         self, strata: list[str], scans: list[Scan], val_fraction: float, test_fraction: float
     ) -> list[str]:
         groups = self._group_ids(scans)
-        if groups is None and min(Counter(strata).values(), default=0) >= 3:
+        self.groups = groups
+        singletons = groups is None or len(set(groups)) == len(groups)
+        if singletons and min(Counter(strata).values(), default=0) >= 3:
+            # nothing to keep together: the exact (and much faster) stratified split
             return stratified_split(strata, val_fraction, test_fraction, self.split_seed)
         if groups is None:  # tiny classes: the group-aware split places them with a warning
             groups = list(range(len(scans)))
-        self.groups = groups
         return group_stratified_split(strata, groups, val_fraction, test_fraction, self.split_seed)
 
     def _from_split_file(self) -> tuple[list[Scan], list[str]]:

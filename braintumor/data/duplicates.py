@@ -48,12 +48,24 @@ def near_duplicate_pairs(
     if len(valid) < 2:
         return []
     bits = _bits([hex_hashes[i] for i in valid])
+    if hasattr(np, "bitwise_count") and bits.shape[1] % 8 == 0:  # numpy >= 2: 64 bits at once
+        words = np.ascontiguousarray(bits).view(np.uint64)
+        columns = [np.ascontiguousarray(words[:, w]) for w in range(words.shape[1])]
+
+        def distances(rows: slice) -> np.ndarray:
+            total = np.zeros((len(columns[0][rows]), len(columns[0])), dtype=np.int32)
+            for column in columns:
+                total += np.bitwise_count(np.bitwise_xor(column[rows, None], column[None, :]))
+            return total
+    else:
+
+        def distances(rows: slice) -> np.ndarray:
+            xor = np.bitwise_xor(bits[rows][:, None, :], bits[None, :, :])
+            return _POPCOUNT[xor].sum(-1, dtype=np.int32)
+
     pairs = []
     for start in range(0, len(valid), block):
-        chunk = bits[start : start + block]
-        dist = _POPCOUNT[np.bitwise_xor(chunk[:, None, :], bits[None, :, :])].sum(
-            -1, dtype=np.int32
-        )
+        dist = distances(slice(start, start + block))
         rows, cols = np.nonzero(dist <= max_distance)
         for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             i, j = start + r, c
