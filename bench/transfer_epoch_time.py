@@ -75,7 +75,7 @@ def main() -> None:
     for arch in args.archs.split(","):
         train_ips, eval_ips = throughput(arch, args.size, args.batch, args.steps, device)
         epoch = TRAIN / train_ips + VAL / eval_ips
-        rows.append(f"| {arch} | {train_ips:.1f} | {eval_ips:.1f} | {epoch:.0f} |")
+        rows.append(f"| {arch} | {train_ips:.1f} | {eval_ips:.1f} | {epoch:.1f} |")
         print(rows[-1], flush=True)
     text = "\n".join(
         [
