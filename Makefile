@@ -9,7 +9,7 @@ ARGS ?=
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format tensorboard download-44c clean
+.PHONY: help install train test test-full lint format tensorboard download-44c app clean
 DATA_44C ?= data/brain44c
 ARCHIVE ?=
 
@@ -46,6 +46,14 @@ tensorboard: $(STAMP)  ## TensorBoard over every run under outputs/
 
 download-44c: $(STAMP)  ## fetch the public 44-class set to $(DATA_44C) (Kaggle credentials, or ARCHIVE=zip)
 	$(BIN)/python -m braintumor.data.download --out $(DATA_44C) $(if $(ARCHIVE),--archive $(ARCHIVE))
+
+ifneq ($(filter app,$(MAKECMDGOALS)),)
+ifndef CKPT
+$(error usage: make app CKPT=outputs/<run>/checkpoints/last.ckpt (or model.onnx) [ARGS="--port 8000"])
+endif
+endif
+app: $(STAMP)  ## local web page for a checkpoint or ONNX file: make app CKPT=path [ARGS="--port 8000"]
+	$(BIN)/python -m braintumor.app "$(CKPT)" $(ARGS)
 
 clean:  ## remove caches and build leftovers (keeps .venv and outputs/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info

@@ -62,6 +62,8 @@ class MRIClassifier(LightningModule):
     freeze_backbone_epochs : train only the head (``net.head``) for this many epochs, with the
         backbone's weights and BatchNorm statistics frozen; then train everything.
     backbone_lr_factor : the backbone's learning rate is the optimizer's ``lr`` times this.
+    gradcam_layer : dotted path (negative indices allowed) of the layer Grad-CAM explains,
+        e.g. ``net.features.-1.-2``; ``None``: the last ``Conv2d`` of the network.
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class MRIClassifier(LightningModule):
         channels_last: bool = True,
         freeze_backbone_epochs: int = 0,
         backbone_lr_factor: float = 1.0,
+        gradcam_layer: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

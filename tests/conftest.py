@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -74,3 +75,37 @@ def make_cfg(tmp_path, tiny_root):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def trained_ckpt(tmp_path_factory, tiny_root) -> Path:
+    """The best checkpoint of a real 3-epoch run on the tiny data (for predict/export/app)."""
+    from braintumor import pipeline
+
+    run_dir = tmp_path_factory.mktemp("inference") / "run"
+    overrides = ["data=folder", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=3", "seed=1",
+                 "model.optimizer.lr=3e-3", "data.batch_size=4", "logger=none",
+                 "~callbacks.lr_monitor", "~callbacks.augmented_samples"]  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model: one thread is much faster on a busy 2-core machine
+    try:
+        pipeline.train(compose_config(run_dir, overrides))
+    finally:
+        torch.set_num_threads(threads)
+        GlobalHydra.instance().clear()
+    return next((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+
+
+@pytest.fixture(scope="session")
+def exported(trained_ckpt, tmp_path_factory) -> tuple[Path, str]:
+    """``trained_ckpt`` exported by ``braintumor.export``'s command line: (ONNX path, output)."""
+    import contextlib
+    import io
+
+    from braintumor.export import main
+
+    out = tmp_path_factory.mktemp("onnx") / "model.onnx"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        main([f"ckpt={trained_ckpt}", f"out={out}"])
+    return out, printed.getvalue()

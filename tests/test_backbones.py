@@ -184,3 +184,17 @@ def test_warmup_cosine_schedule():
     assert lrs[0] == pytest.approx(1 / 3) and lrs[1] == pytest.approx(2 / 3)
     assert lrs[2] == pytest.approx(1.0) and lrs[10] == pytest.approx(0.0, abs=1e-9)
     assert all(a >= b for a, b in itertools.pairwise(lrs[2:]))
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "efficientnet_b0"])
+def test_gradcam_layer_of_each_backbone_config(make_cfg, arch):
+    from braintumor.explain import grad_cam, resize_map, target_layer
+
+    cfg = make_cfg(f"model={arch}", "data.image_size=64")
+    module = pipeline.build_module(cfg, pipeline.build_datamodule(cfg)).eval()
+    layer = target_layer(module)
+    expected = module.net.model.layer4 if arch == "resnet18" else module.net.model.features
+    assert layer is expected
+    maps, probs = grad_cam(module, layer, torch.randn(2, 1, 64, 64))
+    assert maps.shape[0] == 2 and probs.shape == (2, 4)
+    assert resize_map(maps[0], (80, 70)).shape == (80, 70)

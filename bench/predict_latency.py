@@ -1,0 +1,178 @@
+"""Prediction latency on CPU: eager PyTorch vs ONNX Runtime, side by side in one process.
+
+    python bench/predict_latency.py                      # the default CNN at its default size
+    python bench/predict_latency.py --ckpt outputs/<run>/checkpoints/last.ckpt --no-append
+
+Measures, with the model loaded, for each backend and thread count:
+  single, end to end   decode a JPEG scan + preprocess + forward + softmax (one image)
+  single, model only   a preprocessed (1, C, S, S) tensor -> probabilities
+  batch of 32          preprocessed batch -> probabilities (per image)
+Backends run interleaved in rounds (so a burst of load on a shared machine hits both), after
+a warm-up; the table shows medians (and p90 for single images). Appends the table to
+docs/benchmarks.md with the date, machine, CPU count and library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from PIL import Image
+
+from braintumor.data.synthetic import class_names_for, render_scan
+from braintumor.export import export_onnx
+from braintumor.lit import MRIClassifier
+from braintumor.predictor import OnnxPredictor, TorchPredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_module() -> MRIClassifier:
+    """The default model (conf/train.yaml: CNN, demo data settings), untrained weights."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train")
+    data = cfg.data
+    prep = {
+        "class_names": class_names_for(data.synthetic.num_classes),
+        "image_size": data.image_size,
+        "channels": data.channels,
+        "mean": list(data.mean),
+        "std": list(data.std),
+    }
+    model = OmegaConf.to_container(cfg.model, resolve=False)
+    model = {k: v for k, v in model.items() if k not in ("_target_", "scheduler")}
+    model["net"] = {**model["net"], "num_classes": len(prep["class_names"]),
+                    "in_channels": data.channels}  # fmt: skip
+    return MRIClassifier(preprocessing=prep, **model).eval()
+
+
+def timed(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Wall-clock milliseconds of ``repeats`` calls of ``fn``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return cpu
+
+
+def run(args: argparse.Namespace) -> str:
+    module = (MRIClassifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
+              if args.ckpt else default_module())  # fmt: skip
+    workdir = Path(tempfile.mkdtemp(prefix="bench_"))
+    onnx_path = export_onnx(module, workdir / "model.onnx")
+    eager = TorchPredictor(module, device="cpu")
+    scan = workdir / "scan.jpeg"
+    Image.fromarray(render_scan(eager.class_names[-1], np.random.default_rng(0), 200)).save(scan)
+    size, channels = eager.image_size, eager.channels
+    single = eager.preprocess([eager.load(scan)])
+    batch = single.repeat(args.batch, 1, 1, 1) + 0.01 * torch.randn(
+        args.batch, channels, size, size
+    )
+    rows = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        backends = {"eager PyTorch": eager,
+                    "ONNX Runtime": OnnxPredictor(onnx_path, "cpu", threads=threads)}  # fmt: skip
+        diff = float(np.abs(eager.probabilities(batch) - backends["ONNX Runtime"].probabilities(
+            batch)).max())  # fmt: skip
+        tasks = {
+            "single, end to end": lambda p: p.predict_images([p.load(scan)]),
+            "single, model only": lambda p: p.probabilities(single),
+            f"batch of {args.batch}": lambda p: p.probabilities(batch),
+        }
+        samples = {(t, b): [] for t in tasks for b in backends}
+        for task, fn in tasks.items():
+            for predictor in backends.values():
+                timed(lambda fn=fn, p=predictor: fn(p), args.warmup)
+            for _ in range(args.rounds):
+                for backend, predictor in backends.items():
+                    reps = args.repeats if task.startswith("single") else max(1, args.repeats // 8)
+                    samples[task, backend] += timed(lambda fn=fn, p=predictor: fn(p), reps)
+        for task in tasks:
+            medians = {}
+            for backend in backends:
+                values = samples[task, backend]
+                med = statistics.median(values)
+                if task.startswith("batch"):
+                    text = f"{med:.2f} ms ({med / args.batch:.3f} ms/image)"
+                else:
+                    text = f"{med:.2f} ms (p90 {np.percentile(values, 90):.2f})"
+                medians[backend] = (med, text)
+            ratio = medians["eager PyTorch"][0] / medians["ONNX Runtime"][0]
+            rows.append(f"| {task} | {threads} | {medians['eager PyTorch'][1]} | "
+                        f"{medians['ONNX Runtime'][1]} | {ratio:.2f}x |")  # fmt: skip
+        rows.append(f"| parity, batch of {args.batch} | {threads} | max abs diff of "
+                    f"probabilities {diff:.1e} | | |")  # fmt: skip
+    import onnxruntime
+
+    prep = eager.preprocessing
+    header = [
+        f"### Prediction latency, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- machine: {machine()}, {os.cpu_count()} CPUs, load average at start "
+        f"{os.getloadavg()[0]:.2f} (other jobs share this machine)",
+        f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"python {platform.python_version()}",
+        f"- model: {args.ckpt or 'default CNN (conf/model/cnn.yaml), untrained weights'}, "
+        f"{type(module.net).__name__}, {len(prep['class_names'])} classes, "
+        f"{prep['image_size']} px, {prep['channels']} channel(s)",
+        f"- medians of {args.rounds} interleaved rounds x {args.repeats} calls "
+        f"(batches: {max(1, args.repeats // 8)} calls) after {args.warmup} warm-up calls; "
+        "ratio = eager / ONNX Runtime (> 1: ONNX Runtime faster)",
+        "",
+        "| task | threads | eager PyTorch | ONNX Runtime | ratio |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    return "\n".join(header + rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ckpt", help="a checkpoint (default: the default CNN, untrained)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--no-append", action="store_true", help="print only")
+    args = parser.parse_args()
+    table = run(args)
+    print(table)
+    if not args.no_append:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists():
+            out.write_text("# Benchmarks\n\nMeasured numbers, newest last. Re-run the scripts in "
+                           "`bench/` to add yours.\n")  # fmt: skip
+        with out.open("a") as f:
+            f.write("\n" + table)
+        print(f"appended to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Export a checkpoint to ONNX: ``python -m braintumor.export ckpt=X [out=Y.onnx] [opset=18]``.
+
+Writes ``Y.onnx`` (input ``image``: normalized ``(N, C, S, S)`` float32, any batch size;
+output ``probabilities``: ``(N, num_classes)`` softmax) and ``Y.json`` beside it with the class
+names, image size, channels, mean/std, opset and the validation metrics of the run when they
+are found. Then runs the same random batch through PyTorch and ONNX Runtime and fails unless
+the probabilities agree to ``atol`` (default 1e-4). Default ``out``: the checkpoint's path
+with ``.onnx``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from torch import nn
+
+from braintumor.predictor import OnnxPredictor, TorchPredictor, sidecar_path
+
+
+@dataclass
+class ExportConfig:
+    """The ``key=value`` arguments of ``braintumor.export``."""
+
+    ckpt: str = MISSING
+    out: str | None = None  # default: the checkpoint's path with .onnx
+    opset: int = 18
+    atol: float = 1e-4  # parity tolerance on probabilities
+    parity_batch: int = 8
+
+
+class _Probabilities(nn.Module):
+    """The network followed by a softmax: what the exported graph computes."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image).softmax(dim=1)
+
+
+def validation_metrics(ckpt: str | Path) -> dict[str, Any] | None:
+    """``<run>/reports/val_metrics.json`` of the run a checkpoint was saved in, if present."""
+    path = Path(ckpt).resolve().parent.parent / "reports" / "val_metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def export_onnx(
+    module: nn.Module, out: str | Path, opset: int = 18, extra: dict[str, Any] | None = None
+) -> Path:
+    """Write ``module``'s net (+ softmax) as ONNX with a dynamic batch axis, and its sidecar."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prep = dict(module.hparams["preprocessing"])
+    model = _Probabilities(module.net).eval().cpu()
+    example = torch.zeros(2, prep["channels"], prep["image_size"], prep["image_size"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # exporter chatter about its own internals
+        torch.onnx.export(
+            model, (example,), str(out), input_names=["image"], output_names=["probabilities"],
+            opset_version=opset, dynamo=True, external_data=False, verbose=False,
+            dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=4096)}},
+        )  # fmt: skip
+    meta = {
+        **prep,
+        "class_names": list(prep["class_names"]),
+        "opset": opset,
+        "input": "image",
+        "output": "probabilities",
+        "gradcam_layer": module.hparams.get("gradcam_layer"),
+        "torch": torch.__version__,
+        **(extra or {}),
+    }
+    sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
+def check_parity(
+    torch_predictor: TorchPredictor, onnx_predictor: OnnxPredictor, batch: int = 8, seed: int = 0
+) -> float:
+    """Max absolute difference of probabilities between the two on one random batch."""
+    size, channels = torch_predictor.image_size, torch_predictor.channels
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, channels, size, size, generator=generator)
+    expected = torch_predictor.probabilities(x)
+    got = onnx_predictor.probabilities(x)
+    return float(np.abs(expected - got).max())
+
+
+def export(cfg: ExportConfig) -> tuple[Path, float]:
+    """Export ``cfg.ckpt``, check parity; return the ONNX path and the max difference."""
+    torch_predictor = TorchPredictor.from_checkpoint(cfg.ckpt, device="cpu")
+    out = Path(cfg.out) if cfg.out else Path(cfg.ckpt).with_suffix(".onnx")
+    extra: dict[str, Any] = {"checkpoint": str(Path(cfg.ckpt).resolve())}
+    metrics = validation_metrics(cfg.ckpt)
+    if metrics is not None:
+        extra["validation_metrics"] = metrics
+    export_onnx(torch_predictor.module, out, cfg.opset, extra)
+    diff = check_parity(torch_predictor, OnnxPredictor(out, device="cpu"), cfg.parity_batch)
+    meta = json.loads(sidecar_path(out).read_text())
+    meta["parity_max_abs_diff"] = diff
+    sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    if not diff < cfg.atol:
+        raise RuntimeError(
+            f"ONNX parity FAILED: max |p_torch - p_onnx| = {diff:.2e} >= {cfg.atol:g} on a batch "
+            f"of {cfg.parity_batch}; '{out}' is not safe to deploy."
+        )
+    return out, diff
+
+
+def parse_args(argv: Sequence[str]) -> ExportConfig:
+    """``key=value`` pairs -> a checked :class:`ExportConfig`."""
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.from_dotlist(argv))
+    except (OmegaConfBaseException, ValueError) as error:
+        raise SystemExit(f"bad argument: {error}".splitlines()[0]) from None
+    if OmegaConf.is_missing(cfg, "ckpt"):
+        raise SystemExit("missing ckpt=/path/to/checkpoint.ckpt; see --help.")
+    return OmegaConf.to_object(cfg)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command line (also installed as ``braintumor-export``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return
+    cfg = parse_args(argv)
+    out, diff = export(cfg)
+    import onnxruntime
+
+    print(
+        f"exported {out} (+ {sidecar_path(out).name}, opset {cfg.opset})\n"
+        f"parity OK: max |p_torch - p_onnxruntime| = {diff:.2e} < {cfg.atol:g} on a batch of "
+        f"{cfg.parity_batch} (onnxruntime {onnxruntime.__version__})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Load a trained model (Lightning checkpoint or exported ONNX file) and turn images into
+class probabilities with the model's own eval preprocessing.
+
+Both backends expose the same small interface, so ``predict``, the web app and the latency
+benchmark do not care which one they hold. Checkpoints are pickles: load them only from
+sources you trust; the ONNX file + JSON sidecar is the format to deploy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+from braintumor.data.image import load_image
+from braintumor.data.transforms import eval_transform, per_channel
+
+PREPROCESSING_KEYS = ("class_names", "image_size", "channels", "mean", "std")
+
+
+def sidecar_path(onnx_path: str | Path) -> Path:
+    """The JSON sidecar of an ONNX file: ``model.onnx`` -> ``model.json``."""
+    return Path(onnx_path).with_suffix(".json")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; anything else as ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device} was asked for, but CUDA is not available here.")
+    return resolved
+
+
+class Predictor:
+    """Images -> probabilities. Subclasses implement :meth:`probabilities`.
+
+    Parameters
+    ----------
+    preprocessing : ``class_names``, ``image_size``, ``channels``, ``mean``, ``std``.
+    """
+
+    backend = "?"
+
+    def __init__(self, preprocessing: Mapping[str, Any]) -> None:
+        missing = [k for k in PREPROCESSING_KEYS if k not in preprocessing]
+        if missing:
+            raise ValueError(f"the model's preprocessing settings lack {missing}.")
+        self.preprocessing = {k: preprocessing[k] for k in PREPROCESSING_KEYS}
+        self.class_names: list[str] = list(preprocessing["class_names"])
+        self.channels = int(preprocessing["channels"])
+        self.image_size = int(preprocessing["image_size"])
+        self.mean = per_channel(preprocessing["mean"], self.channels, "mean")
+        self.std = per_channel(preprocessing["std"], self.channels, "std")
+        self.transform = eval_transform(self.image_size, self.mean, self.std, self.channels)
+
+    def load(self, path: str | Path | BinaryIO) -> torch.Tensor:
+        """Decode an image file or file object (any mode, any size) to ``uint8`` ``(C, H, W)``."""
+        return load_image(path, self.channels)
+
+    def preprocess(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``uint8`` images of any sizes -> one normalized ``(N, C, S, S)`` float batch."""
+        return torch.stack([self.transform(image) for image in images])
+
+    def probabilities(self, batch: torch.Tensor) -> np.ndarray:
+        """A preprocessed batch -> ``(N, num_classes)`` softmax probabilities."""
+        raise NotImplementedError
+
+    def predict_images(self, images: Sequence[torch.Tensor]) -> np.ndarray:
+        """``uint8`` images -> probabilities."""
+        return self.probabilities(self.preprocess(images))
+
+
+class TorchPredictor(Predictor):
+    """Eager PyTorch on a :class:`~braintumor.lit.MRIClassifier` (CPU or GPU)."""
+
+    backend = "pytorch"
+
+    def __init__(self, module: torch.nn.Module, device: str = "auto") -> None:
+        super().__init__(module.hparams["preprocessing"])
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
+        from braintumor.lit import MRIClassifier  # Lightning is only needed for checkpoints
+
+        return cls(MRIClassifier.load_from_checkpoint(path, map_location="cpu"), device)
+
+    @torch.inference_mode()
+    def probabilities(self, batch: torch.Tensor) -> np.ndarray:
+        logits = self.module(batch.to(self.device, non_blocking=True))
+        return logits.float().softmax(dim=1).cpu().numpy()
+
+
+class OnnxPredictor(Predictor):
+    """ONNX Runtime on an exported model; the preprocessing comes from its JSON sidecar."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        sidecar = sidecar_path(path)
+        if not sidecar.is_file():
+            raise FileNotFoundError(
+                f"'{path}' has no sidecar '{sidecar}' (class names and preprocessing): export "
+                "with `python -m braintumor.export ckpt=...`, which writes both."
+            )
+        self.metadata: dict[str, Any] = json.loads(sidecar.read_text())
+        super().__init__(self.metadata)
+        providers = ["CPUExecutionProvider"]
+        if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def probabilities(self, batch: torch.Tensor) -> np.ndarray:
+        array = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
+        return self.session.run(None, {self.input_name: array})[0]
+
+
+def load_predictor(path: str | Path, device: str = "auto", threads: int | None = None) -> Predictor:
+    """A :class:`TorchPredictor` for ``*.ckpt``, an :class:`OnnxPredictor` for ``*.onnx``.
+
+    ``threads``: CPU threads for inference (``None``: the library's default). On a busy or
+    small machine, 1 thread is often much faster for single images (docs/benchmarks.md).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file '{path}' does not exist (expected .ckpt or .onnx).")
+    if path.suffix == ".onnx":
+        return OnnxPredictor(path, device, threads)
+    if path.suffix == ".ckpt":
+        return TorchPredictor.from_checkpoint(path, device)
+    raise ValueError(f"'{path}': expected a Lightning checkpoint (.ckpt) or an ONNX file (.onnx).")

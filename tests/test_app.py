@@ -1,0 +1,188 @@
+"""The web page: a real server process, its JSON API, and the page in headless Chromium."""
+
+import base64
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from braintumor.app import Classifier, UploadError
+from braintumor.predictor import load_predictor
+from tests.conftest import ROOT
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+MAX_UPLOAD_MB = 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained_ckpt):
+    """``python -m braintumor.app CKPT`` on a free port (default host); yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "braintumor.app", str(trained_ckpt), "--port", str(port),
+           "--max-upload-mb", str(MAX_UPLOAD_MB), "--device", "cpu", "--threads", "1"]  # fmt: skip
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):  # at most ~60 s to import torch and load the model
+            if process.poll() is not None:
+                pytest.fail(f"the app exited early:\n{process.stdout.read()}")
+            try:
+                urllib.request.urlopen(url + "/api/info", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("the app did not answer within 60 s")
+        yield url, process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def post(url: str, data: bytes, name: str = "scan.jpeg") -> tuple[int, dict]:
+    request = urllib.request.Request(url + "/api/predict", data=data, method="POST",
+                                     headers={"X-Filename": name})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def scan(tiny_root) -> Path:
+    return sorted(tiny_root.rglob("*.jpeg"))[20]
+
+
+def test_api_classifies_explains_and_refuses_bad_uploads(server, scan, trained_ckpt):
+    url, banner = server
+    assert f"{url} (research use only)" in banner  # bound to 127.0.0.1 by default
+    status, result = post(url, scan.read_bytes(), "scan one.jpeg")
+    assert status == 200 and result["file"] == "scan one.jpeg"
+    predictor = load_predictor(trained_ckpt, "cpu")
+    probs = predictor.predict_images([predictor.load(scan)])[0]
+    assert [r["class"] for r in result["top"]] == [predictor.class_names[i] for i in
+                                                   probs.argsort()[::-1]]  # fmt: skip
+    assert result["top"][0]["probability"] == pytest.approx(float(probs.max()), abs=1e-6)
+    png = base64.b64decode(result["gradcam"].removeprefix("data:image/png;base64,"))
+    with Image.open(io.BytesIO(png)) as overlay, Image.open(scan) as original:
+        assert overlay.size == original.size
+    assert result["gradcam_class"] == result["top"][0]["class"]
+
+    status, result = post(url, b"name,class\nx,y\n", "table.csv")
+    assert status == 400 and "not an image" in result["error"] and "table.csv" in result["error"]
+    status, result = post(url, os.urandom(int(MAX_UPLOAD_MB * 1e6) + 10))
+    assert status == 413 and "larger than the 0.05 MB limit" in result["error"]
+    page = urllib.request.urlopen(url + "/").read().decode()
+    assert "Research use only — not a medical device" in page
+    info = json.loads(urllib.request.urlopen(url + "/api/info").read())
+    assert info["validation_metrics"]["n"] > 0 and info["backend"] == "pytorch"
+
+
+def test_classifier_on_an_onnx_file_explains_with_its_source_checkpoint(exported, scan, tmp_path):
+    classifier = Classifier(exported[0], "cpu")
+    names = classifier.info()["class_names"]
+    assert classifier.info()["backend"] == "onnxruntime" and classifier.metrics["n"] > 0
+    result = classifier.classify(scan.read_bytes(), "x.jpeg", target=names[0])
+    assert result["gradcam"].startswith("data:image/png") and result["gradcam_class"] == names[0]
+    assert len(result["top"]) == 4
+    # a copy whose sidecar points to a checkpoint that is gone: predictions, no heatmap
+    onnx_copy = Path(shutil.copy(exported[0], tmp_path / "copy.onnx"))
+    meta = json.loads(exported[0].with_suffix(".json").read_text())
+    meta["checkpoint"] = str(tmp_path / "gone.ckpt")
+    onnx_copy.with_suffix(".json").write_text(json.dumps(meta))
+    alone = Classifier(onnx_copy, "cpu")
+    result = alone.classify(scan.read_bytes(), "x.jpeg")
+    assert result["gradcam"] is None and "not available" in result["gradcam_note"]
+    assert result["top"][0]["class"] in names
+    with pytest.raises(UploadError, match="unknown Grad-CAM class"):
+        alone.classify(scan.read_bytes(), "x.jpeg", target="Nope")
+
+
+def chromium(tmp_path: Path):
+    """Headless Debian Chromium driven by Selenium through Debian's chromedriver."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        message = "needs Debian's chromium and chromium-driver (apt-get install; .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager download anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    for flag in flags:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def test_page_in_a_real_browser_shows_the_top_class(server, scan, trained_ckpt, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as visible
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    predictor = load_predictor(trained_ckpt, "cpu")
+    expected = predictor.class_names[int(predictor.predict_images([predictor.load(scan)]).argmax())]
+    not_an_image = tmp_path / "report.jpg"
+    not_an_image.write_text("this is not a JPEG")
+    too_big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(
+        too_big
+    )
+    driver = chromium(tmp_path)
+    wait = WebDriverWait(driver, 30)
+    try:
+        driver.get(url)
+        notice = driver.find_element(By.ID, "notice")
+        assert notice.is_displayed() and "not a medical device" in notice.text
+        assert "macro F1" in driver.find_element(By.ID, "metrics").text
+
+        def upload(path: Path) -> None:
+            driver.find_element(By.ID, "file").send_keys(str(path))
+            driver.find_element(By.ID, "submit").click()
+
+        upload(scan)
+        wait.until(visible.visibility_of_element_located((By.ID, "top-class")))
+        assert driver.find_element(By.ID, "top-class").text == expected
+        rows = driver.find_elements(By.CSS_SELECTOR, "#top5 tbody tr")
+        assert len(rows) == 4 and rows[0].text.startswith(expected)
+        overlay = driver.find_element(By.ID, "overlay")
+        wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", overlay) > 0)
+        with Image.open(scan) as original:
+            assert (
+                driver.execute_script("return arguments[0].naturalWidth", overlay) == original.width
+            )
+
+        upload(not_an_image)
+        error = wait.until(visible.visibility_of_element_located((By.ID, "error")))
+        assert "not an image" in error.text and "report.jpg" in error.text
+        assert not driver.find_element(By.ID, "result").is_displayed()
+
+        upload(too_big)
+        wait.until(lambda d: "limited to" in d.find_element(By.ID, "error").text)
+        assert driver.find_element(By.ID, "error").is_displayed()
+    finally:
+        driver.quit()
