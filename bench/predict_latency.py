@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> str:
 
     prep = eager.preprocessing
     header = [
-        f"### Prediction latency, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"## Prediction latency, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"- machine: {machine()}, {os.cpu_count()} CPUs, load average at start "
         f"{os.getloadavg()[0]:.2f} (other jobs share this machine)",
