@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from torchmetrics.classification import (
     MulticlassPrecision,
     MulticlassRecall,
 )
+
+from braintumor.checkpoints import newest_in
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
@@ -104,6 +107,7 @@ class MRIClassifier(LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
+        self.val_f1_best.persistent(True)  # a resumed run remembers its best epoch
         self.test_per_class = MetricCollection(
             {
                 "precision": MulticlassPrecision(num_classes, average=None),
@@ -148,12 +152,22 @@ class MRIClassifier(LightningModule):
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
-                f"{self.global_step}: lower model.optimizer.lr or check the input data."
+                f"{self.global_step} (batch {batch_idx}); {self._last_good_checkpoint()}. Lower "
+                "model.optimizer.lr (or set trainer.gradient_clip_val) or check the input data."
             )
         self.train_metrics.update(logits, y)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
         return loss
+
+    def _last_good_checkpoint(self) -> str:
+        trainer = self._trainer
+        checkpointer = trainer.checkpoint_callback if trainer is not None else None
+        folder = getattr(checkpointer, "dirpath", None)
+        path = newest_in(Path(folder)) if folder else None
+        if path is None:
+            return "no checkpoint was saved before it"
+        return f"the last good checkpoint is {path} (resume: ckpt_path={path})"
 
     # ------------------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:

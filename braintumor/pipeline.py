@@ -8,18 +8,23 @@ best checkpoint on val and test -> reports in the run directory -> metrics.
 from __future__ import annotations
 
 import logging
+import signal
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.utils import get_class, instantiate
 from lightning.pytorch import Callback, Trainer, seed_everything
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
+from braintumor.checkpoints import check_compatible, checkpoint_preprocessing, resolve_checkpoint
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
 from braintumor.data.taxonomy import tumor_types
@@ -82,11 +87,16 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     kwargs.pop("normalization", None)  # used by build_datamodule
     kwargs["net"] = {**kwargs["net"], "num_classes": dm.num_classes, "in_channels": dm.channels}
     net = kwargs["net"]
-    if kwargs.get("freeze_backbone_epochs") and not (
-        net.get("pretrained") or net.get("weights_path")
+    random_backbone = not (net.get("pretrained") or net.get("weights_path"))
+    if random_backbone and (
+        kwargs.get("freeze_backbone_epochs") or kwargs.get("backbone_lr_factor", 1.0) != 1.0
     ):
-        log.info("the backbone starts from random weights: not freezing it (nothing to preserve)")
+        log.info(
+            "the backbone starts from random weights: not frozen, and trained at the head's "
+            "learning rate (nothing pretrained to preserve)"
+        )
         kwargs["freeze_backbone_epochs"] = 0
+        kwargs["backbone_lr_factor"] = 1.0
     if kwargs.get("class_weights") == "balanced":
         counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
         kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()
@@ -103,6 +113,8 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     loggers: list[Logger] = [
         instantiate(c) for c in (cfg.get("logger") or {}).values() if c and "_target_" in c
     ]
+    if not loggers:  # nothing to log learning rates to (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
 
@@ -152,6 +164,25 @@ def _report(
     return results
 
 
+@contextmanager
+def out_of_memory_advice(dm: MRIDataModule) -> Iterator[None]:
+    """Re-raise running out of (GPU or CPU) memory with the batch in use and what to lower."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        text = str(error)
+        if not isinstance(error, torch.OutOfMemoryError) and "can't allocate memory" not in text:
+            raise
+        where = "GPU" if isinstance(error, torch.OutOfMemoryError) else "CPU"
+        raise MemoryError(
+            f"out of {where} memory with data.batch_size={dm.batch_size} at "
+            f"data.image_size={dm.image_size} ({dm.channels} channel(s)). Lower data.batch_size "
+            f"(e.g. data.batch_size={max(1, dm.batch_size // 2)}) or data.image_size, use "
+            "trainer.precision=bf16-mixed on a GPU, or trainer.accumulate_grad_batches=2 to keep "
+            f"the effective batch. The error was: {text.splitlines()[0] if text else error!r}"
+        ) from error
+
+
 def _summarize(run_dir: Path, ckpt: str | None, results: dict[str, dict]) -> None:
     lines = ["", f"Run directory: {run_dir}", f"Checkpoint:    {ckpt or 'in-memory weights'}"]
     if results:
@@ -182,7 +213,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        resume = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
+        if resume is not None:
+            check_compatible(resume, checkpoint_preprocessing(resume), dm.preprocessing)
+            log.info(f"resuming from {resume}")
+        with out_of_memory_advice(dm):
+            try:
+                trainer.fit(module, datamodule=dm, ckpt_path=resume)
+            except SIGTERMException:  # checkpoint saved; a scheduler must see the failure
+                raise SystemExit(128 + signal.SIGTERM) from None
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     ckpt = None
     checkpointer = trainer.checkpoint_callback

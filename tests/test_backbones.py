@@ -147,13 +147,10 @@ def _same(a, b):
 def test_frozen_epochs_leave_the_backbone_unchanged(make_cfg, resnet_file):
     path, _ = resnet_file
     overrides = ["trainer.max_epochs=2", "model.freeze_backbone_epochs=1"]
-    scratch = make_cfg("model=resnet18", *overrides)
-    assert (
-        pipeline.build_module(scratch, pipeline.build_datamodule(scratch)).hparams[
-            "freeze_backbone_epochs"
-        ]
-        == 0
-    )  # a random backbone has nothing to preserve
+    scratch = make_cfg("model=resnet18", *overrides, "model.backbone_lr_factor=0.1")
+    hparams = pipeline.build_module(scratch, pipeline.build_datamodule(scratch)).hparams
+    # a random backbone has nothing to preserve: not frozen, trained at the head's rate
+    assert hparams["freeze_backbone_epochs"] == 0 and hparams["backbone_lr_factor"] == 1.0
     cfg = make_cfg("model=resnet18", *overrides, f"model.net.weights_path={path}")
     dm = pipeline.build_datamodule(cfg)
     module = pipeline.build_module(cfg, dm)

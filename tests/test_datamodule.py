@@ -154,8 +154,9 @@ def test_balanced_sampler_draws_classes_equally(tiny_copy):
     assert x.shape[0] == 6
     targets = dm.datasets["train"].targets
     drawn = Counter()
-    for _ in range(50):  # the sampler alone: which images an epoch would load
-        drawn.update(targets[i] for i in loader.sampler)
+    for epoch in range(50):  # the sampler alone: which images each epoch would load
+        loader.sampler.set_epoch(epoch)
+        drawn.update(targets[i] for _, i in loader.sampler)
     shares = [drawn[c] / sum(drawn.values()) for c in range(4)]
     assert all(abs(share - 0.25) < 0.04 for share in shares), shares
     with pytest.raises(ValueError, match="sampler"):

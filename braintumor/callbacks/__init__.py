@@ -1,5 +1,7 @@
 """Lightning callbacks of braintumor."""
 
+from braintumor.callbacks.interrupt import InterruptCheckpoint
+from braintumor.callbacks.replay import ReplayableTraining
 from braintumor.callbacks.sample_grid import AugmentedSampleGrid
 
-__all__ = ["AugmentedSampleGrid"]
+__all__ = ["AugmentedSampleGrid", "InterruptCheckpoint", "ReplayableTraining"]

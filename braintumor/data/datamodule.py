@@ -13,12 +13,13 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
 from braintumor.data.groups import read_group_file
+from braintumor.data.sampling import EpochSampler, EpochSeededDataset
 from braintumor.data.scan import DataError, Scan, find_classes, scan_class_folders
 from braintumor.data.split import (
     SPLITS,
@@ -65,6 +66,8 @@ class MRIDataModule(LightningDataModule):
     group_file : CSV ``path,group`` (e.g. patient ids); scans of one group stay in one split.
     sampler : ``None`` (shuffle) or ``"balanced"`` (draw classes equally often).
     cache_dir : where image fingerprints are cached between runs (``None``: no cache).
+    seed : training order and augmentations are functions of ``(seed, epoch, image)``, so a
+        resumed run sees the batches the uninterrupted one would (``None``: a random seed).
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class MRIDataModule(LightningDataModule):
         group_file: str | Path | None = None,
         sampler: str | None = None,
         cache_dir: str | Path | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -127,6 +131,7 @@ class MRIDataModule(LightningDataModule):
         self.group_file = Path(group_file) if group_file else None
         self.sampler = sampler
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.seed = int(torch.randint(2**31, ()).item()) if seed is None else int(seed)
         self.folder_names: list[str] = []
         self.label_of: dict[str, str] = {}
         self.groups: list[int] | None = None
@@ -349,14 +354,16 @@ class MRIDataModule(LightningDataModule):
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; check the split fractions or split file.")
         sampler = None
-        if shuffle and self.sampler == "balanced":
-            counts = Counter(dataset.targets)
-            weights = torch.tensor([1.0 / counts[t] for t in dataset.targets], dtype=torch.double)
-            sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True)
+        if shuffle:
+            weights = None
+            if self.sampler == "balanced":
+                counts = Counter(dataset.targets)
+                weights = [1.0 / counts[t] for t in dataset.targets]
+            sampler = EpochSampler(len(dataset), self.seed, weights)
+            dataset = EpochSeededDataset(dataset, self.seed)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle and sampler is None,
             sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

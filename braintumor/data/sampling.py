@@ -1,0 +1,95 @@
+"""Training order and augmentation randomness as pure functions of (seed, epoch, image).
+
+A resumed run must see exactly the batches and augmentations the uninterrupted run would
+have seen. Global random state cannot promise that (loader workers, persistent or not, draw
+from streams that a restart resets), so the training sampler derives each epoch's order from
+``(seed, epoch)`` and yields ``(epoch, index)`` keys, and :class:`EpochSeededDataset` seeds
+the augmentation of every image from ``(seed, epoch, index)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset, Sampler, get_worker_info
+
+_MIX = 0x9E3779B97F4A7C15  # golden-ratio constant: neighbouring inputs give distant seeds
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed that depends on every part (splitmix64 over the sequence)."""
+    value = 0
+    for part in parts:
+        value = (value + int(part) + _MIX) & 0xFFFFFFFFFFFFFFFF
+        value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        value ^= value >> 31
+    return value & 0x7FFFFFFFFFFFFFFF
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Shuffles (or draws class-balanced with ``weights``) from ``(seed, epoch)`` alone.
+
+    Lightning calls :meth:`set_epoch` before every epoch, a resumed run included.
+    :meth:`skip_next` drops the first images of the next pass: a run resumed from a checkpoint
+    saved mid-epoch continues with the batches it had not trained on.
+    """
+
+    def __init__(self, size: int, seed: int, weights: Sequence[float] | None = None) -> None:
+        self.size = size
+        self.seed = seed
+        self.weights = torch.as_tensor(weights, dtype=torch.double) if weights else None
+        self.epoch = 0
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def skip_next(self, count: int) -> None:
+        self._skip = count
+
+    def order(self) -> list[int]:
+        """This epoch's image indices, in training order."""
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
+        if self.weights is not None:
+            picks = torch.multinomial(self.weights, self.size, True, generator=generator)
+        else:
+            picks = torch.randperm(self.size, generator=generator)
+        return picks.tolist()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        skip, self._skip = self._skip, 0
+        return iter([(self.epoch, index) for index in self.order()[skip:]])
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class EpochSeededDataset(Dataset):
+    """Wraps a dataset: item ``(epoch, index)`` is ``dataset[index]`` with the random state
+    seeded from ``(seed, epoch, index)``; plain integer indices pass through unseeded."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str):  # targets, scans, class_names, ... of the wrapped set
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, key: int | tuple[int, int]):
+        if not isinstance(key, tuple):
+            return self.dataset[key]
+        epoch, index = key
+        seed = derived_seed(self.seed, epoch, index)
+        if get_worker_info() is not None:  # a worker's random state is its own
+            torch.manual_seed(seed)
+            return self.dataset[index]
+        with torch.random.fork_rng(devices=[]):  # keep the training step's stream untouched
+            torch.manual_seed(seed)
+            return self.dataset[index]
