@@ -29,6 +29,7 @@ from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
 from braintumor.data.taxonomy import tumor_types
 from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from braintumor.environment import write_environment
 from braintumor.lit import MRIClassifier
 from braintumor.reports import write_split_reports
 from braintumor.reports.summary import format_metrics_table
@@ -203,6 +204,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             f.write("path,reason\n" + "".join(f'"{s.path}","{r}"\n' for s, r in dm.skipped))
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
+    write_environment(run_dir, cfg)
     _log_hyperparameters(trainer, cfg, module)
     n_params = sum(p.numel() for p in module.parameters())
     log.info(
@@ -275,6 +277,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         )
     dm.save_split(run_dir / "split.csv")
     trainer = build_trainer(cfg)
+    write_environment(run_dir, cfg)
     results = _report(trainer, module, dm, run_dir, None)
     for split in results.values():
         split["checkpoint"] = str(ckpt)
