@@ -24,6 +24,7 @@ from torchmetrics.classification import (
     MulticlassPrecision,
     MulticlassRecall,
 )
+from torchmetrics.utilities.distributed import gather_all_tensors
 
 from braintumor.checkpoints import newest_in
 
@@ -135,6 +136,18 @@ class MRIClassifier(LightningModule):
         self._probs.append(logits.detach().float().softmax(dim=1).cpu())
         self._targets.append(y.detach().cpu())
 
+    def _gather_collected(self) -> None:
+        """With several processes, every process gets all of the epoch's predictions (each
+        image once: the datamodule shards evaluation sets without padding)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return
+        k = len(self.class_names)
+        targets = torch.cat(self._targets) if self._targets else torch.zeros(0, dtype=torch.long)
+        probs = torch.cat(self._probs) if self._probs else torch.zeros(0, k)
+        device = self.device
+        self._targets = [t.cpu() for t in gather_all_tensors(targets.to(device))]
+        self._probs = [p.cpu() for p in gather_all_tensors(probs.to(device))]
+
     def collected_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """``(y_true, y_prob)`` of the last validation or test epoch."""
         if not self._targets:
@@ -156,7 +169,7 @@ class MRIClassifier(LightningModule):
                 "model.optimizer.lr (or set trainer.gradient_clip_val) or check the input data."
             )
         self.train_metrics.update(logits, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
         return loss
 
@@ -177,9 +190,10 @@ class MRIClassifier(LightningModule):
         loss, logits, y = self._step(batch)
         self.val_metrics.update(logits, y)
         self._collect(logits, y)
-        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
+        self._gather_collected()
         values = self.val_metrics.compute()
         self.val_metrics.reset()
         self.log_dict({k: v for k, v in values.items() if k != "val/f1"})
@@ -197,9 +211,10 @@ class MRIClassifier(LightningModule):
         self.test_per_class.update(logits, y)
         self.test_ece.update(logits.float().softmax(dim=1), y)
         self._collect(logits, y)
-        self.log("test/loss", loss, on_step=False, on_epoch=True)
+        self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
+        self._gather_collected()
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
         self.log("test/ece", self.test_ece.compute())

@@ -20,6 +20,7 @@ from hydra.utils import get_class, instantiate
 from lightning.pytorch import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
@@ -151,6 +152,8 @@ def _report(
         run(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
         y_true, y_prob = module.collected_predictions()
         extra = {"checkpoint": ckpt or "in-memory weights"}
+        if not trainer.is_global_zero:
+            continue
         results[split] = write_split_reports(
             out, split, y_true, y_prob, dm.class_names, extra, collapse
         )
@@ -197,14 +200,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
+    main_process = rank_zero_only.rank == 0  # the others of a multi-process run write nothing
     dm = build_datamodule(cfg)
-    dm.save_split(run_dir / "split.csv")
-    if dm.skipped:
+    if main_process:
+        dm.save_split(run_dir / "split.csv")
+    if dm.skipped and main_process:
         with (run_dir / "skipped_images.csv").open("w") as f:
             f.write("path,reason\n" + "".join(f'"{s.path}","{r}"\n' for s, r in dm.skipped))
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
-    write_environment(run_dir, cfg)
+    if main_process:
+        write_environment(run_dir, cfg)
     _log_hyperparameters(trainer, cfg, module)
     n_params = sum(p.numel() for p in module.parameters())
     log.info(
@@ -234,7 +240,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     results = _report(trainer, module, dm, run_dir, ckpt) if cfg.get("test", True) else {}
     for split, values in results.items():
         metrics.update({f"{split}/{k}": v for k, v in values.items() if isinstance(v, float)})
-    _summarize(run_dir, ckpt, results)
+    if main_process:
+        _summarize(run_dir, ckpt, results)
     return metrics
 
 

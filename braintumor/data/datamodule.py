@@ -13,13 +13,13 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
 from braintumor.data.groups import read_group_file
-from braintumor.data.sampling import EpochSampler, EpochSeededDataset
+from braintumor.data.sampling import EpochSampler, EpochSeededDataset, ShardSampler
 from braintumor.data.scan import DataError, Scan, find_classes, scan_class_folders
 from braintumor.data.split import (
     SPLITS,
@@ -353,13 +353,15 @@ class MRIDataModule(LightningDataModule):
         dataset = self.datasets[split]
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; check the split fractions or split file.")
-        sampler = None
+        trainer = self.trainer  # set while a Trainer runs this datamodule
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        sampler: Sampler = ShardSampler(len(dataset), rank, world)
         if shuffle:
             weights = None
             if self.sampler == "balanced":
                 counts = Counter(dataset.targets)
                 weights = [1.0 / counts[t] for t in dataset.targets]
-            sampler = EpochSampler(len(dataset), self.seed, weights)
+            sampler = EpochSampler(len(dataset), self.seed, weights, rank, world)
             dataset = EpochSeededDataset(dataset, self.seed)
         return DataLoader(
             dataset,
@@ -368,7 +370,7 @@ class MRIDataModule(LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
-            drop_last=shuffle and len(dataset) > self.batch_size,
+            drop_last=shuffle and len(sampler) > self.batch_size,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -31,15 +31,24 @@ def derived_seed(*parts: int) -> int:
 class EpochSampler(Sampler[tuple[int, int]]):
     """Shuffles (or draws class-balanced with ``weights``) from ``(seed, epoch)`` alone.
 
-    Lightning calls :meth:`set_epoch` before every epoch, a resumed run included.
+    Lightning calls :meth:`set_epoch` before every epoch, a resumed run included. With
+    ``world_size`` processes, each takes every ``world_size``-th image of the common order.
     :meth:`skip_next` drops the first images of the next pass: a run resumed from a checkpoint
     saved mid-epoch continues with the batches it had not trained on.
     """
 
-    def __init__(self, size: int, seed: int, weights: Sequence[float] | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        weights: Sequence[float] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.size = size
         self.seed = seed
         self.weights = torch.as_tensor(weights, dtype=torch.double) if weights else None
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self._skip = 0
 
@@ -56,14 +65,30 @@ class EpochSampler(Sampler[tuple[int, int]]):
             picks = torch.multinomial(self.weights, self.size, True, generator=generator)
         else:
             picks = torch.randperm(self.size, generator=generator)
-        return picks.tolist()
+        # one process of world_size: every rank the same number of images, none twice
+        return picks.tolist()[self.rank : len(self) * self.world_size : self.world_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         skip, self._skip = self._skip, 0
         return iter([(self.epoch, index) for index in self.order()[skip:]])
 
     def __len__(self) -> int:
-        return self.size
+        return self.size // self.world_size
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation order for one of ``world_size`` processes: every ``world_size``-th image,
+    unpadded, so that the shards together hold each image exactly once (torch's
+    ``DistributedSampler`` pads with repeats, which would count some images twice)."""
+
+    def __init__(self, size: int, rank: int = 0, world_size: int = 1) -> None:
+        self.indices = list(range(rank, size, world_size))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 class EpochSeededDataset(Dataset):
