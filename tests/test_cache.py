@@ -10,6 +10,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from braintumor import pipeline
+from braintumor.data.batch_augment import BatchAugment
 from braintumor.data.cache import cache_key, decode_all, decode_resized
 from braintumor.data.datamodule import MRIDataModule
 
@@ -111,9 +112,24 @@ def test_augment_on_device_trains_and_augments_each_image(make_cfg, tiny_root, t
     assert out.dtype == torch.float32 and out.shape == (16, 1, 32, 32)
     flipped = [torch.equal(o, out[0]) for o in out]
     assert 0 < sum(flipped) < len(flipped)  # not one random draw for the whole batch
-    cfg = make_cfg("data.augment_on=device", "data.crop_margin=0.25")
-    metrics = pipeline.train(cfg)
-    assert 0.0 <= metrics["val/f1_best"] <= 1.0 and np.isfinite(metrics["train/loss"])
+    for mode in ("device", "batch"):
+        cfg = make_cfg(f"data.augment_on={mode}", "data.crop_margin=0.25", run=mode)
+        metrics = pipeline.train(cfg)
+        assert 0.0 <= metrics["val/f1_best"] <= 1.0 and np.isfinite(metrics["train/loss"])
+
+
+def test_batch_augment_draws_per_image_and_is_identity_when_off():
+    images = torch.randint(0, 256, (16, 1, 24, 24), dtype=torch.uint8)
+    same = BatchAugment(24)(images)
+    assert same.shape == (16, 1, 24, 24) and (same * 255 - images).abs().max() < 1
+    torch.manual_seed(0)
+    flipped = BatchAugment(24, hflip=0.5)(images)
+    mirrored = [
+        torch.allclose(f, s.flip(-1), atol=1e-5) for f, s in zip(flipped, same, strict=True)
+    ]
+    assert 0 < sum(mirrored) < 16  # each image draws its own flip
+    out = BatchAugment(20, degrees=10, translate=0.1, brightness=0.3, crop_scale=(0.5, 1.0))(images)
+    assert out.shape == (16, 1, 20, 20) and out.min() >= 0 and out.max() <= 1
 
 
 def test_bad_cache_settings_are_rejected(tiny_root):

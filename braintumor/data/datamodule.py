@@ -42,7 +42,7 @@ from braintumor.data.transforms import (
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("folder", "presplit")
-AUGMENT_ON = ("loader", "device")
+AUGMENT_ON = ("loader", "batch", "device")
 
 
 def default_num_workers() -> int:
@@ -79,8 +79,12 @@ class MRIDataModule(LightningDataModule):
         every epoch). The pixels, and so the training, are the same either way.
     crop_margin : training images are resized to ``image_size * (1 + crop_margin)`` before the
         augmentations (and cached at that size), so random crops keep more detail.
-    augment_on : ``loader`` (each image in the loader workers) or ``device`` (after the
-        batch reaches the accelerator: workers only read ``uint8`` images).
+    augment_on : ``loader`` (the ``augment`` transforms, image by image, in the loader
+        workers), ``batch`` (``batch_augment`` on whole batches in the workers) or ``device``
+        (``batch_augment`` after the batch reaches the accelerator; workers only read
+        ``uint8`` images).
+    batch_augment : the batched augmentations (``augment.batched``); without it, ``batch`` and
+        ``device`` apply the ``augment`` transforms image by image.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class MRIDataModule(LightningDataModule):
         decoded_cache_dir: str | Path | None = None,
         crop_margin: float = 0.0,
         augment_on: str = "loader",
+        batch_augment: Callable | None = None,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -157,6 +162,7 @@ class MRIDataModule(LightningDataModule):
         self.decoded_cache_dir = Path(decoded_cache_dir) if decoded_cache_dir else None
         self.input_size = round(self.image_size * (1 + crop_margin))
         self.augment_on = augment_on
+        self.batch_augment = batch_augment
         self._decoded: set[str] = set()
         self.folder_names: list[str] = []
         self.label_of: dict[str, str] = {}
@@ -208,7 +214,7 @@ class MRIDataModule(LightningDataModule):
                 + "; ".join(missing),
                 stacklevel=2,
             )
-        if self.augment_on == "device":  # workers only resize; see on_after_batch_transfer
+        if self.augment_on != "loader":  # workers only resize; see augment_batch
             size = self.input_size
             train = v2.Resize((size, size), antialias=True)
         else:
@@ -225,6 +231,7 @@ class MRIDataModule(LightningDataModule):
             self.datasets[split] = ScanDataset(
                 self.root, chosen, self.class_names, self.channels, transforms[split], self.label_of
             )
+        self._set_batch_transform()
         sizes = ", ".join(f"{len(d)} {k}" for k, d in self.datasets.items())
         log.debug(f"data: {self.root} ({self.layout}), {len(self.class_names)} classes, {sizes}")
 
@@ -252,6 +259,12 @@ class MRIDataModule(LightningDataModule):
             self.root, [s for s in dataset.scans if s.path not in errors], self.class_names,
             self.channels, dataset.transform, self.label_of, images,
         )  # fmt: skip
+        self._set_batch_transform()
+
+    def _set_batch_transform(self) -> None:
+        train = self.datasets.get("train")
+        if train is not None and self.augment_on == "batch":
+            train.batch_transform = self.augment_batch
 
     def _fingerprints(self, scans: list[Scan]) -> dict:
         cache = None
@@ -441,6 +454,9 @@ class MRIDataModule(LightningDataModule):
 
         Each image gets its own random augmentation (on whatever device the batch is on).
         """
+        normalize = v2.Normalize(self.mean, self.std)
+        if self.batch_augment is not None:
+            return normalize(self.batch_augment(images))
         geometry = v2.Compose(train_geometry(self.image_size, self.augment, self.input_size))
         images = torch.stack([geometry(image) for image in images])
         return normalize_transform(self.mean, self.std, self.channels)(images)

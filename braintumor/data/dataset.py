@@ -46,6 +46,7 @@ class ScanDataset(Dataset):
         self.channels = channels
         self.transform = transform
         self.images = images
+        self.batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.scans)
@@ -59,3 +60,12 @@ class ScanDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, self.targets[index]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        """A batch at once (DataLoader workers call this): ``batch_transform``, when set,
+        runs on the stacked images."""
+        items = [self[i] for i in indices]
+        if self.batch_transform is None or not items:
+            return items
+        images = self.batch_transform(torch.stack([image for image, _ in items]))
+        return [(image, target) for image, (_, target) in zip(images, items, strict=True)]
