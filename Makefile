@@ -9,7 +9,7 @@ ARGS ?=
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format tensorboard download-44c app clean
+.PHONY: help install train test test-full lint format tensorboard download-44c app clean bench
 DATA_44C ?= data/brain44c
 ARCHIVE ?=
 
@@ -32,6 +32,12 @@ test: $(STAMP)  ## fast test suite (slow tests excluded)
 
 test-full: $(STAMP)  ## every test, slow ones included
 	$(MALLOC_ENV) $(BIN)/python -m pytest -m "" $(ARGS)
+
+bench: $(STAMP)  ## performance benchmarks (~15 min on 2 cores); tables appended to docs/benchmarks.md
+	$(MALLOC_ENV) $(BIN)/python bench/loop_overhead.py
+	$(MALLOC_ENV) $(BIN)/python bench/input_pipeline.py
+	$(BIN)/python bench/switches.py
+	$(BIN)/python bench/predict_latency.py
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .

@@ -17,6 +17,10 @@ from omegaconf import DictConfig
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Run the pipeline and return the optimized metric (for Hydra sweepers)."""
+    if cfg.get("malloc_tuning"):
+        from braintumor.allocator import tune_malloc
+
+        tune_malloc()
     from braintumor import pipeline  # imported here so `--help` and `--cfg` stay fast
 
     metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)

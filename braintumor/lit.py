@@ -66,6 +66,8 @@ class MRIClassifier(LightningModule):
     freeze_backbone_epochs : train only the head (``net.head``) for this many epochs, with the
         backbone's weights and BatchNorm statistics frozen; then train everything.
     backbone_lr_factor : the backbone's learning rate is the optimizer's ``lr`` times this.
+    compile : run the network through ``torch.compile`` (the weights stay in ``net``, so
+        checkpoints are unchanged).
     gradcam_layer : dotted path (negative indices allowed) of the layer Grad-CAM explains,
         e.g. ``net.features.-1.-2``; ``None``: the last ``Conv2d`` of the network.
     """
@@ -84,6 +86,7 @@ class MRIClassifier(LightningModule):
         freeze_backbone_epochs: int = 0,
         backbone_lr_factor: float = 1.0,
         gradcam_layer: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -125,7 +128,17 @@ class MRIClassifier(LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4:
             x = x.contiguous(memory_format=self.memory_format)
-        return self.net(x)
+        return self._runner()(x)
+
+    def _runner(self) -> nn.Module:
+        """``net``, or its compiled version (kept out of the state dict) with ``compile``."""
+        if not self.hparams.get("compile", False):
+            return self.net
+        compiled = self.__dict__.get("_compiled_net")
+        if compiled is None:
+            compiled = torch.compile(self.net)
+            self.__dict__["_compiled_net"] = compiled
+        return compiled
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor]):
         x, y = batch

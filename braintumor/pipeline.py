@@ -76,6 +76,10 @@ def build_datamodule(cfg: DictConfig, preprocessing: dict | None = None) -> MRID
         overrides = {k: preprocessing[k] for k in PREPROCESSING_KEYS}
     else:
         overrides = model_normalization(cfg) if cfg.get("model") else {}
+    batched = cfg.augment.get("batched") if cfg.get("augment") else None
+    if batched is not None:
+        overrides["batch_augment"] = instantiate(batched, size=overrides.get(
+            "image_size", cfg.data.image_size))  # fmt: skip
     dm = instantiate(cfg.data, augment=list(augment), **overrides, _convert_="all")
     dm.prepare_data()
     dm.setup("fit")

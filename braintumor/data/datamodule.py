@@ -14,7 +14,9 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Sampler
+from torchvision.transforms import v2
 
+from braintumor.data.cache import CACHE_MODES, decode_all
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
@@ -30,11 +32,18 @@ from braintumor.data.split import (
 )
 from braintumor.data.synthetic import ensure_synthetic_dataset
 from braintumor.data.taxonomy import label_map
-from braintumor.data.transforms import eval_transform, per_channel, train_transform
+from braintumor.data.transforms import (
+    eval_transform,
+    normalize_transform,
+    per_channel,
+    train_geometry,
+    train_transform,
+)
 
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("folder", "presplit")
+AUGMENT_ON = ("loader", "batch", "device")
 
 
 def default_num_workers() -> int:
@@ -68,6 +77,17 @@ class MRIDataModule(LightningDataModule):
     cache_dir : where image fingerprints are cached between runs (``None``: no cache).
     seed : training order and augmentations are functions of ``(seed, epoch, image)``, so a
         resumed run sees the batches the uninterrupted one would (``None``: a random seed).
+    cache : decode and resize each scan once, into ``memory``, a memory-mapped file in
+        ``decoded_cache_dir`` (``disk``, reused across runs), or not at all (``none``: decode
+        every epoch). The pixels, and so the training, are the same either way.
+    crop_margin : training images are resized to ``image_size * (1 + crop_margin)`` before the
+        augmentations (and cached at that size), so random crops keep more detail.
+    augment_on : ``loader`` (the ``augment`` transforms, image by image, in the loader
+        workers), ``batch`` (``batch_augment`` on whole batches in the workers) or ``device``
+        (``batch_augment`` after the batch reaches the accelerator; workers only read
+        ``uint8`` images).
+    batch_augment : the batched augmentations (``augment.batched``); without it, ``batch`` and
+        ``device`` apply the ``augment`` transforms image by image.
     """
 
     def __init__(
@@ -97,6 +117,11 @@ class MRIDataModule(LightningDataModule):
         sampler: str | None = None,
         cache_dir: str | Path | None = None,
         seed: int | None = None,
+        cache: str = "memory",
+        decoded_cache_dir: str | Path | None = None,
+        crop_margin: float = 0.0,
+        augment_on: str = "loader",
+        batch_augment: Callable | None = None,
     ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
@@ -105,6 +130,12 @@ class MRIDataModule(LightningDataModule):
             raise ValueError(f"data.channels must be 1 or 3, got {channels}.")
         if image_size < 8:
             raise ValueError(f"data.image_size must be at least 8, got {image_size}.")
+        if cache not in CACHE_MODES:
+            raise ValueError(f"data.cache must be one of {CACHE_MODES}, got '{cache}'.")
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(f"data.augment_on must be one of {AUGMENT_ON}, got '{augment_on}'.")
+        if not 0.0 <= crop_margin <= 1.0:
+            raise ValueError(f"data.crop_margin must be in [0, 1], got {crop_margin}.")
         self.root = Path(root)
         self.layout = layout
         self.image_size = int(image_size)
@@ -132,6 +163,12 @@ class MRIDataModule(LightningDataModule):
         self.sampler = sampler
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.seed = int(torch.randint(2**31, ()).item()) if seed is None else int(seed)
+        self.cache = cache
+        self.decoded_cache_dir = Path(decoded_cache_dir) if decoded_cache_dir else None
+        self.input_size = round(self.image_size * (1 + crop_margin))
+        self.augment_on = augment_on
+        self.batch_augment = batch_augment
+        self._decoded: set[str] = set()
         self.folder_names: list[str] = []
         self.label_of: dict[str, str] = {}
         self.groups: list[int] | None = None
@@ -182,10 +219,15 @@ class MRIDataModule(LightningDataModule):
                 + "; ".join(missing),
                 stacklevel=2,
             )
+        if self.augment_on != "loader":  # workers only resize; see augment_batch
+            size = self.input_size
+            train = v2.Resize((size, size), antialias=True)
+        else:
+            train = train_transform(
+                self.image_size, self.mean, self.std, self.channels, self.augment, self.input_size
+            )
         transforms = {
-            "train": train_transform(
-                self.image_size, self.mean, self.std, self.channels, self.augment
-            ),
+            "train": train,
             "val": eval_transform(self.image_size, self.mean, self.std, self.channels),
             "test": eval_transform(self.image_size, self.mean, self.std, self.channels),
         }
@@ -194,8 +236,40 @@ class MRIDataModule(LightningDataModule):
             self.datasets[split] = ScanDataset(
                 self.root, chosen, self.class_names, self.channels, transforms[split], self.label_of
             )
+        self._set_batch_transform()
         sizes = ", ".join(f"{len(d)} {k}" for k, d in self.datasets.items())
         log.debug(f"data: {self.root} ({self.layout}), {len(self.class_names)} classes, {sizes}")
+
+    def _decode(self, split: str) -> None:
+        """Decode the scans of ``split`` once into the decoded cache; drop (and report) those
+        that fail."""
+        if self.cache == "none" or split in self._decoded:
+            return
+        self._decoded.add(split)
+        dataset = self.datasets[split]
+        size = self.input_size if split == "train" else self.image_size
+        images, errors = decode_all(
+            self.root, [s.path for s in dataset.scans], self.channels, size, self.cache,
+            self.decoded_cache_dir, workers=self.num_workers,
+        )  # fmt: skip
+        if errors:
+            bad = [s for s in dataset.scans if s.path in errors]
+            self.skipped += [(s, errors[s.path]) for s in bad]
+            listing = "\n".join(f"  {self.root / s.path}: {errors[s.path]}" for s in bad[:20])
+            warnings.warn(
+                f"skipping {len(bad)} unreadable image(s) of the {split} split:\n{listing}",
+                stacklevel=2,
+            )
+        self.datasets[split] = ScanDataset(
+            self.root, [s for s in dataset.scans if s.path not in errors], self.class_names,
+            self.channels, dataset.transform, self.label_of, images,
+        )  # fmt: skip
+        self._set_batch_transform()
+
+    def _set_batch_transform(self) -> None:
+        train = self.datasets.get("train")
+        if train is not None and self.augment_on == "batch":
+            train.batch_transform = self.augment_batch
 
     def _fingerprints(self, scans: list[Scan]) -> dict:
         cache = None
@@ -350,6 +424,7 @@ class MRIDataModule(LightningDataModule):
 
     # ----------------------------------------------------------------------- dataloaders
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        self._decode(split)
         dataset = self.datasets[split]
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; check the split fractions or split file.")
@@ -381,3 +456,23 @@ class MRIDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
+
+    # ------------------------------------------------------------- augmentation on device
+    def augment_batch(self, images: torch.Tensor) -> torch.Tensor:
+        """``uint8`` training images ``(N, C, S, S)`` -> augmented, normalized ``float32``.
+
+        Each image gets its own random augmentation (on whatever device the batch is on).
+        """
+        normalize = v2.Normalize(self.mean, self.std)
+        if self.batch_augment is not None:
+            return normalize(self.batch_augment(images))
+        geometry = v2.Compose(train_geometry(self.image_size, self.augment, self.input_size))
+        images = torch.stack([geometry(image) for image in images])
+        return normalize_transform(self.mean, self.std, self.channels)(images)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if self.augment_on == "device" and trainer is not None and trainer.training:
+            images, targets = batch
+            return self.augment_batch(images), targets
+        return batch

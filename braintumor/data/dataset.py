@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from braintumor.data.cache import DecodedImages
 from braintumor.data.image import load_image
 from braintumor.data.scan import Scan
 
@@ -23,6 +24,7 @@ class ScanDataset(Dataset):
     channels : 1 (grayscale) or 3 (RGB).
     transform : applied to the ``uint8`` tensor of shape ``(channels, H, W)``.
     label_of : folder name -> class name (a taxonomy); identity when omitted.
+    images : the scans already decoded and resized (a decoded cache); read from disk if None.
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class ScanDataset(Dataset):
         channels: int = 1,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         label_of: Mapping[str, str] | None = None,
+        images: DecodedImages | None = None,
     ) -> None:
         self.root = Path(root)
         self.scans = list(scans)
@@ -42,12 +45,27 @@ class ScanDataset(Dataset):
         self.targets = [self.class_to_idx[label_of.get(s.label, s.label)] for s in self.scans]
         self.channels = channels
         self.transform = transform
+        self.images = images
+        self.batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.scans)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = load_image(self.root / self.scans[index].path, self.channels)
+        path = self.scans[index].path
+        if self.images is not None:
+            image = self.images[path]
+        else:
+            image = load_image(self.root / path, self.channels)
         if self.transform is not None:
             image = self.transform(image)
         return image, self.targets[index]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        """A batch at once (DataLoader workers call this): ``batch_transform``, when set,
+        runs on the stacked images."""
+        items = [self[i] for i in indices]
+        if self.batch_transform is None or not items:
+            return items
+        images = self.batch_transform(torch.stack([image for image, _ in items]))
+        return [(image, target) for image, (_, target) in zip(images, items, strict=True)]

@@ -10,6 +10,7 @@ the augmentation of every image from ``(seed, epoch, index)``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch.utils.data import Dataset, Sampler, get_worker_info
@@ -111,10 +112,31 @@ class EpochSeededDataset(Dataset):
         if not isinstance(key, tuple):
             return self.dataset[key]
         epoch, index = key
-        seed = derived_seed(self.seed, epoch, index)
-        if get_worker_info() is not None:  # a worker's random state is its own
-            torch.manual_seed(seed)
+        with _seeded(derived_seed(self.seed, epoch, index)):
             return self.dataset[index]
-        with torch.random.fork_rng(devices=[]):  # keep the training step's stream untouched
-            torch.manual_seed(seed)
-            return self.dataset[index]
+
+    def __getitems__(self, keys: list) -> list:
+        """A batch at once (the DataLoader's path when the wrapped dataset batches too, e.g.
+        for batched augmentations): seeded from ``(seed, epoch, the batch's images)``."""
+        fetch = getattr(self.dataset, "__getitems__", None)
+        if not keys or not isinstance(keys[0], tuple):
+            return fetch(keys) if fetch else [self.dataset[k] for k in keys]
+        if fetch is None:
+            return [self[key] for key in keys]
+        epoch = keys[0][0]
+        indices = [index for _, index in keys]
+        with _seeded(derived_seed(self.seed, epoch, *indices)):
+            return fetch(indices)
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Torch's random state seeded with ``seed``; in the main process, restored afterwards
+    (the training step's stream stays untouched), in a worker left as is (its own)."""
+    if get_worker_info() is not None:
+        torch.manual_seed(seed)
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

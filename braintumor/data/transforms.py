@@ -50,11 +50,29 @@ def train_transform(
     std: Sequence[float],
     channels: int = 1,
     augment: Sequence[Callable] = (),
+    input_size: int | None = None,
 ) -> v2.Compose:
-    """Resize, then the ``augment`` transforms (on ``uint8``), then scale and normalize."""
+    """Resize to ``input_size`` (default ``image_size``), then the ``augment`` transforms (on
+    ``uint8``), a resize to ``image_size`` if they did not end there, then scale and normalize."""
     return v2.Compose(
-        [v2.Resize((image_size, image_size), antialias=True), *augment, *_tail(mean, std, channels)]
+        [*train_geometry(image_size, augment, input_size), *_tail(mean, std, channels)]
     )
+
+
+def train_geometry(
+    image_size: int, augment: Sequence[Callable] = (), input_size: int | None = None
+) -> list[Callable]:
+    """The ``uint8`` part of :func:`train_transform`."""
+    input_size = input_size or image_size
+    steps = [v2.Resize((input_size, input_size), antialias=True), *augment]
+    if input_size != image_size:  # a no-op when the augmentations already crop to image_size
+        steps.append(v2.Resize((image_size, image_size), antialias=True))
+    return steps
+
+
+def normalize_transform(mean: Sequence[float], std: Sequence[float], channels: int) -> v2.Compose:
+    """``uint8`` images (one or a batch) -> normalized ``float32``."""
+    return v2.Compose(_tail(mean, std, channels))
 
 
 def denormalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:

@@ -1,0 +1,217 @@
+"""Decode and resize every scan once into a ``uint8`` array, held in memory or on disk.
+
+``data.cache=memory`` keeps the array in RAM (shared copy-on-write with forked loader
+workers); ``data.cache=disk`` writes it to a memory-mapped ``.npy`` file under
+``decoded_cache_dir``, keyed by the data root, image size and channels, whose rows are
+validated by each file's path, size and mtime: a second run decodes nothing, and a changed or
+new file is decoded again while the other rows are copied over. The pixels are exactly those of
+decoding then ``v2.Resize`` on the fly, so a cached run trains like an uncached one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as F
+from tqdm import tqdm
+
+from braintumor.data.image import load_image
+
+log = logging.getLogger(__name__)
+
+CACHE_MODES = ("memory", "disk", "none")
+CACHE_VERSION = 1
+
+
+def decode_resized(path: str | Path, channels: int, size: int) -> torch.Tensor:
+    """``(channels, size, size)`` ``uint8``: :func:`load_image` then an antialiased resize."""
+    return F.resize(load_image(path, channels), [size, size], antialias=True)
+
+
+def _decode_job(args: tuple[str, int, int]) -> np.ndarray | str:
+    try:
+        return decode_resized(*args).numpy()
+    except Exception as error:  # PIL raises many types for bad files
+        return f"{type(error).__name__}: {error}"
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+class DecodedImages:
+    """Scans decoded to ``uint8`` arrays of one size: ``images[path]`` -> ``(C, S, S)`` tensor.
+
+    Build it with :func:`decode_all`. A disk-backed instance pickles as its file name (loader
+    workers started with ``spawn`` reopen the map instead of copying the array).
+    """
+
+    def __init__(self, array: np.ndarray, row_of: dict[str, int], file: Path | None = None) -> None:
+        self.array = array
+        self.row_of = row_of
+        self.file = file
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.row_of
+
+    def __getitem__(self, path: str) -> torch.Tensor:
+        return torch.from_numpy(np.array(self.array[self.row_of[path]]))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if self.file is not None:
+            state["array"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.file is not None:
+            self.array = np.load(self.file, mmap_mode="r")
+
+
+def _decode_many(
+    root: Path, paths: list[str], channels: int, size: int, workers: int
+) -> list[np.ndarray | str]:
+    jobs = [(str(root / p), channels, size) for p in paths]
+    if not jobs:
+        return []
+    bar = tqdm(total=len(jobs), desc="decoding images", unit="img", disable=len(jobs) <= 500)
+    results: list[np.ndarray | str] = []
+    if workers > 1 and len(jobs) > 64:
+        with ProcessPoolExecutor(workers) as pool:
+            for result in pool.map(_decode_job, jobs, chunksize=32):
+                results.append(result)
+                bar.update()
+    else:
+        for job in jobs:
+            results.append(_decode_job(job))
+            bar.update()
+    bar.close()
+    return results
+
+
+def cache_key(root: Path, channels: int, size: int) -> str:
+    """File stem of the disk cache of ``root`` at ``size`` px and ``channels`` channels."""
+    text = f"{root.resolve()}|{channels}|{size}|{CACHE_VERSION}"
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _read_index(index_file: Path) -> dict[str, list]:
+    """``path -> [row, size_bytes, mtime_ns]`` of an existing disk cache, else ``{}``."""
+    try:
+        stored = json.loads(index_file.read_text())
+        if stored.get("version") != CACHE_VERSION:
+            return {}
+        return {p: [i, *stamp] for i, (p, *stamp) in enumerate(stored["scans"])}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return {}
+
+
+def decode_all(
+    root: str | Path,
+    paths: Sequence[str],
+    channels: int,
+    size: int,
+    mode: str = "memory",
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+) -> tuple[DecodedImages, dict[str, str]]:
+    """Decode ``root/path`` for each relative path at ``size`` x ``size``, once.
+
+    Parameters
+    ----------
+    mode : ``memory`` (an array in RAM) or ``disk`` (a memory-mapped file in ``cache_dir``,
+        reused across runs while each file's size and mtime match).
+    workers : parallel decoding processes (when there are many images to decode).
+
+    Returns
+    -------
+    The decoded images of the readable scans, and ``{path: reason}`` for those that failed.
+    """
+    if mode not in ("memory", "disk"):
+        raise ValueError(f"data.cache must be one of {CACHE_MODES}, got '{mode}'.")
+    root = Path(root)
+    paths = list(dict.fromkeys(paths))
+    shape = (channels, size, size)
+    stamps = {p: _stamp(root / p) for p in paths}
+    old: np.ndarray | None = None
+    index: dict[str, list] = {}
+    if mode == "disk":
+        if cache_dir is None:
+            raise ValueError("data.cache=disk needs data.decoded_cache_dir (a folder).")
+        cache_dir = Path(cache_dir)
+        stem = cache_dir / cache_key(root, channels, size)
+        array_file, index_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
+        index = _read_index(index_file)
+        if index:
+            try:
+                old = np.load(array_file, mmap_mode="r")
+                if old.shape[1:] != shape or old.shape[0] != len(index):
+                    old, index = None, {}
+            except (OSError, ValueError):
+                old, index = None, {}
+        hit = [
+            p
+            for p in paths
+            if p in index and stamps[p] is not None and tuple(index[p][1:]) == stamps[p]
+        ]
+        if old is not None and len(hit) == len(paths):
+            return DecodedImages(old, {p: index[p][0] for p in paths}, array_file), {}
+    else:
+        hit = []
+    hits = set(hit)
+    todo = [p for p in paths if p not in hits]
+    # rows of other scans (another split) stay while their files are unchanged
+    requested = set(paths)
+    others = (
+        [p for p in index if p not in requested and tuple(index[p][1:]) == _stamp(root / p)]
+        if old is not None
+        else []
+    )
+    decoded = dict(zip(todo, _decode_many(root, todo, channels, size, workers), strict=True))
+    errors = {p: r for p, r in decoded.items() if isinstance(r, str)}
+    kept = [p for p in paths if p not in errors]
+    if todo:
+        log.info(f"decoded {len(todo) - len(errors)} image(s) at {size} px ({mode} cache)")
+    if mode == "memory":
+        array = np.empty((len(kept), *shape), dtype=np.uint8)
+        for i, p in enumerate(kept):
+            array[i] = decoded[p]
+        return DecodedImages(array, {p: i for i, p in enumerate(kept)}), errors
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp_file = array_file.with_suffix(f".{os.getpid()}.tmp.npy")
+    rows = kept + others
+    stamps.update({p: tuple(index[p][1:]) for p in others})
+    array = np.lib.format.open_memmap(
+        tmp_file, mode="w+", dtype=np.uint8, shape=(len(rows), *shape)
+    )
+    for i, p in enumerate(rows):
+        array[i] = decoded[p] if p in decoded else old[index[p][0]]
+    array.flush()
+    del array, old
+    tmp_file.replace(array_file)
+    entries = [[p, *stamps[p]] for p in rows]
+    tmp_index = index_file.with_suffix(f".{os.getpid()}.tmp")
+    tmp_index.write_text(json.dumps({"version": CACHE_VERSION, "scans": entries}))
+    tmp_index.replace(index_file)
+    row_of = {p: i for i, p in enumerate(kept)}
+    return DecodedImages(np.load(array_file, mmap_mode="r"), row_of, array_file), errors
