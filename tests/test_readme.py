@@ -28,14 +28,16 @@ def test_readme_has_train_commands():
 
 @pytest.mark.parametrize("command", readme_train_commands())
 def test_readme_command_composes(command):
-    args = shlex.split(command.replace("<run>", "RUN"))[2:]
+    for placeholder, value in (("<run>", "RUN"), ("<date>", "DATE"), ("<time>", "TIME")):
+        command = command.replace(placeholder, value)
+    args = shlex.split(command)[2:]
     if "--cfg" in args:
         args = args[: args.index("--cfg")] + args[args.index("--cfg") + 2 :]
     overrides = [a for a in args if not a.startswith("-")]
     overrides = [re.sub(r"=([^,]+),.*$", r"=\1", o) for o in overrides]  # a sweep's first job
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
     for override in overrides:
         key = override.split("=", 1)[0]
         if "." in key:  # a value (not a group choice) landed where the README says
