@@ -24,6 +24,7 @@ from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
 from braintumor.data.taxonomy import tumor_types
 from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from braintumor.hparams import log_final, log_start, run_hparams
 from braintumor.lit import MRIClassifier
 from braintumor.reports import write_split_reports
 from braintumor.reports.summary import format_metrics_table
@@ -106,19 +107,6 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
 
-def _log_hyperparameters(trainer: Trainer, cfg: DictConfig, module: MRIClassifier) -> None:
-    if not trainer.loggers:
-        return
-    params: dict[str, Any] = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-        for k in ("data", "augment", "model", "trainer", "seed")
-        if k in cfg
-    }
-    params["model/params/total"] = sum(p.numel() for p in module.parameters())
-    for logger in trainer.loggers:
-        logger.log_hyperparams(params)
-
-
 def _report(
     trainer: Trainer, module: MRIClassifier, dm: MRIDataModule, run_dir: Path, ckpt: str | None
 ) -> dict[str, dict]:
@@ -172,7 +160,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             f.write("path,reason\n" + "".join(f'"{s.path}","{r}"\n' for s, r in dm.skipped))
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
-    _log_hyperparameters(trainer, cfg, module)
+    params = run_hparams(cfg, module)
+    log_start(trainer, params)
     n_params = sum(p.numel() for p in module.parameters())
     log.info(
         f"Training {type(module.net).__name__} ({n_params / 1e3:.0f}k parameters) on "
@@ -184,6 +173,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("train", True):
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        metrics["epoch"] = float(trainer.current_epoch)  # epochs completed (resumed ones too)
     ckpt = None
     checkpointer = trainer.checkpoint_callback
     if checkpointer is not None and checkpointer.best_model_path:
@@ -193,6 +183,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     results = _report(trainer, module, dm, run_dir, ckpt) if cfg.get("test", True) else {}
     for split, values in results.items():
         metrics.update({f"{split}/{k}": v for k, v in values.items() if isinstance(v, float)})
+    log_final(trainer, params, metrics)
     _summarize(run_dir, ckpt, results)
     return metrics
 

@@ -18,7 +18,7 @@ from braintumor.data.image import load_image
 from braintumor.data.scan import DataError
 from braintumor.data.transforms import eval_transform
 from braintumor.lit import MRIClassifier
-from tests.conftest import CONF_DIR, FAST, ROOT
+from tests.conftest import CONF_DIR, FAST, ROOT, tensorboard_dir
 
 REPORTS = [
     "val_metrics.json",
@@ -87,7 +87,7 @@ def test_training_writes_every_report(trained_run):
     assert 0.0 <= metrics["val/f1_best"] <= 1.0
     checkpoints = {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(n.startswith("epoch_") for n in checkpoints)
-    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    events = list(tensorboard_dir(run_dir).glob("events.out.tfevents.*"))
     assert events
 
 
@@ -95,7 +95,7 @@ def test_tensorboard_gets_curves_images_and_confusion_matrices(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir, _, _ = trained_run
-    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board = EventAccumulator(str(tensorboard_dir(run_dir)))
     board.Reload()
     scalars = set(board.Tags()["scalars"])
     assert {
@@ -116,7 +116,7 @@ def test_torchmetrics_and_reports_agree(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir, _, _ = trained_run
-    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board = EventAccumulator(str(tensorboard_dir(run_dir)))
     board.Reload()
     report = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
     assert board.Scalars("test/f1")[-1].value == pytest.approx(report["f1_macro"], abs=1e-5)
