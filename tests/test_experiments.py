@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from tests.conftest import CONF_DIR, FAST, ROOT
+from tests.conftest import CONF_DIR, FAST, ROOT, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 SEARCHES = sorted(p.stem for p in (CONF_DIR / "hparams_search").glob("*.yaml"))
@@ -34,8 +34,8 @@ def test_the_issue_recipes_exist():
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_composes_and_instantiates(name, tiny_root):
-    cfg = _compose([f"experiment={name}", f"data.root={tiny_root}"])
+def test_experiment_composes_and_instantiates(name, tiny_root, tmp_path):
+    cfg = compose_config(tmp_path / "run", [f"experiment={name}", f"data.root={tiny_root}"])
     GlobalHydra.instance().clear()
     assert cfg.model.net._target_ and cfg.trainer.max_epochs >= 1
     instantiate(cfg.augment.transforms)
