@@ -39,7 +39,7 @@ def test_readme_command_composes(command):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     for override in overrides:
-        key = override.split("=", 1)[0]
+        key = override.split("=", 1)[0].lstrip("+~")
         if "." in key:  # a value (not a group choice) landed where the README says
             assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", key
     GlobalHydra.instance().clear()
