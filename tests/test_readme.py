@@ -37,7 +37,7 @@ def test_readme_command_composes(command):
     overrides = [o for o in overrides if not re.search(r"=(glob|choice|range|interval)\(", o)]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
         if "." in key:  # a value (not a group choice) landed where the README says

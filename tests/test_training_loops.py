@@ -91,7 +91,8 @@ def test_debug_mode_runs(mode, make_cfg):
 
 @pytest.mark.slow
 def test_debug_overfit_drives_training_loss_down(make_cfg):
-    metrics = pipeline.train(make_cfg("debug=overfit", "model.optimizer.lr=3e-3"))
+    # the tests' fast overrides cap epochs at 1: give the mode its own 30 back
+    metrics = pipeline.train(make_cfg("debug=overfit", "trainer.max_epochs=30"))
     assert metrics["train/loss"] < 0.1
 
 
