@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def _number(value: Any) -> float | None:
@@ -31,7 +32,7 @@ def _plot_param(ax: Axes, rows: Sequence[dict[str, Any]], key: str, metric: str)
     if values and all(n is not None for n in numbers) and len(set(numbers)) > 3:
         ax.scatter(numbers, y, s=22, color="tab:blue")
         positive = [n for n in numbers if n > 0]
-        if len(positive) == len(numbers) and max(positive) / min(positive) > 50:
+        if len(positive) == len(numbers) and max(positive) / min(positive) > 10:
             ax.set_xscale("log")
     else:  # categories (or a few numbers): one column each, in sorted order
         order = sorted(set(values), key=lambda v: (_number(v) is None, _number(v) or 0.0, v))
@@ -70,6 +71,7 @@ def plot_sweep(
     if failed:
         bottom = min((v for _, v in done), default=0.0)
         ax.scatter(failed, [bottom] * len(failed), marker="x", color="tab:red", label="failed")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("job (trial)")
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per trial ({'max' if maximize else 'min'})", fontsize=10)
