@@ -31,6 +31,7 @@ from braintumor.data.scan import DataError
 from braintumor.data.taxonomy import tumor_types
 from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from braintumor.environment import write_environment
+from braintumor.hparams import log_final, log_start, run_hparams
 from braintumor.lit import MRIClassifier
 from braintumor.reports import write_split_reports
 from braintumor.reports.summary import format_metrics_table
@@ -124,19 +125,6 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
 
 
-def _log_hyperparameters(trainer: Trainer, cfg: DictConfig, module: MRIClassifier) -> None:
-    if not trainer.loggers:
-        return
-    params: dict[str, Any] = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-        for k in ("data", "augment", "model", "trainer", "seed")
-        if k in cfg
-    }
-    params["model/params/total"] = sum(p.numel() for p in module.parameters())
-    for logger in trainer.loggers:
-        logger.log_hyperparams(params)
-
-
 def _report(
     trainer: Trainer, module: MRIClassifier, dm: MRIDataModule, run_dir: Path, ckpt: str | None
 ) -> dict[str, dict]:
@@ -215,7 +203,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     if main_process:
         write_environment(run_dir, cfg)
-    _log_hyperparameters(trainer, cfg, module)
+    params = run_hparams(cfg, module)
+    log_start(trainer, params)
     n_params = sum(p.numel() for p in module.parameters())
     log.info(
         f"Training {type(module.net).__name__} ({n_params / 1e3:.0f}k parameters) on "
@@ -235,6 +224,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             except SIGTERMException:  # checkpoint saved; a scheduler must see the failure
                 raise SystemExit(128 + signal.SIGTERM) from None
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        metrics["epoch"] = float(trainer.current_epoch)  # epochs completed (resumed ones too)
     ckpt = None
     checkpointer = trainer.checkpoint_callback
     if checkpointer is not None and checkpointer.best_model_path:
@@ -244,6 +234,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     results = _report(trainer, module, dm, run_dir, ckpt) if cfg.get("test", True) else {}
     for split, values in results.items():
         metrics.update({f"{split}/{k}": v for k, v in values.items() if isinstance(v, float)})
+    log_final(trainer, params, metrics)
     if main_process:
         _summarize(run_dir, ckpt, results)
     return metrics

@@ -77,6 +77,11 @@ def make_cfg(tmp_path, tiny_root):
     GlobalHydra.instance().clear()
 
 
+def tensorboard_dir(run_dir: Path) -> Path:
+    """The folder of a run's TensorBoard events (``tensorboard/<the run's overrides>``)."""
+    return next((run_dir / "tensorboard").rglob("events.out.tfevents.*")).parent
+
+
 @pytest.fixture(scope="session")
 def trained_ckpt(tmp_path_factory, tiny_root) -> Path:
     """The best checkpoint of a real 3-epoch run on the tiny data (for predict/export/app)."""

@@ -30,3 +30,14 @@ def test_bad_arguments():
         MRICNN(4, dropout=1.0)
     with pytest.raises(ValueError, match="widths"):
         MRICNN(4, widths=())
+
+
+def test_width_multiplier_scales_every_block():
+    half = MRICNN(num_classes=3, widths=(16, 32), width_multiplier=0.5)
+    convs = [m for m in half.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 16]
+    assert half(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
+    with pytest.raises(ValueError, match="width_multiplier"):
+        MRICNN(3, width_multiplier=0)
+    with pytest.raises(ValueError, match="pretrained"):
+        MRICNN(3, pretrained=True)

@@ -18,7 +18,7 @@ from braintumor.data.image import load_image
 from braintumor.data.scan import DataError
 from braintumor.data.transforms import eval_transform
 from braintumor.lit import MRIClassifier
-from tests.conftest import CONF_DIR, FAST, ROOT
+from tests.conftest import CONF_DIR, FAST, ROOT, tensorboard_dir
 
 REPORTS = [
     "val_metrics.json",
@@ -87,7 +87,7 @@ def test_training_writes_every_report(trained_run):
     assert 0.0 <= metrics["val/f1_best"] <= 1.0
     checkpoints = {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(n.startswith("epoch_") for n in checkpoints)
-    events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    events = list(tensorboard_dir(run_dir).glob("events.out.tfevents.*"))
     assert events
 
 
@@ -95,7 +95,7 @@ def test_tensorboard_gets_curves_images_and_confusion_matrices(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir, _, _ = trained_run
-    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board = EventAccumulator(str(tensorboard_dir(run_dir)))
     board.Reload()
     scalars = set(board.Tags()["scalars"])
     assert {
@@ -116,7 +116,7 @@ def test_torchmetrics_and_reports_agree(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run_dir, _, _ = trained_run
-    board = EventAccumulator(str(run_dir / "tensorboard"))
+    board = EventAccumulator(str(tensorboard_dir(run_dir)))
     board.Reload()
     report = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
     assert board.Scalars("test/f1")[-1].value == pytest.approx(report["f1_macro"], abs=1e-5)
@@ -214,9 +214,9 @@ def test_train_py_presplit_layout_from_the_command_line(tiny_root, tmp_path):
 
 
 def test_grid_multirun_runs_every_job(tiny_root, tmp_path):
-    _run_train_py(
-        ["-m", "data=folder", f"data.root={tiny_root}", "model.optimizer.lr=1e-3,3e-4"], tmp_path
-    )
+    """``python train.py -m seed=1,2``: every job runs, records run_info.json, and the sweep
+    report (table, plot, mean ± std over seeds) is written when the multirun ends."""
+    _run_train_py(["-m", "data=folder", f"data.root={tiny_root}", "seed=1,2"], tmp_path)
     sweeps = list((tmp_path / "outputs" / "multirun").iterdir())
     assert len(sweeps) == 1
     jobs = sorted(p.name for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
@@ -224,3 +224,9 @@ def test_grid_multirun_runs_every_job(tiny_root, tmp_path):
     for job in jobs:
         assert (sweeps[0] / job / "reports" / "test_metrics.json").is_file()
         assert (sweeps[0] / job / "checkpoints" / "last.ckpt").is_file()
+        info = json.loads((sweeps[0] / job / "run_info.json").read_text())
+        assert info["status"] == "completed" and f"seed={int(job) + 1}" in info["overrides"]
+    table = (sweeps[0] / "sweep_summary.md").read_text()
+    assert "2 jobs: 2 completed" in table and "| seed |" in table
+    seeds = (sweeps[0] / "seed_summary.md").read_text()
+    assert "seeds 1 2 (2 runs)" in seeds and "| val/f1_best |" in seeds

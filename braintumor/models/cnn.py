@@ -31,6 +31,9 @@ class MRICNN(nn.Module):
     num_classes : outputs of the classifier.
     in_channels : 1 for grayscale, 3 for RGB input.
     widths : output channels of each conv block (each block halves the resolution).
+    width_multiplier : scales every width (rounded, at least 1): one knob for network width.
+    pretrained : must be ``False``: there are no pretrained weights for this network (the
+        argument exists so that ``model.net.pretrained=false`` applies to every model).
     convs_per_block : 3x3 convolutions in each block.
     dropout : dropout probability before the classifier.
     """
@@ -42,12 +45,19 @@ class MRICNN(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 128, 256),
         convs_per_block: int = 1,
         dropout: float = 0.3,
+        width_multiplier: float = 1.0,
+        pretrained: bool = False,
     ) -> None:
         super().__init__()
         if not widths:
             raise ValueError("widths must name at least one block.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        if pretrained:
+            raise ValueError("MRICNN has no pretrained weights: use model.net.pretrained=false.")
+        if width_multiplier <= 0:
+            raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}.")
+        widths = [max(1, round(w * width_multiplier)) for w in widths]
         blocks, previous = [], in_channels
         for width in widths:
             blocks.append(conv_block(previous, width, convs_per_block))

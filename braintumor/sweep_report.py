@@ -1,0 +1,238 @@
+"""One table and one plot for a multirun (grid, seeds or Optuna):
+
+    python -m braintumor.sweep_report outputs/multirun/<date>_<time>
+    python -m braintumor.sweep_report outputs/optuna/cnn_optuna --out report/
+
+Writes ``sweep_summary.csv`` (every metric), ``sweep_summary.md`` (the main columns) and
+``sweep_summary.png``, sorted best first by the optimized metric; ``seed_summary.{csv,md}``
+(mean ± std per metric) when the jobs differ by ``seed``. Works on unfinished, failed and
+killed sweeps. With an Optuna study (``optuna.db``) in the folder, each job gets its trial's
+state, and the report names Optuna's best trial. Run automatically after every multirun by
+:class:`SweepReportCallback` (``conf/hydra/default.yaml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from braintumor.sweep_table import (
+    is_maximized,
+    job_dirs,
+    read_job,
+    seed_groups,
+    sort_rows,
+    swept_keys,
+)
+
+log = logging.getLogger(__name__)
+
+MD_METRICS = [f"{s}/{k}" for s in ("val", "test") for k in ("accuracy", "f1_macro", "ece")]
+
+
+def _sweep_settings(sweep_dir: Path) -> tuple[str | None, list[str]]:
+    """(direction, swept params) from Hydra's ``multirun.yaml``, when it says."""
+    path = sweep_dir / "multirun.yaml"
+    if not path.is_file():
+        return None, []
+    sweeper = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper") or {}
+    direction = sweeper.get("direction")
+    if OmegaConf.is_list(direction):
+        direction = direction[0]
+    params = list((sweeper.get("params") or {}).keys())
+    return (str(direction) if direction else None), params
+
+
+def optuna_trials(sweep_dir: Path) -> tuple[dict[int, dict[str, Any]], int | None]:
+    """``({trial number: {state, value}}, best trial number)`` of the study in
+    ``sweep_dir/optuna.db`` (empty when there is none)."""
+    db = sweep_dir / "optuna.db"
+    if not db.is_file():
+        return {}, None
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{db}"
+    summaries = optuna.get_all_study_summaries(storage)
+    if len(summaries) != 1:
+        log.warning(f"{db} holds {len(summaries)} studies: not matching trials to jobs")
+        return {}, None
+    study = optuna.load_study(study_name=summaries[0].study_name, storage=storage)
+    trials = {t.number: {"state": t.state.name, "value": t.value} for t in study.trials}
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    best = study.best_trial.number if complete and len(study.directions) == 1 else None
+    return trials, best
+
+
+def _fmt(value: Any) -> str:
+    """Numbers (overrides' too) to 4 significant digits; ints and text as they are."""
+    if isinstance(value, str) and ("." in value or "e" in value.lower()):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def table_rows(rows: Sequence[dict[str, Any]], params: Sequence[str], metric: str) -> list[dict]:
+    """Flat rows for the CSV: rank, job, status, objective, params, metrics, epochs, time."""
+    metric_names = sorted({k for r in rows for k in r["metrics"]})
+    flat = []
+    for rank, row in enumerate(rows, start=1):
+        out: dict[str, Any] = {"rank": rank, "job": row["job"], "status": row["status"]}
+        if "optuna_state" in row:
+            out["optuna_state"] = row["optuna_state"]
+        out[metric] = row["objective"]
+        out.update({p: row["overrides"].get(p, "") for p in params})
+        out.update({m: row["metrics"].get(m) for m in metric_names if m != metric})
+        out.update(epochs=row["epochs"], wall_time_s=row["wall_time_s"], error=row["error"])
+        flat.append(out)
+    return flat
+
+
+def markdown_table(flat: Sequence[dict], columns: Sequence[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in flat:
+        cells = [_fmt(row.get(c)).replace("|", "/").replace("\n", " ")[:80] for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, flat: Sequence[dict]) -> None:
+    columns = list(dict.fromkeys(k for row in flat for k in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(flat)
+
+
+def _write_seed_summary(out: Path, rows: Sequence[dict[str, Any]]) -> Path | None:
+    groups = [g for g in seed_groups(rows) if g["n"] > 1]
+    if not groups:
+        return None
+    names = sorted({m for g in groups for m in g["metrics"]})
+    flat, md = [], ["# Seeds: mean ± std (sample) per metric", ""]
+    for g in groups:
+        label = " ".join(f"{k}={v}" for k, v in g["overrides"].items()) or "(no other overrides)"
+        row = {"overrides": label, "seeds": " ".join(map(str, g["seeds"])), "n": g["n"]}
+        for name in names:
+            stat = g["metrics"].get(name)
+            row[f"{name}_mean"] = stat["mean"] if stat else None
+            row[f"{name}_std"] = stat["std"] if stat else None
+        flat.append(row)
+        md += [f"## {label}", "", f"seeds {row['seeds']} ({g['n']} runs)", ""]
+        md += ["| metric | mean ± std |", "|---|---|"]
+        md += [f"| {n} | {s['mean']:.4f} ± {s['std']:.4f} |" for n, s in g["metrics"].items()]
+        md.append("")
+    _write_csv(out / "seed_summary.csv", flat)
+    (out / "seed_summary.md").write_text("\n".join(md))
+    return out / "seed_summary.md"
+
+
+def write_sweep_report(
+    sweep_dir: Path, out: Path | None = None, metric: str | None = None, direction: str = "auto"
+) -> dict[str, Any]:
+    """Write the sweep's table, plot (and seed summary); return what was found."""
+    from braintumor.reports.sweep_plot import plot_sweep
+
+    sweep_dir, out = Path(sweep_dir), Path(out or sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep folder '{sweep_dir}' does not exist.")
+    rows = [read_job(d) for d in job_dirs(sweep_dir)]
+    if not rows:
+        raise FileNotFoundError(f"'{sweep_dir}' has no job folders (with run_info.json).")
+    sweep_direction, sweep_params = _sweep_settings(sweep_dir)
+    metric = metric or next((r["objective_name"] for r in rows if r["objective_name"]), None)
+    metric = metric or "val/f1_best"
+    for row in rows:  # a job's own objective, or the chosen metric
+        if row["objective_name"] != metric or row["objective"] is None:
+            row["objective"] = row["metrics"].get(metric)
+    trials, optuna_best = optuna_trials(sweep_dir)
+    for row in rows:
+        if isinstance(row["job"], int) and row["job"] in trials:
+            row["optuna_state"] = trials[row["job"]]["state"]
+    maximize = is_maximized(metric, direction if direction != "auto" else sweep_direction)
+    rows = sort_rows(rows, maximize)
+    params = swept_keys(rows, always=sweep_params)
+    flat = table_rows(rows, params, metric)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_csv(out / "sweep_summary.csv", flat)
+    columns = ["rank", "job", "status", *(["optuna_state"] if trials else []), metric, *params]
+    columns += [m for m in MD_METRICS if m != metric and any(m in r for r in flat)]
+    columns += ["epochs", "wall_time_s", "error"]
+    statuses = [r["status"] for r in rows]
+    counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+    head = [
+        f"# Sweep {sweep_dir}",
+        "",
+        f"{len(rows)} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
+        f"sorted by {metric} ({'higher' if maximize else 'lower'} is better)",
+    ]
+    if optuna_best is not None:
+        head.append(f"Optuna's best trial: {optuna_best}")
+    (out / "sweep_summary.md").write_text("\n".join([*head, "", markdown_table(flat, columns), ""]))
+    figure = plot_sweep(rows, params, metric, maximize)
+    figure.savefig(out / "sweep_summary.png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    seeds = _write_seed_summary(out, rows) if "seed" in params else None
+    best = rows[0] if rows and rows[0]["objective"] is not None else None
+    return {
+        "rows": rows,
+        "params": params,
+        "metric": metric,
+        "best_job": best["job"] if best else None,
+        "optuna_best": optuna_best,
+        "table": out / "sweep_summary.md",
+        "seed_summary": seeds,
+        "markdown": markdown_table(flat, columns),
+    }
+
+
+class SweepReportCallback(Callback):
+    """Hydra callback: write the sweep report when a multirun ends (never fails the sweep)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            result = write_sweep_report(sweep_dir)
+        except Exception as error:  # a report never fails a sweep
+            log.warning(f"no sweep report for {sweep_dir}: {type(error).__name__}: {error}")
+            return
+        log.info(f"Sweep report: {result['table']} (best job: {result['best_job']})")
+        if result["seed_summary"]:
+            log.info(f"Seed summary: {result['seed_summary']}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m braintumor.sweep_report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("sweep_dir", type=Path, help="a multirun folder (holds job folders)")
+    parser.add_argument("--out", type=Path, help="where to write (default: the sweep folder)")
+    parser.add_argument("--metric", help="sort by this metric (default: the optimized metric)")
+    parser.add_argument("--direction", choices=("auto", "maximize", "minimize"), default="auto")
+    args = parser.parse_args(argv)
+    result = write_sweep_report(args.sweep_dir, args.out, args.metric, args.direction)
+    print(result["markdown"])
+    print(f"\nbest job: {result['best_job']}", end="")
+    if result["optuna_best"] is not None:
+        print(f" (Optuna's best trial: {result['optuna_best']})", end="")
+    print(f"\nwritten: {result['table']} (+ .csv, .png)")
+    if result["seed_summary"]:
+        print(f"seeds:   {result['seed_summary']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Training loops at parity with lightning-hydra-template's tests: resume from last.ckpt,
+two validations per epoch, the debug modes, and hparams with final metrics in TensorBoard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from braintumor import pipeline
+from braintumor.resolvers import run_name
+from tests.conftest import tensorboard_dir
+
+
+class LastCheckpointEpochs(Callback):
+    """Records the epoch stored in ``last.ckpt`` at the start of each training epoch and at
+    the end of fitting (checkpoint callbacks run last: their epoch-end save comes after ours)."""
+
+    seen: list[int] = []
+
+    def _record(self, trainer: Trainer) -> None:
+        path = Path(trainer.checkpoint_callback.dirpath) / "last.ckpt"
+        if path.is_file():
+            LastCheckpointEpochs.seen.append(torch.load(path, weights_only=False)["epoch"])
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._record(trainer)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._record(trainer)
+
+
+class ValidationCount(Callback):
+    """Counts validation loops run during fitting (sanity checks excluded)."""
+
+    runs = 0
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            ValidationCount.runs += 1
+
+
+def _trained_epochs(run_dir: Path) -> list[int]:
+    """The epochs for which the run logged a training loss (from its TensorBoard events)."""
+    board = EventAccumulator(str(tensorboard_dir(run_dir)))
+    board.Reload()
+    epoch_at = {e.step: int(e.value) for e in board.Scalars("epoch")}
+    return [epoch_at[e.step] for e in board.Scalars("train/loss")]
+
+
+def test_resume_from_last_ckpt_continues_without_repeating_epochs(make_cfg, tmp_path):
+    LastCheckpointEpochs.seen = []
+    probe = f"+callbacks.probe._target_={__name__}.LastCheckpointEpochs"
+    first = pipeline.train(make_cfg("trainer.max_epochs=2", "seed=1", probe, run="first"))
+    assert LastCheckpointEpochs.seen == [0, 1]  # last.ckpt written at every epoch
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    LastCheckpointEpochs.seen = []
+    second = pipeline.train(
+        make_cfg("trainer.max_epochs=4", "seed=1", probe, f"ckpt_path={last}", run="second")
+    )
+    assert LastCheckpointEpochs.seen == [2, 3]  # epochs 0 and 1 were not trained again
+    assert (first["epoch"], second["epoch"]) == (2, 4)
+    assert _trained_epochs(tmp_path / "first") == [0, 1]
+    assert _trained_epochs(tmp_path / "second") == [2, 3]
+    state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=False)
+    first_state = torch.load(last, weights_only=False)
+    assert state["epoch"] == 3 and state["global_step"] == 2 * first_state["global_step"]
+
+
+def test_two_validation_loops_per_epoch(make_cfg):
+    ValidationCount.runs = 0
+    cfg = make_cfg(
+        "trainer.val_check_interval=0.5", "trainer.max_epochs=1", "data.batch_size=4",
+        f"+callbacks.count._target_={__name__}.ValidationCount",
+    )  # fmt: skip
+    metrics = pipeline.train(cfg)
+    assert ValidationCount.runs == 2
+    assert 0.0 <= metrics["val/f1_best"] <= 1.0
+
+
+@pytest.mark.parametrize("mode", ["fdr", "limit", "overfit", "profiler"])
+def test_debug_mode_runs(mode, make_cfg):
+    cap = [] if mode == "fdr" else ["trainer.max_epochs=2"]  # the modes' own epochs: slow test
+    metrics = pipeline.train(make_cfg(f"debug={mode}", *cap))
+    assert "train/loss" in metrics and "test/f1_macro" in metrics
+
+
+@pytest.mark.slow
+def test_debug_overfit_drives_training_loss_down(make_cfg):
+    # the tests' fast overrides cap epochs at 1: give the mode its own 30 back
+    metrics = pipeline.train(make_cfg("debug=overfit", "trainer.max_epochs=30"))
+    assert metrics["train/loss"] < 0.1
+
+
+def test_tensorboard_hparams_have_final_hp_metrics_and_named_runs(make_cfg, tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    overrides = ("trainer.max_epochs=2", "model.optimizer.lr=0.002")
+    metrics = pipeline.train(make_cfg(*overrides))
+    run_dir = tmp_path / "run"
+    folder = tensorboard_dir(run_dir)
+    # named by the overrides in the order given, paths left out, long names cut with a hash
+    assert folder.name.startswith("data=folder,data.image_size=32,") and "root" not in folder.name
+    assert folder.parent.name == "tensorboard" and len(folder.name) <= 120
+    board = EventAccumulator(str(folder))
+    board.Reload()
+    scalars = set(board.Tags()["scalars"])
+    assert "hp_metric" not in scalars  # default_hp_metric is off
+    assert {"hp/val_f1_best", "hp/test_f1", "hp/test_acc", "hp/epochs"} <= scalars
+    report = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
+    assert board.Scalars("hp/test_f1")[-1].value == pytest.approx(report["f1_macro"], abs=1e-6)
+    assert board.Scalars("hp/val_f1_best")[-1].value == pytest.approx(metrics["val/f1_best"])
+    content = board.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    assert "hp/val_f1_best" in {m.name.tag for m in experiment.experiment.metric_infos}
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info.hparams
+    assert start["model/optimizer/lr"].number_value == pytest.approx(0.002)
+    assert start["choice/augment"].string_value == "standard"
+
+
+def test_run_name_shows_overrides_safely():
+    assert run_name([]) == ""
+    name = run_name(["model.optimizer.lr=0.000123456789", "data.root=/a/b c", "seed=3"])
+    assert name == "model.optimizer.lr=0.0001235,data.root=_a_b_c,seed=3"
+    assert run_name(["data.root=/x", "seed=3"], exclude_keys=["data.root"]) == "seed=3"
+    long_a = run_name([f"k{i}=v" for i in range(60)])
+    long_b = run_name([f"k{i}=v" for i in range(61)])
+    assert len(long_a) == len(long_b) == 120 and long_a != long_b
