@@ -2,8 +2,8 @@
 # The issue-4 quality bar for Optuna sweeps on the demo data, on this machine:
 #   1. 10 trials x 2 epochs of `hparams_search=cnn_optuna`: wall time (bar: < 10 min on 2
 #      cores), trial states, and whether the sweep report's best job is Optuna's best trial;
-#   2. resume: a 4-trial study killed with SIGKILL during its second trial, then the same
-#      command again: the study continues (finished trials kept, the killed one re-run).
+#   2. resume: a 4-trial study killed with SIGKILL mid-trial (5 s into its second trial), then
+#      the same command again: the study continues (finished trials kept, the killed one re-run).
 # Usage: bash bench/optuna_sweep.sh [OUT_DIR]   (default outputs/bench_optuna; prints tables)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,12 +47,12 @@ print(f"| report's best job / value | {report['best_job']} / {report['rows'][0][
 print(f"| agree | {report['best_job'] == study.best_trial.number} |")
 PY
 
-echo "== 2. kill -9 during trial 1 of a 4-trial study, then the same command again"
+echo "== 2. kill -9 5 s into trial 1 of a 4-trial study, then the same command again"
 RESUME=("${COMMON[@]}" hydra.sweeper.n_trials=4 hydra.sweeper.study_name=bench_resume)
 $PY train.py -m "${RESUME[@]}" > "$OUT/resume1.log" 2>&1 &
 pid=$!
 until [ -f "$OUT/optuna/bench_resume/1/run_info.json" ]; do sleep 1; done
-sleep 15  # inside trial 1's training
+sleep 5  # inside trial 1 (a trial takes 8-30 s here)
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true
 $PY - "$OUT/optuna/bench_resume" before <<'PY' > "$OUT/resume_before.txt"
 import sys, optuna

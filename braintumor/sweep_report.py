@@ -38,16 +38,16 @@ log = logging.getLogger(__name__)
 MD_METRICS = [f"{s}/{k}" for s in ("val", "test") for k in ("accuracy", "f1_macro", "ece")]
 
 
-def _sweep_settings(sweep_dir: Path) -> tuple[str | None, list[str]]:
-    """(direction, swept params) from Hydra's ``multirun.yaml``, when it says."""
+def _sweep_settings(sweep_dir: Path) -> tuple[str | None, dict[str, str]]:
+    """(direction, {swept param: its search space}) from Hydra's ``multirun.yaml``."""
     path = sweep_dir / "multirun.yaml"
     if not path.is_file():
-        return None, []
+        return None, {}
     sweeper = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper") or {}
     direction = sweeper.get("direction")
     if OmegaConf.is_list(direction):
         direction = direction[0]
-    params = list((sweeper.get("params") or {}).keys())
+    params = {str(k): str(v) for k, v in (sweeper.get("params") or {}).items()}
     return (str(direction) if direction else None), params
 
 
@@ -163,7 +163,7 @@ def write_sweep_report(
             row["optuna_state"] = trials[row["job"]]["state"]
     maximize = is_maximized(metric, direction if direction != "auto" else sweep_direction)
     rows = sort_rows(rows, maximize)
-    params = swept_keys(rows, always=sweep_params)
+    params = swept_keys(rows, always=list(sweep_params))
     flat = table_rows(rows, params, metric)
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(out / "sweep_summary.csv", flat)
@@ -181,7 +181,8 @@ def write_sweep_report(
     if optuna_best is not None:
         head.append(f"Optuna's best trial: {optuna_best}")
     (out / "sweep_summary.md").write_text("\n".join([*head, "", markdown_table(flat, columns), ""]))
-    figure = plot_sweep(rows, params, metric, maximize)
+    log_params = {k for k, v in sweep_params.items() if "log" in v} if sweep_params else None
+    figure = plot_sweep(rows, params, metric, maximize, log_params)
     figure.savefig(out / "sweep_summary.png", dpi=110)
     import matplotlib.pyplot as plt
 

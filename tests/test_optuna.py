@@ -69,6 +69,8 @@ def test_optuna_sweep_survives_failed_trials_and_reports_optunas_best(tiny_root,
     assert f"Optuna's best trial: {study.best_trial.number}" in table
     assert "| 1 | " + str(study.best_trial.number) + " | completed |" in table
     assert (sweep / "sweep_summary.png").stat().st_size > 10_000
+    sweep_cfg = OmegaConf.load(sweep / "multirun.yaml")  # the sweep's config, as Hydra's own
+    assert "tag(log" in sweep_cfg.hydra.sweeper.params["model.optimizer.lr"]
     results = OmegaConf.load(sweep / "optimization_results.yaml")
     assert results.best_trial == study.best_trial.number
 

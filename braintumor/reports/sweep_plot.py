@@ -4,7 +4,7 @@ against each swept parameter. Plain rows in (see :mod:`braintumor.sweep_table`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import matplotlib
@@ -24,7 +24,9 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _plot_param(ax: Axes, rows: Sequence[dict[str, Any]], key: str, metric: str) -> None:
+def _plot_param(
+    ax: Axes, rows: Sequence[dict[str, Any]], key: str, metric: str, log: bool | None
+) -> None:
     ok = [r for r in rows if _number(r["objective"]) is not None and key in r["overrides"]]
     values = [r["overrides"][key] for r in ok]
     numbers = [_number(v) for v in values]
@@ -32,7 +34,8 @@ def _plot_param(ax: Axes, rows: Sequence[dict[str, Any]], key: str, metric: str)
     if values and all(n is not None for n in numbers) and len(set(numbers)) > 3:
         ax.scatter(numbers, y, s=22, color="tab:blue")
         positive = [n for n in numbers if n > 0]
-        if len(positive) == len(numbers) and max(positive) / min(positive) > 10:
+        wide = len(positive) == len(numbers) and max(positive) / min(positive) > 100
+        if log or (log is None and wide):
             ax.set_xscale("log")
     else:  # categories (or a few numbers): one column each, in sorted order
         order = sorted(set(values), key=lambda v: (_number(v) is None, _number(v) or 0.0, v))
@@ -45,10 +48,15 @@ def _plot_param(ax: Axes, rows: Sequence[dict[str, Any]], key: str, metric: str)
 
 
 def plot_sweep(
-    rows: Sequence[dict[str, Any]], params: Sequence[str], metric: str, maximize: bool = True
+    rows: Sequence[dict[str, Any]],
+    params: Sequence[str],
+    metric: str,
+    maximize: bool = True,
+    log_params: Collection[str] | None = None,
 ) -> Figure:
     """Panel 1: objective per job (failed jobs as red crosses at the bottom, best so far as a
-    line); then one panel per swept parameter (log axis for wide positive ranges)."""
+    line); then one panel per swept parameter, on a log axis when it is in ``log_params``
+    (without them: when its positive values span more than 100x)."""
     panels = 1 + len(params)
     cols = min(3, panels)
     nrows = math.ceil(panels / cols)
@@ -78,7 +86,8 @@ def plot_sweep(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     for i, key in enumerate(params, start=1):
-        _plot_param(axes[i // cols][i % cols], rows, key, metric)
+        log = None if log_params is None else key in log_params
+        _plot_param(axes[i // cols][i % cols], rows, key, metric, log)
     for j in range(panels, nrows * cols):
         axes[j // cols][j % cols].axis("off")
     return fig

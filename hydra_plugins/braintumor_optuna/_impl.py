@@ -129,6 +129,7 @@ class ResumableOptunaSweeperImpl(OptunaSweeperImpl):
         directions = self._get_directions()
 
         Path(self.sweep_dir).mkdir(parents=True, exist_ok=True)  # the SQLite file lives there
+        OmegaConf.save(self.config, Path(self.sweep_dir) / "multirun.yaml")  # as Hydra's sweeper
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self.storage,
