@@ -26,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from common import build_classifier, compose_train
 from PIL import Image
 
-from braintumor.data.synthetic import class_names_for, render_scan
+from braintumor.data.synthetic import render_scan
 from braintumor.export import export_onnx
 from braintumor.lit import MRIClassifier
 from braintumor.predictor import OnnxPredictor, TorchPredictor
@@ -40,21 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def default_module() -> MRIClassifier:
     """The default model (conf/train.yaml: CNN, demo data settings), untrained weights."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train")
-    data = cfg.data
-    prep = {
-        "class_names": class_names_for(data.synthetic.num_classes),
-        "image_size": data.image_size,
-        "channels": data.channels,
-        "mean": list(data.mean),
-        "std": list(data.std),
-    }
-    model = OmegaConf.to_container(cfg.model, resolve=False)
-    model = {k: v for k, v in model.items() if k not in ("_target_", "scheduler")}
-    model["net"] = {**model["net"], "num_classes": len(prep["class_names"]),
-                    "in_channels": data.channels}  # fmt: skip
-    return MRIClassifier(preprocessing=prep, **model).eval()
+    cfg = compose_train()
+    return build_classifier(cfg, cfg.data.synthetic.num_classes).eval()
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
