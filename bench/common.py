@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks.md"
@@ -31,7 +33,7 @@ def header(title: str, notes: list[str]) -> list[str]:
     """A section title with the date, machine, CPU count, load and versions, then notes."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
-        f"### {title}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"## {title}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"- machine: {cpu_name()}, {platform.machine()}, {os.cpu_count()} CPUs, load average "
         f"at start {load} (1/5/15 min; other jobs share this machine)",
@@ -43,9 +45,15 @@ def header(title: str, notes: list[str]) -> list[str]:
 
 
 def compose_train(overrides: list[str] = ()) -> DictConfig:
-    """``conf/train.yaml`` composed with ``overrides`` (no run directory)."""
+    """``conf/train.yaml`` composed with ``overrides`` as ``train.py`` would (``${hydra:...}``
+    interpolations resolve), without the ``hydra`` node."""
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg.hydra
+    return cfg
 
 
 def build_classifier(cfg: DictConfig, num_classes: int, **changes):
