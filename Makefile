@@ -33,11 +33,12 @@ test: $(STAMP)  ## fast test suite (slow tests excluded)
 test-full: $(STAMP)  ## every test, slow ones included
 	$(MALLOC_ENV) $(BIN)/python -m pytest -m "" $(ARGS)
 
-bench: $(STAMP)  ## performance benchmarks (~15 min on 2 cores); tables appended to docs/benchmarks.md
+bench: $(STAMP)  ## performance benchmarks (~25 min on 2 cores); tables appended to docs/benchmarks.md
 	$(MALLOC_ENV) $(BIN)/python bench/loop_overhead.py
 	$(MALLOC_ENV) $(BIN)/python bench/input_pipeline.py
 	$(BIN)/python bench/switches.py
 	$(BIN)/python bench/predict_latency.py
+	$(BIN)/python bench/end_to_end.py
 
 lint: $(STAMP)  ## ruff check + format check
 	$(BIN)/ruff check .
