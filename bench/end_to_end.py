@@ -84,10 +84,7 @@ def main() -> None:
                         "~callbacks.early_stopping"], out)  # fmt: skip
     lines += ["| run | overrides | wall | peak RSS | epochs | first epoch, s | later, s (median) |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: |", *rows]  # fmt: skip
-    if args.no_append:
-        print("\n".join(lines))
-    else:
-        append(lines)
+    print("\n".join(lines)) if args.no_append else append(lines)
 
 
 if __name__ == "__main__":
