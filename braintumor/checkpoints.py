@@ -61,6 +61,17 @@ def checkpoint_preprocessing(path: str | Path) -> dict[str, Any]:
     return dict(checkpoint.get("hyper_parameters", {}).get("preprocessing") or {})
 
 
+def class_difference(theirs: list[str], ours: list[str]) -> str:
+    """How a checkpoint's class names (``theirs``) differ from the data's (``ours``)."""
+    missing, extra = sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))
+    if not missing and not extra:
+        return "same names, different order"
+    return (
+        f"{len(theirs)} classes in the checkpoint, {len(ours)} in the data: missing from the "
+        f"data {missing}, not in the checkpoint {extra}"
+    )
+
+
 def check_compatible(path: str | Path, theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> None:
     """Raise a :class:`DataError` comparing the two setups if a checkpoint's preprocessing
     (``theirs``) differs from this run's data (``ours``)."""
@@ -75,15 +86,7 @@ def check_compatible(path: str | Path, theirs: Mapping[str, Any], ours: Mapping[
         if same:
             continue
         if key == "class_names":
-            a, b = list(a or []), list(b or [])
-            missing, extra = sorted(set(a) - set(b)), sorted(set(b) - set(a))
-            detail = (
-                f"{len(a)} vs {len(b)} classes; only in the checkpoint: {missing}, "
-                f"only in the data: {extra}"
-                if missing or extra
-                else "same names, different order"
-            )
-            lines.append(f"  class names: {detail}")
+            lines.append(f"  class names: {class_difference(a or [], b or [])}")
         else:
             lines.append(f"  {key}: checkpoint {a}, this run {b}")
     if lines:

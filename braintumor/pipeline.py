@@ -25,7 +25,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
-from braintumor.checkpoints import check_compatible, checkpoint_preprocessing, resolve_checkpoint
+from braintumor.checkpoints import (
+    check_compatible,
+    checkpoint_preprocessing,
+    class_difference,
+    resolve_checkpoint,
+)
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
 from braintumor.data.taxonomy import tumor_types
@@ -269,13 +274,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             OmegaConf.update(cfg, "data.split_file", str(beside), force_add=True)
     dm = build_datamodule(cfg, preprocessing=prep)
     if dm.class_names != list(prep["class_names"]):
-        ours, theirs = set(dm.class_names), set(prep["class_names"])
         raise DataError(
-            f"checkpoint '{ckpt}' was trained on {len(theirs)} classes, the data at "
-            f"'{dm.root}' has {len(ours)}: missing from the data {sorted(theirs - ours)}, not in "
-            f"the checkpoint {sorted(ours - theirs)}"
-            + ("; same names, different order" if ours == theirs else "")
-            + "."
+            f"checkpoint '{ckpt}' does not fit the classes of the data at '{dm.root}': "
+            f"{class_difference(list(prep['class_names']), dm.class_names)}."
         )
     dm.save_split(run_dir / "split.csv")
     trainer = build_trainer(cfg)

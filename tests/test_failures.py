@@ -45,7 +45,7 @@ def test_resuming_with_other_classes_or_image_setup_fails_comparing_both(
     gone = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
     shutil.rmtree(gone)
     cfg = make_cfg(f"ckpt_path={trained_ckpt}", root=tiny_copy, run="other")
-    with pytest.raises(DataError, match=re.escape(f"only in the checkpoint: ['{gone.name}']")):
+    with pytest.raises(DataError, match=re.escape(f"missing from the data ['{gone.name}']")):
         pipeline.train(cfg)
 
 

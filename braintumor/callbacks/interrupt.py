@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint
@@ -31,11 +30,12 @@ class InterruptCheckpoint(Checkpoint):
     def ckpt_path(self) -> Path:
         return self.dirpath / f"{self.filename}.ckpt"
 
-    def on_exception(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
-        exception = args[1] if len(args) > 1 else kwargs.get("exception")
-        if not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
-            return
-        if trainer.state.fn != "fit":
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if trainer.state.fn != "fit" or not isinstance(
+            exception, (SIGTERMException, KeyboardInterrupt)
+        ):
             return
         trainer.save_checkpoint(self.ckpt_path)
         log.warning(

@@ -30,7 +30,8 @@ class ReplayableTraining(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Runs after a checkpoint is restored and before the first batch is drawn (Lightning
         # skips ``on_train_epoch_start`` when it re-enters an epoch it had started).
-        sampler = getattr(trainer.train_dataloader, "sampler", None)
+        loader = trainer.train_dataloader
+        sampler = getattr(loader, "sampler", None)
         if self.seed is None or not isinstance(sampler, EpochSampler):
             return
         batches = trainer.num_training_batches
@@ -39,7 +40,6 @@ class ReplayableTraining(Callback):
         steps_per_epoch = math.ceil(batches / trainer.accumulate_grad_batches)
         done = trainer.global_step - trainer.current_epoch * steps_per_epoch
         if 0 < done < steps_per_epoch:  # restored from a checkpoint saved inside this epoch
-            loader = trainer.train_dataloader
             sampler.skip_next(done * trainer.accumulate_grad_batches * loader.batch_size)
 
     def on_train_batch_start(
