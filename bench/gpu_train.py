@@ -1,11 +1,15 @@
 """Training throughput on a GPU: images/s and the share of step time spent waiting for data.
 
-    python bench/gpu_train.py [--model resnet18] [--epochs 3] [--no-append]
+    python bench/gpu_train.py [--runs resnet18:device,resnet18:loader,cnn:device] [--epochs 3]
+                              [--no-append]
 
 The 44-class JPEG set (bench/bench44.py) at 224 px, bf16-mixed, channels_last, decoded cache
-in memory, augmentation on the GPU after transfer (data.augment_on=device), the default
-workers. Epoch 1 is a warm-up; later epochs are timed with the GPU synchronized at each step.
-Without a GPU it runs one short epoch on the CPU as a dry run and records nothing.
+(built once, memory-mapped, shared by the runs), the default workers. Each run is
+``network:augment_on``: ``device`` augments whole batches on the GPU after transfer,
+``loader`` runs the per-image ``transforms.v2`` in the loader workers, ``batch`` the batched
+augmentation in the workers. Epoch 1 is a warm-up; later epochs are timed with the GPU
+synchronized at each step. Without a GPU it runs two short epochs per run on the CPU as a dry
+run and records nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class StepClock(Callback):
         self.wait = self.compute = 0.0
         self.images = 0
         self.last_end: float | None = None
+        self.epoch_seconds: list[float] = []
 
     def _now(self) -> float:
         if torch.cuda.is_available():
@@ -39,7 +44,10 @@ class StepClock(Callback):
         return time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self.last_end = self._now()
+        self.last_end = self.epoch_start = self._now()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.epoch_seconds.append(self._now() - self.epoch_start)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.start = self._now()
@@ -53,55 +61,87 @@ class StepClock(Callback):
             self.images += len(batch[1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default="/tmp/bench44")
-    parser.add_argument("--model", default="resnet18")
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--no-append", action="store_true", help="print only")
-    args = parser.parse_args()
-    gpu = torch.cuda.is_available()
-    root = make_bench44(Path(args.data))
+def measure(root: Path, cache_dir: str, net: str, augment_on: str, args, gpu: bool) -> dict:
+    """One training run; its images/s, wait share and epoch times."""
     overrides = [
         "data=folder", f"data.root={root}", f"data.image_size={args.size}",
-        f"data.batch_size={args.batch}", "data.cache=memory", "data.augment_on=device",
-        "data.group_near_duplicates=false", "data.check_images=false",
-        f"model={args.model}", "model.channels_last=true", "logger=none",
+        f"data.batch_size={args.batch}", "data.cache=disk", f"data.decoded_cache_dir={cache_dir}",
+        f"data.augment_on={augment_on}", "data.group_near_duplicates=false",
+        "data.check_images=false", f"model={net}", "model.channels_last=true", "logger=none",
         "~callbacks.lr_monitor", "~callbacks.augmented_samples", "~callbacks.model_checkpoint",
-        "~callbacks.early_stopping", "trainer.enable_progress_bar=false",
-        "trainer.num_sanity_val_steps=0", "+trainer.limit_val_batches=0",
-        f"trainer.max_epochs={args.epochs if gpu else 2}",
+        "~callbacks.last_checkpoint", "~callbacks.early_stopping",
+        "trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0",
+        "+trainer.limit_val_batches=0", f"trainer.max_epochs={args.epochs if gpu else 2}",
         f"trainer.accelerator={'gpu' if gpu else 'cpu'}",
         f"trainer.precision={'bf16-mixed' if gpu else '32-true'}",
     ]  # fmt: skip
     if not gpu:
         overrides += ["+trainer.limit_train_batches=3", "data.batch_size=8", "data.image_size=64"]
-        print("no GPU: a dry run on the CPU (2 epochs x 3 batches, 64 px); nothing is recorded")
     cfg = compose_train(overrides)
     with tempfile.TemporaryDirectory() as tmp, open_dict(cfg):
         cfg.paths.output_dir = tmp
+        start = time.perf_counter()
         dm = build_datamodule(cfg)
         module = build_module(cfg, dm)
         clock = StepClock()
         trainer = build_trainer(cfg)
         trainer.callbacks.append(clock)
         trainer.fit(module, datamodule=dm)
-    total = clock.wait + clock.compute
-    rate, share = clock.images / total, clock.wait / total
+        total_s = time.perf_counter() - start
+    busy = clock.wait + clock.compute
+    return {
+        "run": f"{net}, augment_on={augment_on}",
+        "workers": dm.num_workers,
+        "rate": clock.images / busy,
+        "share": clock.wait / busy,
+        "first": clock.epoch_seconds[0],
+        "later": sum(clock.epoch_seconds[1:]) / max(1, len(clock.epoch_seconds) - 1),
+        "total": total_s,
+        "train": len(dm.datasets["train"]),
+        "size": cfg.data.image_size,
+        "batch": cfg.data.batch_size,
+        "precision": cfg.trainer.precision,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="/tmp/bench44")
+    parser.add_argument("--runs", default="resnet18:device,resnet18:loader,cnn:device")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--no-append", action="store_true", help="print only")
+    args = parser.parse_args()
+    gpu = torch.cuda.is_available()
+    if not gpu:
+        print("no GPU: a dry run on the CPU (2 epochs x 3 batches, 64 px); nothing is recorded")
+    root = make_bench44(Path(args.data))
+    rows = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        for run in args.runs.split(","):
+            net, augment_on = run.split(":")
+            rows.append(measure(root, cache_dir, net, augment_on, args, gpu))
+            print(rows[-1], flush=True)
     device = torch.cuda.get_device_name() if gpu else "CPU (dry run)"
+    first = rows[0]
     lines = header(f"Training on a GPU: {device}", [
-        f"{args.model}, {cfg.data.image_size} px, batch {cfg.data.batch_size}, "
-        f"{cfg.trainer.precision}, channels_last, data.cache=memory, data.augment_on=device, "
-        f"{dm.num_workers} loader worker(s); epochs 2-{cfg.trainer.max_epochs} of "
-        f"{len(dm.datasets['train'])} training images (bench/bench44.py), GPU synchronized "
-        "at every step",
+        f"{first['size']} px, batch {first['batch']}, {first['precision']}, channels_last, "
+        f"data.cache=disk (decoded once, memory-mapped), {first['workers']} loader worker(s); "
+        f"{first['train']} training images (bench/bench44.py); img/s and the waiting share "
+        f"over epochs 2-{args.epochs if gpu else 2}, the GPU synchronized at every step "
+        "(waiting = loader + transfer + augmentation on the device)",
     ])  # fmt: skip
     lines += [
-        "| train img/s | share of step time waiting for data |", "| ---: | ---: |",
-        f"| {rate:.0f} | {share:.0%} |",
-    ]  # fmt: skip
+        "| run | train img/s | share of step time waiting for data | first epoch s "
+        "| later epochs s | run s (setup incl.) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *[
+            f"| {r['run']} | {r['rate']:.0f} | {r['share']:.0%} | {r['first']:.2f} "
+            f"| {r['later']:.2f} | {r['total']:.1f} |"
+            for r in rows
+        ],
+    ]
     print("\n".join(lines)) if args.no_append or not gpu else append(lines)
 
 
