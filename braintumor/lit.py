@@ -169,9 +169,7 @@ class MRIClassifier(LightningModule):
 
     # -------------------------------------------------------------------------- training
     def on_train_start(self) -> None:
-        # The sanity check must not count towards the best validation F1.
-        self.val_metrics.reset()
-        self.val_f1_best.reset()
+        self.val_metrics.reset()  # the sanity check's batches
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
@@ -211,6 +209,8 @@ class MRIClassifier(LightningModule):
         self.val_metrics.reset()
         self.log_dict({k: v for k, v in values.items() if k != "val/f1"})
         self.log("val/f1", values["val/f1"], prog_bar=True)
+        if self._trainer is not None and self._trainer.sanity_checking:
+            return  # not an epoch: the best F1 (restored on resume) must not see it
         self.val_f1_best.update(values["val/f1"])
         self.log("val/f1_best", self.val_f1_best.compute(), prog_bar=True)
 

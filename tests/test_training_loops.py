@@ -35,6 +35,15 @@ class LastCheckpointEpochs(Callback):
         self._record(trainer)
 
 
+class BestF1AtStart(Callback):
+    """Records the module's best validation F1 when each training epoch starts."""
+
+    seen: list[float] = []
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        BestF1AtStart.seen.append(float(pl_module.val_f1_best.max_value))
+
+
 class ValidationCount(Callback):
     """Counts validation loops run during fitting (sanity checks excluded)."""
 
@@ -70,6 +79,21 @@ def test_resume_from_last_ckpt_continues_without_repeating_epochs(make_cfg, tmp_
     state = torch.load(tmp_path / "second" / "checkpoints" / "last.ckpt", weights_only=False)
     first_state = torch.load(last, weights_only=False)
     assert state["epoch"] == 3 and state["global_step"] == 2 * first_state["global_step"]
+
+
+def test_a_resumed_run_remembers_its_best_f1_and_ignores_the_sanity_check(make_cfg, tmp_path):
+    first = pipeline.train(make_cfg("trainer.max_epochs=2", run="first"))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    stored = float(torch.load(last, weights_only=False)["state_dict"]["val_f1_best.max_value"])
+    assert stored == pytest.approx(first["val/f1_best"])
+    BestF1AtStart.seen = []
+    probe = f"+callbacks.probe._target_={__name__}.BestF1AtStart"
+    second = pipeline.train(
+        make_cfg("trainer.max_epochs=3", "trainer.num_sanity_val_steps=1", probe,
+                 f"ckpt_path={last}", run="second")
+    )  # fmt: skip
+    assert BestF1AtStart.seen == [pytest.approx(stored)]  # restored; the sanity batch not seen
+    assert second["val/f1_best"] >= stored
 
 
 def test_two_validation_loops_per_epoch(make_cfg):
