@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.nn import functional as F
 from torchvision.transforms import v2
 
 from braintumor import pipeline
@@ -130,6 +131,15 @@ def test_batch_augment_draws_per_image_and_is_identity_when_off():
     assert 0 < sum(mirrored) < 16  # each image draws its own flip
     out = BatchAugment(20, degrees=10, translate=0.1, brightness=0.3, crop_scale=(0.5, 1.0))(images)
     assert out.shape == (16, 1, 20, 20) and out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("size", [1, 7, 32])
+def test_batch_augment_grid_is_affine_grid(size):
+    augment = BatchAugment(size, hflip=0.5, degrees=30, translate=0.2, scale=(0.7, 1.3),
+                           crop_scale=(0.5, 1.0), crop_ratio=(0.8, 1.25))  # fmt: skip
+    theta = augment.theta(5, torch.device("cpu"))
+    expected = F.affine_grid(theta, [5, 1, size, size], align_corners=False)
+    assert torch.allclose(augment.grid(theta), expected, atol=1e-6)
 
 
 def test_bad_cache_settings_are_rejected(tiny_root):

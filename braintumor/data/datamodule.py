@@ -120,7 +120,7 @@ class MRIDataModule(LightningDataModule):
         cache: str = "memory",
         decoded_cache_dir: str | Path | None = None,
         crop_margin: float = 0.0,
-        augment_on: str = "loader",
+        augment_on: str = "batch",
         batch_augment: Callable | None = None,
     ) -> None:
         super().__init__()
