@@ -27,7 +27,7 @@ from bench44 import make_bench44
 from common import ROOT, append, header, median
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-MALLOC = {"MALLOC_MMAP_THRESHOLD_": "17179869184", "MALLOC_TRIM_THRESHOLD_": "17179869184",
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184",
           "MALLOC_TOP_PAD_": "268435456"}  # fmt: skip
 
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${1:-outputs/bench_optuna}
 # the Makefile's allocator settings (CPU training ~1.3x faster; see Makefile)
-export MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
+export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 rm -rf "$OUT" && mkdir -p "$OUT"
 COMMON=(hparams_search=cnn_optuna trainer.max_epochs=2 trainer.enable_progress_bar=false
         "paths.log_dir=$OUT")

@@ -22,7 +22,7 @@ from common import append, build_classifier, compose_train, header, median
 
 from braintumor.allocator import ENV_KEYS, tune_malloc
 
-MAKEFILE_ENV = {"MALLOC_MMAP_THRESHOLD_": "17179869184", "MALLOC_TRIM_THRESHOLD_": "17179869184",
+MAKEFILE_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184",
                 "MALLOC_TOP_PAD_": "268435456"}  # fmt: skip
 
 

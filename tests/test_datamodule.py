@@ -39,14 +39,16 @@ def test_three_channels(tiny_root):
     assert dm.preprocessing["mean"] == [0.485, 0.456, 0.406]
 
 
-def test_eval_transforms_are_deterministic_and_train_augments(tiny_root):
-    dm = _dm(tiny_root, augment=[v2.RandomAffine(degrees=30, translate=(0.2, 0.2))])
+@pytest.mark.parametrize("augment_on", ["loader", "batch"])
+def test_eval_transforms_are_deterministic_and_train_augments(tiny_root, augment_on):
+    dm = _dm(tiny_root, augment=[v2.RandomAffine(degrees=30, translate=(0.2, 0.2))],
+             augment_on=augment_on)  # fmt: skip
     a, b = dm.datasets["val"][0][0], dm.datasets["val"][0][0]
     assert torch.equal(a, b)
     torch.manual_seed(0)
-    c = dm.datasets["train"][0][0]
-    d = dm.datasets["train"][0][0]
-    assert not torch.equal(c, d)
+    train = dm.datasets["train"]
+    c, d = train.__getitems__([0, 1])[0][0], train.__getitems__([0, 1])[0][0]
+    assert c.dtype == torch.float32 and not torch.equal(c, d)
 
 
 def test_split_file_reproduces_the_split(tiny_root, tmp_path):

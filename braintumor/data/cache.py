@@ -72,6 +72,10 @@ class DecodedImages:
     def __getitem__(self, path: str) -> torch.Tensor:
         return torch.from_numpy(np.array(self.array[self.row_of[path]]))
 
+    def stack(self, paths: Sequence[str]) -> torch.Tensor:
+        """``(len(paths), C, S, S)``: the images of ``paths``, read in one copy."""
+        return torch.from_numpy(self.array[[self.row_of[p] for p in paths]])
+
     @property
     def nbytes(self) -> int:
         return int(self.array.nbytes)

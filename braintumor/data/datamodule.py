@@ -260,9 +260,12 @@ class MRIDataModule(LightningDataModule):
                 f"skipping {len(bad)} unreadable image(s) of the {split} split:\n{listing}",
                 stacklevel=2,
             )
+        transform = dataset.transform
+        if split == "train" and self.augment_on != "loader":
+            transform = None  # it resizes to `size`, which the cached images already have
         self.datasets[split] = ScanDataset(
             self.root, [s for s in dataset.scans if s.path not in errors], self.class_names,
-            self.channels, dataset.transform, self.label_of, images,
+            self.channels, transform, self.label_of, images,
         )  # fmt: skip
         self._set_batch_transform()
 

@@ -63,9 +63,13 @@ class ScanDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         """A batch at once (DataLoader workers call this): ``batch_transform``, when set,
-        runs on the stacked images."""
-        items = [self[i] for i in indices]
-        if self.batch_transform is None or not items:
-            return items
-        images = self.batch_transform(torch.stack([image for image, _ in items]))
-        return [(image, target) for image, (_, target) in zip(images, items, strict=True)]
+        runs on the stacked images (read from the decoded cache in one copy when there is
+        no per-image transform)."""
+        if self.batch_transform is None or not indices:
+            return [self[i] for i in indices]
+        if self.images is not None and self.transform is None:
+            images = self.images.stack([self.scans[i].path for i in indices])
+        else:
+            images = torch.stack([self[i][0] for i in indices])
+        images = self.batch_transform(images)
+        return [(image, self.targets[i]) for image, i in zip(images, indices, strict=True)]
