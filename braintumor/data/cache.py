@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -94,23 +94,42 @@ class DecodedImages:
 
 def _decode_many(
     root: Path, paths: list[str], channels: int, size: int, workers: int
-) -> list[np.ndarray | str]:
+) -> Iterator[np.ndarray | str]:
+    """Each path's decoded image (or the reason it failed), in order, as they arrive."""
     jobs = [(str(root / p), channels, size) for p in paths]
     if not jobs:
-        return []
+        return
     bar = tqdm(total=len(jobs), desc="decoding images", unit="img", disable=len(jobs) <= 500)
-    results: list[np.ndarray | str] = []
     if workers > 1 and len(jobs) > 64:
         with ProcessPoolExecutor(workers) as pool:
             for result in pool.map(_decode_job, jobs, chunksize=32):
-                results.append(result)
                 bar.update()
+                yield result
     else:
         for job in jobs:
-            results.append(_decode_job(job))
             bar.update()
+            yield _decode_job(job)
     bar.close()
-    return results
+
+
+def _decode_into(
+    array: np.ndarray, row_of: dict[str, int], root: Path, todo: list[str], channels: int,
+    size: int, workers: int,
+) -> dict[str, str]:  # fmt: skip
+    """Decode ``todo`` straight into their rows of ``array`` (no second copy of the images);
+    ``{path: reason}`` of those that failed."""
+    errors = {}
+    for path, result in zip(todo, _decode_many(root, todo, channels, size, workers), strict=True):
+        if isinstance(result, str):
+            errors[path] = result
+        else:
+            array[row_of[path]] = result
+    return errors
+
+
+def _log_decoded(todo: list[str], errors: dict[str, str], size: int, mode: str) -> None:
+    if todo:
+        log.info(f"decoded {len(todo) - len(errors)} image(s) at {size} px ({mode} cache)")
 
 
 def cache_key(root: Path, channels: int, size: int) -> str:
@@ -184,6 +203,7 @@ def decode_all(
         hit = []
     hits = set(hit)
     todo = [p for p in paths if p not in hits]
+    todo_set = set(todo)
     # rows of other scans (another split) stay while their files are unchanged
     requested = set(paths)
     others = (
@@ -191,31 +211,33 @@ def decode_all(
         if old is not None
         else []
     )
-    decoded = dict(zip(todo, _decode_many(root, todo, channels, size, workers), strict=True))
-    errors = {p: r for p, r in decoded.items() if isinstance(r, str)}
-    kept = [p for p in paths if p not in errors]
-    if todo:
-        log.info(f"decoded {len(todo) - len(errors)} image(s) at {size} px ({mode} cache)")
     if mode == "memory":
-        array = np.empty((len(kept), *shape), dtype=np.uint8)
-        for i, p in enumerate(kept):
-            array[i] = decoded[p]
-        return DecodedImages(array, {p: i for i, p in enumerate(kept)}), errors
+        array = np.empty((len(paths), *shape), dtype=np.uint8)
+        errors = _decode_into(array, {p: i for i, p in enumerate(paths)}, root, todo, channels,
+                              size, workers)  # fmt: skip
+        _log_decoded(todo, errors, size, mode)
+        row_of = {p: i for i, p in enumerate(paths) if p not in errors}
+        return DecodedImages(array, row_of), errors
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp_file = array_file.with_suffix(f".{os.getpid()}.tmp.npy")
-    rows = kept + others
-    stamps.update({p: tuple(index[p][1:]) for p in others})
+    rows = paths + others
     array = np.lib.format.open_memmap(
         tmp_file, mode="w+", dtype=np.uint8, shape=(len(rows), *shape)
     )
     for i, p in enumerate(rows):
-        array[i] = decoded[p] if p in decoded else old[index[p][0]]
+        if p not in todo_set:
+            array[i] = old[index[p][0]]
+    errors = _decode_into(array, {p: i for i, p in enumerate(rows)}, root, todo, channels, size,
+                          workers)  # fmt: skip
+    _log_decoded(todo, errors, size, mode)
     array.flush()
     del array, old
     tmp_file.replace(array_file)
+    stamps.update({p: tuple(index[p][1:]) for p in others})
+    stamps.update({p: (-1, -1) for p in errors})  # a failed row never matches: retried next run
     entries = [[p, *stamps[p]] for p in rows]
     tmp_index = index_file.with_suffix(f".{os.getpid()}.tmp")
     tmp_index.write_text(json.dumps({"version": CACHE_VERSION, "scans": entries}))
     tmp_index.replace(index_file)
-    row_of = {p: i for i, p in enumerate(kept)}
+    row_of = {p: i for i, p in enumerate(paths) if p not in errors}
     return DecodedImages(np.load(array_file, mmap_mode="r"), row_of, array_file), errors
