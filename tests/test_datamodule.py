@@ -172,3 +172,8 @@ def test_tiny_class_warns_instead_of_failing(tiny_copy):
     with pytest.warns(UserWarning, match=re.escape(f"{victim.name} (2)")):
         dm = _dm(tiny_copy, group_near_duplicates=False)
     assert 0 in dm.datasets["train"].targets
+
+
+def test_pin_memory_follows_the_device_unless_set(tiny_root):
+    assert not _dm(tiny_root).train_dataloader().pin_memory  # no trainer: the CPU
+    assert _dm(tiny_root, pin_memory=True).val_dataloader().pin_memory

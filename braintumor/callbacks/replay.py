@@ -52,4 +52,10 @@ class ReplayableTraining(Callback):
         seed = derived_seed(self.seed, trainer.current_epoch, started)
         random.seed(seed)
         np.random.seed(seed % 2**32)
-        torch.manual_seed(seed)
+        # the CPU generator and the training device's (torch.manual_seed would also queue
+        # seeds for every uninitialized backend, formatting a stack trace each: ~1 ms a step)
+        torch.default_generator.manual_seed(seed)
+        if pl_module.device.type == "cuda":
+            torch.cuda.manual_seed_all(seed)
+        elif pl_module.device.type != "cpu":
+            torch.manual_seed(seed)

@@ -64,7 +64,8 @@ class MRIDataModule(LightningDataModule):
         every channel.
     augment : ``transforms.v2`` transforms applied to training images (``uint8`` tensors).
     batch_size, num_workers, pin_memory, persistent_workers : DataLoader knobs;
-        ``num_workers=None`` picks :func:`default_num_workers`.
+        ``num_workers=None`` picks :func:`default_num_workers`, ``pin_memory=None`` pins
+        batches when the trainer runs on a CUDA device (faster host-to-device copies).
     synthetic : parameters of :func:`~braintumor.data.synthetic.ensure_synthetic_dataset`;
         when given, the demo dataset is generated into ``root`` on first use.
     check_images : decode every scan once at setup and skip (with a warning) those that fail.
@@ -101,7 +102,7 @@ class MRIDataModule(LightningDataModule):
         augment: Sequence[Callable] | None = None,
         batch_size: int = 32,
         num_workers: int | None = None,
-        pin_memory: bool = False,
+        pin_memory: bool | None = None,
         persistent_workers: bool = True,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
@@ -446,10 +447,16 @@ class MRIDataModule(LightningDataModule):
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
+            pin_memory=self._pin_memory(),
             persistent_workers=self.persistent_workers,
             drop_last=shuffle and len(sampler) > self.batch_size,
         )
+
+    def _pin_memory(self) -> bool:
+        if self.pin_memory is not None:
+            return self.pin_memory
+        trainer = self.trainer
+        return trainer is not None and trainer.strategy.root_device.type == "cuda"
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
