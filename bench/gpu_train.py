@@ -1,15 +1,18 @@
 """Training throughput on a GPU: images/s and the share of step time spent waiting for data.
 
-    python bench/gpu_train.py [--runs resnet18:device,resnet18:loader,cnn:device] [--epochs 3]
-                              [--no-append]
+    python bench/gpu_train.py [--runs "resnet18:device;resnet18:loader;cnn:device"]
+                              [--epochs 3] [--no-append]
 
 The 44-class JPEG set (bench/bench44.py) at 224 px, bf16-mixed, channels_last, decoded cache
 (built once, memory-mapped, shared by the runs), the default workers. Each run is
-``network:augment_on``: ``device`` augments whole batches on the GPU after transfer,
-``loader`` runs the per-image ``transforms.v2`` in the loader workers, ``batch`` the batched
-augmentation in the workers. Epoch 1 is a warm-up; later epochs are timed with the GPU
-synchronized at each step. Without a GPU it runs two short epochs per run on the CPU as a dry
-run and records nothing.
+``network:augment_on[:override,...]``: ``device`` augments whole batches on the GPU after
+transfer, ``loader`` runs the per-image ``transforms.v2`` in the loader workers, ``batch`` the
+batched augmentation in the workers; overrides such as ``data.pin_memory=false`` or
+``model.compile=true`` apply to that run only. The waiting time is split into the loader
+(until the batch reaches Lightning), the copy to the GPU, the augmentation on the GPU and the
+rest (Lightning's hooks and logging between steps). Epoch 1 is a warm-up; later epochs are
+timed with the GPU synchronized at each step. Without a GPU it runs two short epochs per run
+on the CPU as a dry run and records nothing.
 """
 
 from __future__ import annotations
@@ -34,9 +37,34 @@ class StepClock(Callback):
 
     def __init__(self) -> None:
         self.wait = self.compute = 0.0
+        self.parts = {"loader": 0.0, "copy": 0.0, "augment": 0.0}
         self.images = 0
         self.last_end: float | None = None
         self.epoch_seconds: list[float] = []
+        self.counting = False
+
+    def watch(self, dm) -> None:
+        """Time the datamodule's transfer hooks: the loader's share ends when a batch reaches
+        ``on_before_batch_transfer``, the copy's when ``on_after_batch_transfer`` starts."""
+        before, after = dm.on_before_batch_transfer, dm.on_after_batch_transfer
+
+        def on_before(batch, dataloader_idx):
+            if self.counting:
+                now = self._now()
+                self.parts["loader"] += now - self.last_end
+                self.mark = now
+            return before(batch, dataloader_idx)
+
+        def on_after(batch, dataloader_idx):
+            if not self.counting:
+                return after(batch, dataloader_idx)
+            start = self._now()
+            self.parts["copy"] += start - self.mark
+            out = after(batch, dataloader_idx)
+            self.parts["augment"] += self._now() - start
+            return out
+
+        dm.on_before_batch_transfer, dm.on_after_batch_transfer = on_before, on_after
 
     def _now(self) -> float:
         if torch.cuda.is_available():
@@ -45,9 +73,11 @@ class StepClock(Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.last_end = self.epoch_start = self._now()
+        self.counting = trainer.current_epoch > 0
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.epoch_seconds.append(self._now() - self.epoch_start)
+        self.counting = False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.start = self._now()
@@ -61,8 +91,11 @@ class StepClock(Callback):
             self.images += len(batch[1])
 
 
-def measure(root: Path, cache_dir: str, net: str, augment_on: str, args, gpu: bool) -> dict:
-    """One training run; its images/s, wait share and epoch times."""
+def measure(root: Path, cache_dir: str, run: str, args, gpu: bool) -> dict:
+    """One training run (``network:augment_on[:override,...]``); its images/s, wait share and
+    epoch times."""
+    net, augment_on, *extra = run.split(":")
+    extra = extra[0].split(",") if extra else []
     overrides = [
         "data=folder", f"data.root={root}", f"data.image_size={args.size}",
         f"data.batch_size={args.batch}", "data.cache=disk", f"data.decoded_cache_dir={cache_dir}",
@@ -77,20 +110,26 @@ def measure(root: Path, cache_dir: str, net: str, augment_on: str, args, gpu: bo
     ]  # fmt: skip
     if not gpu:
         overrides += ["+trainer.limit_train_batches=3", "data.batch_size=8", "data.image_size=64"]
-    cfg = compose_train(overrides)
+    cfg = compose_train(overrides + extra)
     with tempfile.TemporaryDirectory() as tmp, open_dict(cfg):
         cfg.paths.output_dir = tmp
         start = time.perf_counter()
         dm = build_datamodule(cfg)
         module = build_module(cfg, dm)
         clock = StepClock()
+        clock.watch(dm)
         trainer = build_trainer(cfg)
         trainer.callbacks.append(clock)
         trainer.fit(module, datamodule=dm)
         total_s = time.perf_counter() - start
+        pinned = trainer.train_dataloader.pin_memory
     busy = clock.wait + clock.compute
+    parts = {k: v / busy for k, v in clock.parts.items()}
+    parts["other"] = clock.wait / busy - sum(parts.values())
     return {
-        "run": f"{net}, augment_on={augment_on}",
+        "run": ", ".join([net, f"augment_on={augment_on}", *extra]),
+        "pinned": pinned,
+        "parts": parts,
         "workers": dm.num_workers,
         "rate": clock.images / busy,
         "share": clock.wait / busy,
@@ -107,7 +146,11 @@ def measure(root: Path, cache_dir: str, net: str, augment_on: str, args, gpu: bo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="/tmp/bench44")
-    parser.add_argument("--runs", default="resnet18:device,resnet18:loader,cnn:device")
+    parser.add_argument("--runs", default=";".join([
+        "resnet18:device", "resnet18:device:data.pin_memory=false", "resnet18:batch",
+        "resnet18:loader", "resnet18:device:trainer.precision=32-true",
+        "resnet18:device:model.compile=true", "cnn:device",
+    ]))  # fmt: skip
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
@@ -119,29 +162,40 @@ def main() -> None:
     root = make_bench44(Path(args.data))
     rows = []
     with tempfile.TemporaryDirectory() as cache_dir:
-        for run in args.runs.split(","):
-            net, augment_on = run.split(":")
-            rows.append(measure(root, cache_dir, net, augment_on, args, gpu))
+        for run in args.runs.split(";"):
+            try:
+                rows.append(measure(root, cache_dir, run, args, gpu))
+            except Exception as error:  # one failing setting must not lose the others
+                reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+                rows.append({"run": run, "error": reason})
             print(rows[-1], flush=True)
     device = torch.cuda.get_device_name() if gpu else "CPU (dry run)"
-    first = rows[0]
+    first = next((r for r in rows if "error" not in r), None)
+    if first is None:
+        raise SystemExit("every run failed")
     lines = header(f"Training on a GPU: {device}", [
         f"{first['size']} px, batch {first['batch']}, {first['precision']}, channels_last, "
         f"data.cache=disk (decoded once, memory-mapped), {first['workers']} loader worker(s); "
         f"{first['train']} training images (bench/bench44.py); img/s and the waiting share "
         f"over epochs 2-{args.epochs if gpu else 2}, the GPU synchronized at every step "
-        "(waiting = loader + transfer + augmentation on the device)",
+        "(waiting = loader + copy to the GPU + augmentation on the GPU + the rest: Lightning's "
+        "hooks and logging between steps; shares of the step time)",
     ])  # fmt: skip
     lines += [
-        "| run | train img/s | share of step time waiting for data | first epoch s "
-        "| later epochs s | run s (setup incl.) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-        *[
-            f"| {r['run']} | {r['rate']:.0f} | {r['share']:.0%} | {r['first']:.2f} "
-            f"| {r['later']:.2f} | {r['total']:.1f} |"
-            for r in rows
-        ],
+        "| run | pinned | train img/s | waiting for data | loader | copy | augment | other "
+        "| first epoch s | later epochs s | run s (setup incl.) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['run']} | failed: {r['error']} |" + " |" * 9)
+            continue
+        p = r["parts"]
+        lines.append(
+            f"| {r['run']} | {'yes' if r['pinned'] else 'no'} | {r['rate']:.0f} | {r['share']:.0%} "
+            f"| {p['loader']:.0%} | {p['copy']:.0%} | {p['augment']:.0%} | {p['other']:.0%} "
+            f"| {r['first']:.2f} | {r['later']:.2f} | {r['total']:.1f} |"
+        )
     print("\n".join(lines)) if args.no_append or not gpu else append(lines)
 
 
