@@ -1,7 +1,7 @@
 """Training throughput on a GPU: images/s and the share of step time spent waiting for data.
 
     python bench/gpu_train.py [--runs "resnet18:device;resnet18:loader;cnn:device"]
-                              [--epochs 3] [--no-append]
+                              [--epochs 4] [--no-append]
 
 The 44-class JPEG set (bench/bench44.py) at 224 px, bf16-mixed, channels_last, decoded cache
 (built once, memory-mapped, shared by the runs), the default workers. Each run is
@@ -153,7 +153,7 @@ def main() -> None:
     ]))  # fmt: skip
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--no-append", action="store_true", help="print only")
     args = parser.parse_args()
     gpu = torch.cuda.is_available()

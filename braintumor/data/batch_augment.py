@@ -92,16 +92,32 @@ class BatchAugment(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` images (``uint8`` or float in [0, 1]) -> float in [0, 1],
-        ``(N, C, size, size)``."""
+        ``(N, C, size, size)``.
+
+        The random parameters are drawn from the CPU generator, whatever the images' device,
+        and sent over in one copy: on a GPU, a few dozen tiny kernels for them would cost
+        more than the augmentation itself.
+        """
         x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
-        n = x.shape[0]
-        grid = self.grid(self.theta(n, x.device))
+        n, cpu = x.shape[0], torch.device("cpu")
+        theta = self.theta(n, cpu)
+        factors = torch.stack([
+            _uniform(n, 1 - self.brightness, 1 + self.brightness, cpu) if self.brightness
+            else torch.ones(n),
+            _uniform(n, 1 - self.contrast, 1 + self.contrast, cpu) if self.contrast
+            else torch.ones(n),
+        ], -1)  # fmt: skip
+        if x.device != cpu:
+            theta, factors = (
+                torch.cat([theta.view(n, 6), factors], -1).to(x.device).split([6, 2], -1)
+            )
+            theta = theta.reshape(n, 2, 3)
+        grid = self.grid(theta)
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         if self.brightness:
-            b = _uniform(n, 1 - self.brightness, 1 + self.brightness, x.device)
-            x = (x * b.view(n, 1, 1, 1)).clamp(0, 1)
+            x = (x * factors[:, 0].view(n, 1, 1, 1)).clamp(0, 1)
         if self.contrast:
-            k = _uniform(n, 1 - self.contrast, 1 + self.contrast, x.device).view(n, 1, 1, 1)
+            k = factors[:, 1].view(n, 1, 1, 1)
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
             x = ((x - mean) * k + mean).clamp(0, 1)
         return x
