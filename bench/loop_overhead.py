@@ -1,6 +1,6 @@
 """Loop overhead: our Lightning training vs a minimal hand-written PyTorch loop.
 
-    python bench/loop_overhead.py [--images 640] [--rounds 3] [--no-append]
+    python bench/loop_overhead.py [--images 640] [--rounds 5] [--no-append]
 
 Same network (the default CNN), optimizer (Adam), batch size and in-memory tensors (96 px,
 8 classes); an epoch = the training batches + a validation pass over a quarter as many images.
@@ -78,7 +78,7 @@ def plain_epoch(cfg, train: DataLoader, val: DataLoader) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=640)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-append", action="store_true", help="print only")
     args = parser.parse_args()
     cfg = compose_train(["trainer.accelerator=cpu", "trainer.num_sanity_val_steps=0"])

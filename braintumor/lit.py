@@ -16,7 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch import LightningModule
 from torch import nn
-from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassCalibrationError,
@@ -108,6 +108,7 @@ class MRIClassifier(LightningModule):
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
+        self.train_loss = MeanMetric()
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
@@ -179,10 +180,19 @@ class MRIClassifier(LightningModule):
                 f"{self.global_step} (batch {batch_idx}); {self._last_good_checkpoint()}. Lower "
                 "model.optimizer.lr (or set trainer.gradient_clip_val) or check the input data."
             )
+        # accumulated here and logged once per epoch: a `self.log` call costs ~2 ms of
+        # Lightning bookkeeping, 6% of a 96 px CPU step when made five times per step
         self.train_metrics.update(logits, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log_dict(self.train_metrics, on_step=False, on_epoch=True)
+        self.train_loss.update(loss.detach())
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.train_loss.update_count == 0:
+            return
+        self.log("train/loss", self.train_loss.compute(), prog_bar=True)
+        self.log_dict(self.train_metrics.compute())
+        self.train_loss.reset()
+        self.train_metrics.reset()
 
     def _last_good_checkpoint(self) -> str:
         trainer = self._trainer
