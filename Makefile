@@ -39,6 +39,7 @@ bench: $(STAMP)  ## performance benchmarks (~25 min on 2 cores); tables appended
 	$(MALLOC_ENV) $(BIN)/python bench/input_pipeline.py
 	$(BIN)/python bench/switches.py
 	$(BIN)/python bench/predict_latency.py
+	$(MALLOC_ENV) $(BIN)/python bench/pipeline_memory.py
 	$(BIN)/python bench/end_to_end.py
 
 lint: $(STAMP)  ## ruff check + format check
