@@ -32,7 +32,7 @@ class AugmentedSampleGrid(Callback):
         generator = torch.Generator().manual_seed(self.seed)
         picks = torch.randperm(len(dataset), generator=generator)[: self.num_images].tolist()
         images = torch.stack([dataset[i][0] for i in picks])
-        if images.dtype == torch.uint8:  # data.augment_on=device: the loader does not augment
+        if images.dtype == torch.uint8:  # augment_on=batch|device: augmented per batch, not here
             images = trainer.datamodule.augment_batch(images)
         prep = pl_module.hparams.get("preprocessing", {})
         images = denormalize(images, prep.get("mean", [0.5]), prep.get("std", [0.5]))
