@@ -7,6 +7,7 @@ ARGS ?=
 # glibc's malloc hands freed activation memory back to the OS after every step by default;
 # keeping it (no mmap/trim churn) makes CPU training ~1.3x faster here. Override to disable.
 # 32 MiB is the largest mmap threshold glibc accepts (a larger value is silently ignored).
+# Same values as braintumor/allocator.py (MALLOC_ENV, tune_malloc).
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help

@@ -27,8 +27,7 @@ from bench44 import make_bench44
 from common import ROOT, append, header, median
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184",
-          "MALLOC_TOP_PAD_": "268435456"}  # fmt: skip
+from braintumor.allocator import MALLOC_ENV
 
 
 def epoch_seconds(run_dir: Path) -> list[float]:
@@ -50,7 +49,7 @@ def run(name: str, overrides: list[str], out: Path) -> list[str]:
            "trainer.enable_progress_bar=false", *overrides]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **MALLOC}, capture_output=True,
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, **MALLOC_ENV}, capture_output=True,
                           text=True)  # fmt: skip
     wall = time.perf_counter() - start
     if done.returncode != 0:

@@ -20,10 +20,7 @@ from contextlib import nullcontext
 import torch
 from common import append, build_classifier, compose_train, header, median
 
-from braintumor.allocator import ENV_KEYS, tune_malloc
-
-MAKEFILE_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "17179869184",
-                "MALLOC_TOP_PAD_": "268435456"}  # fmt: skip
+from braintumor.allocator import ENV_KEYS, MALLOC_ENV, tune_malloc
 
 
 def stepper(size: int, batch: int, precision: str = "32", **changes):
@@ -67,7 +64,7 @@ def allocator_rows(args: argparse.Namespace) -> list[str]:
     base = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
     modes = {
         "glibc defaults": ("plain", base),
-        "MALLOC_*_ environment (Makefile)": ("plain", {**base, **MAKEFILE_ENV}),
+        "MALLOC_*_ environment (Makefile)": ("plain", {**base, **MALLOC_ENV}),
         "mallopt at start (train.py, braintumor.allocator)": ("mallopt", base),
     }
     rates: dict[str, list[float]] = {m: [] for m in modes}

@@ -18,13 +18,21 @@ log = logging.getLogger(__name__)
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling for mallopt on 64-bit systems
-ENV_KEYS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+TRIM_THRESHOLD = 16 * 1024**3
+TOP_PAD = 256 * 1024**2
+# the same settings as environment variables (the Makefile's MALLOC_ENV; child processes)
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD_MAX),
+    "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD),
+    "MALLOC_TOP_PAD_": str(TOP_PAD),
+}
+ENV_KEYS = tuple(MALLOC_ENV)
 
 
 def tune_malloc(
     mmap_threshold: int = MMAP_THRESHOLD_MAX,
-    trim_threshold: int = 16 * 1024**3,
-    top_pad: int = 256 * 1024**2,
+    trim_threshold: int = TRIM_THRESHOLD,
+    top_pad: int = TOP_PAD,
 ) -> bool:
     """Apply the settings with glibc's ``mallopt``; True when they were applied.
 
