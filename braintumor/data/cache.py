@@ -127,6 +127,11 @@ def _decode_into(
     return errors
 
 
+def _readable_rows(paths: list[str], row_of: dict[str, int], errors: dict[str, str]) -> dict:
+    """``path -> row`` of the requested scans that decoded."""
+    return {p: row_of[p] for p in paths if p not in errors}
+
+
 def _log_decoded(todo: list[str], errors: dict[str, str], size: int, mode: str) -> None:
     if todo:
         log.info(f"decoded {len(todo) - len(errors)} image(s) at {size} px ({mode} cache)")
@@ -211,24 +216,22 @@ def decode_all(
         if old is not None
         else []
     )
+    rows = paths + others  # the requested scans first: row i of paths is row i of the array
+    row_of = {p: i for i, p in enumerate(rows)}
     if mode == "memory":
         array = np.empty((len(paths), *shape), dtype=np.uint8)
-        errors = _decode_into(array, {p: i for i, p in enumerate(paths)}, root, todo, channels,
-                              size, workers)  # fmt: skip
+        errors = _decode_into(array, row_of, root, todo, channels, size, workers)
         _log_decoded(todo, errors, size, mode)
-        row_of = {p: i for i, p in enumerate(paths) if p not in errors}
-        return DecodedImages(array, row_of), errors
+        return DecodedImages(array, _readable_rows(paths, row_of, errors)), errors
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp_file = array_file.with_suffix(f".{os.getpid()}.tmp.npy")
-    rows = paths + others
     array = np.lib.format.open_memmap(
         tmp_file, mode="w+", dtype=np.uint8, shape=(len(rows), *shape)
     )
     for i, p in enumerate(rows):
         if p not in todo_set:
             array[i] = old[index[p][0]]
-    errors = _decode_into(array, {p: i for i, p in enumerate(rows)}, root, todo, channels, size,
-                          workers)  # fmt: skip
+    errors = _decode_into(array, row_of, root, todo, channels, size, workers)
     _log_decoded(todo, errors, size, mode)
     array.flush()
     del array, old
@@ -239,5 +242,5 @@ def decode_all(
     tmp_index = index_file.with_suffix(f".{os.getpid()}.tmp")
     tmp_index.write_text(json.dumps({"version": CACHE_VERSION, "scans": entries}))
     tmp_index.replace(index_file)
-    row_of = {p: i for i, p in enumerate(paths) if p not in errors}
-    return DecodedImages(np.load(array_file, mmap_mode="r"), row_of, array_file), errors
+    readable = _readable_rows(paths, row_of, errors)
+    return DecodedImages(np.load(array_file, mmap_mode="r"), readable, array_file), errors
