@@ -49,3 +49,25 @@ def test_truncated_image_is_detected(tiny_copy):
     assert check_readable(path) is not None
     path.write_bytes(b"not an image at all")
     assert "UnidentifiedImageError" in check_readable(path)
+
+
+def test_symlink_loops_are_not_followed_and_are_counted(tiny_copy):
+    classes = sorted(p for p in tiny_copy.iterdir() if p.is_dir())
+    before = scan_class_folders(tiny_copy)
+    first = classes[0]
+    (first / "loop").symlink_to("..", target_is_directory=True)  # up to the data root
+    (first / "self").symlink_to(".", target_is_directory=True)  # the class folder itself
+    (first / "sibling").symlink_to(f"../{classes[1].name}", target_is_directory=True)
+    with pytest.warns(UserWarning, match=r"3 folder link\(s\).*loop"):
+        after = scan_class_folders(tiny_copy)
+    assert after == before  # no image counted twice, none under another class's label
+
+
+def test_a_link_to_a_folder_outside_the_data_root_is_followed(tiny_copy, tmp_path):
+    outside = tmp_path / "elsewhere"
+    first = sorted(p for p in tiny_copy.iterdir() if p.is_dir())[0]
+    outside.mkdir()
+    (first / "case_0000.jpeg").rename(outside / "moved.jpeg")
+    (first / "more").symlink_to(outside, target_is_directory=True)
+    paths = [s.path for s in scan_class_folders(tiny_copy)]
+    assert f"{first.name}/more/moved.jpeg" in paths

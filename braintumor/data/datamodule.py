@@ -382,7 +382,7 @@ class MRIDataModule(LightningDataModule):
         scans: list[Scan] = []
         splits: list[str] = []
         for split in present:
-            found = scan_class_folders(folders[split], self.folder_names)
+            found = scan_class_folders(folders[split], self.folder_names, tree=self.root)
             found = [Scan(f"{split}/{s.path}", s.label) for s in found]
             found = self._readable(found)
             scans += found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,24 +58,64 @@ def find_classes(root: str | Path) -> list[str]:
     return classes
 
 
-def scan_class_folders(root: str | Path, classes: Sequence[str] | None = None) -> list[Scan]:
+def _walk_class_folder(root: Path, label: str, links: list[str], tree: Path) -> list[Scan]:
+    """Scans under ``root/label``, following folder links that lead outside the data root.
+
+    A link back into the data root (its own class folder, a sibling class, the root) or to a
+    folder above it would count images twice or under another class's label; it is not
+    followed and is appended to ``links``. A folder reached twice is walked once.
+    """
+    real_root = os.path.realpath(tree)
+    seen = {os.path.realpath(root / label)}
+    found: list[Scan] = []
+    for dirpath, dirnames, filenames in os.walk(root / label, followlinks=True):
+        kept = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                inside = os.path.commonpath([target, real_root]) == real_root
+                above = os.path.commonpath([target, real_root]) == target
+                if inside or above or target in seen:
+                    links.append(f"{Path(full).relative_to(root)} -> {target}")
+                    continue
+                seen.add(target)
+            kept.append(name)
+        dirnames[:] = kept
+        rel_dir = Path(dirpath).relative_to(root)
+        found += [Scan((rel_dir / f).as_posix(), label) for f in filenames if is_scan_file(f)]
+    return sorted(found, key=lambda s: s.path)
+
+
+def scan_class_folders(
+    root: str | Path, classes: Sequence[str] | None = None, tree: str | Path | None = None
+) -> list[Scan]:
     """All scans under ``root/<class>/`` (subfolders included), sorted by path.
 
-    Raises :class:`DataError` naming every class folder that holds no image file.
+    Folder links are followed when they lead outside the data root; a link back into it or
+    above it (a loop) is skipped with a warning that counts them; ``tree`` (default ``root``)
+    is the folder no link may lead into (a pre-split set's root, so train/ cannot link to test/). Raises :class:`DataError`
+    naming every class folder that holds no image file.
     """
     root = Path(root)
     classes = list(classes) if classes is not None else find_classes(root)
     scans: list[Scan] = []
     empty: list[str] = []
+    links: list[str] = []
     for label in classes:
-        found = []
-        for dirpath, dirnames, filenames in os.walk(root / label, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            rel_dir = Path(dirpath).relative_to(root)
-            found += [Scan((rel_dir / f).as_posix(), label) for f in filenames if is_scan_file(f)]
+        found = _walk_class_folder(root, label, links, Path(tree) if tree else root)
         if not found:
             empty.append(str(root / label))
-        scans += sorted(found, key=lambda s: s.path)
+        scans += found
+    if links:
+        shown = "\n".join(f"  {link}" for link in links[:10])
+        more = f"\n  ... and {len(links) - 10} more" if len(links) > 10 else ""
+        warnings.warn(
+            f"not following {len(links)} folder link(s) that lead back into (or above) the data "
+            f"root '{root}', a loop that would count images twice or under another class:\n"
+            f"{shown}{more}\nRemove the links, or point them at folders outside the root.",
+            stacklevel=2,
+        )
     if empty:
         raise DataError(
             f"{len(empty)} class folder(s) hold no image files ({', '.join(IMAGE_EXTENSIONS)}): "
