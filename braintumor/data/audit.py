@@ -18,20 +18,26 @@ from typing import Any
 
 from braintumor.data.duplicates import exact_duplicate_sets, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
-from braintumor.data.scan import Scan, find_classes, is_scan_file
+from braintumor.data.scan import (
+    Scan,
+    find_classes,
+    is_scan_file,
+    walk_class_folder,
+    warn_about_links,
+)
 
 
 def _walk(root: Path, classes: list[str]) -> tuple[list[Scan], list[str]]:
-    """Image scans and junk files (relative paths) under ``root``."""
+    """Image scans and junk files (relative paths) under ``root`` (no link loops followed)."""
     scans: list[Scan] = []
     junk: list[str] = [e.name for e in os.scandir(root) if e.is_file()]
+    links: list[str] = []
     for label in classes:
-        for dirpath, dirnames, filenames in os.walk(root / label, followlinks=True):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(root)
-            for name in sorted(filenames):
-                path = (rel / name).as_posix()
+        for folder, names in walk_class_folder(root, label, links):
+            for name in names:
+                path = (folder / name).as_posix()
                 (scans.append(Scan(path, label)) if is_scan_file(name) else junk.append(path))
+    warn_about_links(root, links)
     return scans, sorted(junk)
 
 

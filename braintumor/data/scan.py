@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,33 +58,46 @@ def find_classes(root: str | Path) -> list[str]:
     return classes
 
 
-def _walk_class_folder(root: Path, label: str, links: list[str], tree: Path) -> list[Scan]:
-    """Scans under ``root/label``, following folder links that lead outside the data root.
+def walk_class_folder(
+    root: Path, label: str, links: list[str], tree: Path | None = None
+) -> Iterator[tuple[Path, list[str]]]:
+    """``(folder relative to root, sorted file names)`` for every folder under ``root/label``.
 
-    A link back into the data root (its own class folder, a sibling class, the root) or to a
-    folder above it would count images twice or under another class's label; it is not
-    followed and is appended to ``links``. A folder reached twice is walked once.
+    Folder links are followed when they lead outside ``tree`` (default ``root``). A link back
+    into it (its own class folder, a sibling class, the root) or to a folder above it would
+    count images twice or under another class's label: it is not followed and is described
+    in ``links``. A linked folder reached twice is walked once. Hidden folders are skipped.
     """
-    real_root = os.path.realpath(tree)
+    real_tree = os.path.realpath(tree or root)
     seen = {os.path.realpath(root / label)}
-    found: list[Scan] = []
     for dirpath, dirnames, filenames in os.walk(root / label, followlinks=True):
         kept = []
         for name in sorted(d for d in dirnames if not d.startswith(".")):
             full = os.path.join(dirpath, name)
             if os.path.islink(full):
                 target = os.path.realpath(full)
-                inside = os.path.commonpath([target, real_root]) == real_root
-                above = os.path.commonpath([target, real_root]) == target
-                if inside or above or target in seen:
+                common = os.path.commonpath([target, real_tree])
+                if common in (real_tree, target) or target in seen:  # inside, above, or again
                     links.append(f"{Path(full).relative_to(root)} -> {target}")
                     continue
                 seen.add(target)
             kept.append(name)
         dirnames[:] = kept
-        rel_dir = Path(dirpath).relative_to(root)
-        found += [Scan((rel_dir / f).as_posix(), label) for f in filenames if is_scan_file(f)]
-    return sorted(found, key=lambda s: s.path)
+        yield Path(dirpath).relative_to(root), sorted(filenames)
+
+
+def warn_about_links(root: Path, links: list[str]) -> None:
+    """Warn, counting and naming them, about folder links :func:`walk_class_folder` skipped."""
+    if not links:
+        return
+    shown = "\n".join(f"  {link}" for link in links[:10])
+    more = f"\n  ... and {len(links) - 10} more" if len(links) > 10 else ""
+    warnings.warn(
+        f"not following {len(links)} folder link(s) that lead back into (or above) the data "
+        f"root '{root}', a loop that would count images twice or under another class:\n"
+        f"{shown}{more}\nRemove the links, or point them at folders outside the root.",
+        stacklevel=3,
+    )
 
 
 def scan_class_folders(
@@ -94,8 +107,8 @@ def scan_class_folders(
 
     Folder links are followed when they lead outside the data root; a link back into it or
     above it (a loop) is skipped with a warning that counts them; ``tree`` (default ``root``)
-    is the folder no link may lead into (a pre-split set's root, so train/ cannot link to test/). Raises :class:`DataError`
-    naming every class folder that holds no image file.
+    is the folder no link may lead into (a pre-split set's root, so train/ cannot link to
+    test/). Raises :class:`DataError` naming every class folder that holds no image file.
     """
     root = Path(root)
     classes = list(classes) if classes is not None else find_classes(root)
@@ -103,19 +116,17 @@ def scan_class_folders(
     empty: list[str] = []
     links: list[str] = []
     for label in classes:
-        found = _walk_class_folder(root, label, links, Path(tree) if tree else root)
+        tree_root = Path(tree) if tree else root
+        found = [
+            Scan((folder / name).as_posix(), label)
+            for folder, names in walk_class_folder(root, label, links, tree_root)
+            for name in names
+            if is_scan_file(name)
+        ]
         if not found:
             empty.append(str(root / label))
-        scans += found
-    if links:
-        shown = "\n".join(f"  {link}" for link in links[:10])
-        more = f"\n  ... and {len(links) - 10} more" if len(links) > 10 else ""
-        warnings.warn(
-            f"not following {len(links)} folder link(s) that lead back into (or above) the data "
-            f"root '{root}', a loop that would count images twice or under another class:\n"
-            f"{shown}{more}\nRemove the links, or point them at folders outside the root.",
-            stacklevel=2,
-        )
+        scans += sorted(found, key=lambda s: s.path)
+    warn_about_links(root, links)
     if empty:
         raise DataError(
             f"{len(empty)} class folder(s) hold no image files ({', '.join(IMAGE_EXTENSIONS)}): "
