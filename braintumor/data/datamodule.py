@@ -20,7 +20,7 @@ from braintumor.data.cache import CACHE_MODES, decode_all
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
-from braintumor.data.groups import read_group_file
+from braintumor.data.groups import check_group_paths, read_group_file
 from braintumor.data.sampling import EpochSampler, EpochSeededDataset, ShardSampler
 from braintumor.data.scan import DataError, Scan, find_classes, scan_class_folders
 from braintumor.data.split import (
@@ -74,6 +74,9 @@ class MRIDataModule(LightningDataModule):
     group_near_duplicates : keep perceptual near-duplicates (``near_duplicate_distance`` bits
         of a ``hash_size``-squared-bit pHash) in one split of an automatic split.
     group_file : CSV ``path,group`` (e.g. patient ids); scans of one group stay in one split.
+        Paths are relative to ``root`` or absolute under it.
+    group_file_unmatched : the share of ``group_file``'s paths allowed to name no image of
+        ``root`` (default 0: any such path refuses the file, naming examples).
     sampler : ``None`` (shuffle) or ``"balanced"`` (draw classes equally often).
     cache_dir : where image fingerprints are cached between runs (``None``: no cache).
     seed : training order and augmentations are functions of ``(seed, epoch, image)``, so a
@@ -115,6 +118,7 @@ class MRIDataModule(LightningDataModule):
         near_duplicate_distance: int = 12,
         hash_size: int = 16,
         group_file: str | Path | None = None,
+        group_file_unmatched: float = 0.0,
         sampler: str | None = None,
         cache_dir: str | Path | None = None,
         seed: int | None = None,
@@ -161,6 +165,11 @@ class MRIDataModule(LightningDataModule):
         self.near_duplicate_distance = near_duplicate_distance
         self.hash_size = hash_size
         self.group_file = Path(group_file) if group_file else None
+        if not 0.0 <= group_file_unmatched <= 1.0:
+            raise ValueError(
+                f"data.group_file_unmatched must be in [0, 1], got {group_file_unmatched}."
+            )
+        self.group_file_unmatched = float(group_file_unmatched)
         self.sampler = sampler
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.seed = int(torch.randint(2**31, ()).item()) if seed is None else int(seed)
@@ -314,7 +323,9 @@ class MRIDataModule(LightningDataModule):
             if pairs:
                 log.info(f"{n_grouped} near-duplicate images kept together in one split each")
         if self.group_file is not None:
-            by_path = read_group_file(self.group_file)
+            by_path = read_group_file(self.group_file, self.root)
+            known = {s.path for s in scans} | {s.path for s, _ in self.skipped}
+            check_group_paths(self.group_file, by_path, known, self.root, self.group_file_unmatched)
             groupings.append([by_path.get(s.path) for s in scans])
         if not groupings:
             return None
@@ -348,11 +359,35 @@ class MRIDataModule(LightningDataModule):
                 f"{len(absent)} file(s) of split file '{self.split_file}' are missing under "
                 f"'{self.root}': {shown}. Is data.root the folder the split was made on?"
             )
+        self._check_split_file_covers_root(scans)
         kept = set(self._readable(scans)) if self.check_images else set(scans)
         keep = [i for i, s in enumerate(scans) if s in kept]
         if groups is not None:
             self.groups = [groups[i] for i in keep]
         return [scans[i] for i in keep], [splits[i] for i in keep]
+
+    def _check_split_file_covers_root(self, listed: list[Scan]) -> None:
+        """Refuse a split file that leaves readable images of ``root`` out: it was made on
+        other data (or the data changed), and training on its part would be silent."""
+        names = {s.path for s in listed}
+        unlisted = [
+            s for s in scan_class_folders(self.root, self.folder_names) if s.path not in names
+        ]
+        if self.check_images and unlisted:
+            readable = set(self._readable(unlisted))  # the unreadable ones are reported
+            unlisted = [s for s in unlisted if s in readable]
+        if not unlisted:
+            return
+        shown = ", ".join(f"'{s.path}'" for s in unlisted[:5]) + (
+            " ..." if len(unlisted) > 5 else ""
+        )
+        raise DataError(
+            f"split file '{self.split_file}' lists {len(listed)} of the "
+            f"{len(listed) + len(unlisted)} readable images under '{self.root}'; "
+            f"{len(unlisted)} are not in it: {shown}. A split file must describe all of "
+            "data.root: use it with the data it was made on, or set data.split_file=null to "
+            "split anew."
+        )
 
     def _presplit(self) -> tuple[list[Scan], list[str]]:
         folders = {split: self.root / split for split in SPLITS}

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+import os
+from collections.abc import Collection, Mapping
+from pathlib import Path, PurePosixPath
 
 from braintumor.data.scan import DataError
 
 
-def read_group_file(path: str | Path) -> dict[str, str]:
-    """Read a CSV with columns ``path`` (relative to the data root) and ``group``."""
-    path = Path(path)
+def root_relative(listed: str, root: Path) -> str:
+    """A path as listed in a group file -> the scan path it names (relative to ``root``).
+
+    Relative paths are taken relative to ``root`` (``./`` and ``\\`` separators allowed);
+    absolute paths must lie under ``root`` (as given or with links resolved). A path that
+    cannot be made relative is returned unchanged, so it matches no scan.
+    """
+    text = listed.strip().replace("\\", "/")
+    if not os.path.isabs(text):
+        parts = [p for p in PurePosixPath(text).parts if p != "."]
+        return PurePosixPath(*parts).as_posix() if parts else text
+    for base in (root.absolute(), root.resolve()):
+        for candidate in (Path(text), Path(text).resolve()):
+            if candidate.is_relative_to(base):
+                return candidate.relative_to(base).as_posix()
+    return listed
+
+
+def read_group_file(path: str | Path, root: str | Path) -> dict[str, str]:
+    """Read a CSV with columns ``path`` (relative to the data root, or absolute under it) and
+    ``group``; ``{scan path relative to root: group}`` (rows with an empty group skipped)."""
+    path, root = Path(path), Path(root)
     if not path.is_file():
         raise DataError(f"group file '{path}' does not exist (data.group_file).")
     with path.open(newline="") as f:
@@ -20,4 +41,34 @@ def read_group_file(path: str | Path) -> dict[str, str]:
                 f"group file '{path}' needs the columns 'path,group' (path relative to "
                 f"data.root, e.g. 'Meningioma T1/img1.jpeg,patient_17'); found {reader.fieldnames}."
             )
-        return {row["path"]: f"user:{row['group']}" for row in reader if row["group"] != ""}
+        groups: dict[str, str] = {}
+        for row in reader:
+            if row["group"] == "":
+                continue
+            scan, group = root_relative(row["path"], root), f"user:{row['group']}"
+            if groups.setdefault(scan, group) != group:
+                raise DataError(
+                    f"group file '{path}' gives '{scan}' two groups ({groups[scan][5:]} and "
+                    f"{row['group']}, line {reader.line_num}): one image belongs to one case. "
+                    "Fix the file."
+                )
+            groups[scan] = group
+    return groups
+
+
+def check_group_paths(
+    file: Path, by_path: Mapping[str, str], known: Collection[str], root: Path, unmatched: float
+) -> None:
+    """Refuse a group file when more than ``unmatched`` (a share) of its paths name no image
+    under ``root``: its groups would silently not apply, and cases would span splits."""
+    missing = [p for p in by_path if p not in known]
+    if not missing or len(missing) <= unmatched * len(by_path):
+        return
+    shown = ", ".join(f"'{p}'" for p in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    raise DataError(
+        f"{len(missing)} of {len(by_path)} path(s) in group file '{file}' match no image under "
+        f"data.root '{root}': {shown}. List paths relative to data.root (e.g. "
+        f"'{min(known, default='<class>/<file>.jpeg')}') or absolute paths under it, point "
+        "data.root at the data the file describes, or allow a share of unmatched paths with "
+        f"data.group_file_unmatched (now {unmatched:g})."
+    )

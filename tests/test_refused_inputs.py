@@ -1,0 +1,99 @@
+"""Inputs that cannot be honoured as given are refused (never silently ignored)."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.scan import DataError
+
+
+def _dm(root, **kwargs) -> MRIDataModule:
+    defaults = dict(image_size=32, batch_size=8, num_workers=0, val_fraction=0.25,
+                    test_fraction=0.25, group_near_duplicates=False)  # fmt: skip
+    dm = MRIDataModule(root, **{**defaults, **kwargs})
+    dm.setup("fit")
+    return dm
+
+
+def _write_groups(path: Path, root: Path, style: str = "relative") -> Path:
+    """Four "patients" of four consecutive scans per class."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "group"])
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            for i, file in enumerate(sorted(folder.glob("*.jpeg"))):
+                shown = {
+                    "relative": file.relative_to(root).as_posix(),
+                    "absolute": str(file),
+                    "dotted": "./" + file.relative_to(root).as_posix(),
+                    "other": f"/elsewhere/{folder.name}/{file.name}",
+                }[style]
+                writer.writerow([shown, f"{folder.name}:{i // 4}"])
+    return path
+
+
+def _splits_per_group(dm: MRIDataModule) -> dict[str, set[str]]:
+    split_of = {s.path: split for split, d in dm.datasets.items() for s in d.scans}
+    spans = defaultdict(set)
+    for scan in dm.scans:
+        spans[f"{scan.label}:{int(Path(scan.path).stem.split('_')[-1]) // 4}"].add(
+            split_of[scan.path]
+        )
+    return spans
+
+
+@pytest.mark.parametrize("style", ["relative", "absolute", "dotted"])
+def test_group_file_with_relative_or_absolute_paths_keeps_each_group_in_one_split(
+    tiny_root, tmp_path, style
+):
+    dm = _dm(tiny_root, group_file=_write_groups(tmp_path / "groups.csv", tiny_root, style))
+    spans = _splits_per_group(dm)
+    assert len(spans) == 16 and all(len(s) == 1 for s in spans.values()), spans
+
+
+def test_group_file_whose_paths_match_nothing_is_refused_with_examples(tiny_root, tmp_path):
+    groups = _write_groups(tmp_path / "groups.csv", tiny_root, "other")
+    with pytest.raises(
+        DataError, match=r"64 of 64 path\(s\).*match no image.*/elsewhere/Glioblastoma"
+    ):
+        _dm(tiny_root, group_file=groups)
+
+
+def test_group_file_may_leave_a_stated_share_unmatched(tiny_root, tmp_path):
+    groups = _write_groups(tmp_path / "groups.csv", tiny_root)
+    rows = groups.read_text().splitlines()
+    groups.write_text("\n".join([*rows, "gone/case_9999.jpeg,ghost"]) + "\n")
+    with pytest.raises(DataError, match=r"1 of 65 path\(s\)"):
+        _dm(tiny_root, group_file=groups)
+    dm = _dm(tiny_root, group_file=groups, group_file_unmatched=0.05)
+    assert all(len(s) == 1 for s in _splits_per_group(dm).values())
+
+
+def test_split_file_that_covers_part_of_the_data_is_refused(tiny_root, tmp_path):
+    path = _dm(tiny_root).save_split(tmp_path / "split.csv")
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join(rows[:13]) + "\n")  # 12 of the 64 images
+    with pytest.raises(DataError, match=r"lists 12 of the 64 readable images.*split anew"):
+        _dm(tiny_root, split_file=path)
+
+
+def test_split_file_still_accepts_data_whose_only_extra_files_are_unreadable(tiny_copy, tmp_path):
+    path = _dm(tiny_copy).save_split(tmp_path / "split.csv")
+    (next(tiny_copy.iterdir()) / "broken.jpeg").write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="broken.jpeg"):
+        dm = _dm(tiny_copy, split_file=path)
+    assert sum(len(d) for d in dm.datasets.values()) == 64
+    assert [s.path.endswith("broken.jpeg") for s, _ in dm.skipped] == [True]
+
+
+def test_group_file_giving_one_path_two_groups_is_refused(tiny_root, tmp_path):
+    groups = _write_groups(tmp_path / "groups.csv", tiny_root)
+    first = groups.read_text().splitlines()[1].split(",")[0]
+    groups.write_text(groups.read_text() + f"./{first},another\n")
+    with pytest.raises(DataError, match="two groups"):
+        _dm(tiny_root, group_file=groups)
