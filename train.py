@@ -17,6 +17,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from braintumor.resolvers import register_resolvers
+
+register_resolvers()  # before Hydra composes: `--cfg job --resolve` needs ${run_name:...}
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
@@ -41,7 +45,7 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
     num = job.get("num") if HydraConfig.get().mode.name == "MULTIRUN" else None
-    with recorded_run(run_dir, overrides, cfg.get("optimized_metric"), num) as record:
+    with recorded_run(run_dir, overrides, cfg.get("optimized_metric"), num, cfg.train) as record:
         metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)
         return record.finish(metrics)
 

@@ -1,5 +1,6 @@
 """A local web page for clinicians and researchers: upload an MRI scan, see the top-5 classes,
-a Grad-CAM overlay and the model's validation metrics.
+a Grad-CAM overlay and the model's validation metrics (only those computed for the very
+checkpoint served: a run reports its best checkpoint, not ``last.ckpt``).
 
     python -m braintumor.app outputs/<run>/checkpoints/last.ckpt      # or model.onnx
     python -m braintumor.app model.onnx --host 0.0.0.0 --port 8000 --max-upload-mb 20
@@ -27,11 +28,16 @@ from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 
 from braintumor.app_page import render_page
-from braintumor.explain import grad_cam, overlay, resize_map, target_layer
-from braintumor.export import validation_metrics
-from braintumor.predictor import OnnxPredictor, Predictor, TorchPredictor, load_predictor
+from braintumor.explain import explain_picture, grad_cam, target_layer
+from braintumor.export import same_checkpoint, validation_metrics
+from braintumor.predictor import (
+    MAX_PIXELS,
+    OnnxPredictor,
+    Predictor,
+    TorchPredictor,
+    load_predictor,
+)
 
-MAX_PIXELS = 40_000_000  # refuse decompression bombs long before PIL's own limit
 TOP = 5
 
 
@@ -68,13 +74,41 @@ class Classifier:
                     "No Grad-CAM overlay: the checkpoint this ONNX file was exported from "
                     f"({source or 'unknown'}) is not available."
                 )
-        if metrics:
-            self.metrics = json.loads(Path(metrics).read_text())
-        elif isinstance(self.predictor, OnnxPredictor):
-            self.metrics = self.predictor.metadata.get("validation_metrics")
-        else:
-            self.metrics = validation_metrics(self.path)
+        self.metrics, self.metrics_note = self._metrics(metrics)
         self.lock = threading.Lock()  # Grad-CAM hooks and the ORT session are shared
+
+    def _metrics(self, given: str | None) -> tuple[dict[str, Any] | None, str]:
+        """The validation metrics to show and a note: where they come from, or why none."""
+        if given:  # shown as asked, with what they were computed for
+            metrics = json.loads(Path(given).read_text())
+            recorded = metrics.get("checkpoint")
+            if isinstance(self.predictor, OnnxPredictor):
+                served = self.predictor.metadata.get("checkpoint")
+            else:
+                served = self.path
+            if same_checkpoint(recorded, served):
+                return metrics, f"From {given} (--metrics)."
+            return metrics, (
+                f"From {given} (--metrics): computed for "
+                f"{Path(recorded).name if recorded else 'an unrecorded checkpoint'}, not for "
+                f"{self.path.name}."
+            )
+        if not isinstance(self.predictor, OnnxPredictor):
+            return validation_metrics(self.path)
+        meta = self.predictor.metadata
+        metrics = meta.get("validation_metrics")
+        if not metrics:
+            return None, meta.get("validation_metrics_note") or (
+                f"no validation metrics in the sidecar of {self.path.name}."
+            )
+        recorded, source = metrics.get("checkpoint"), meta.get("checkpoint")
+        if not same_checkpoint(recorded, source):  # sidecars exported before the check
+            return None, (
+                f"no validation metrics: the sidecar of {self.path.name} holds those of "
+                f"{Path(recorded).name if recorded else 'an unrecorded checkpoint'}, not of "
+                f"{Path(source).name if source else 'the exported checkpoint'}."
+            )
+        return metrics, ""
 
     def info(self) -> dict[str, Any]:
         p = self.predictor
@@ -86,20 +120,24 @@ class Classifier:
             "channels": p.channels,
             "gradcam": self.explainer is not None,
             "validation_metrics": self.metrics,
+            "validation_metrics_note": self.metrics_note,
         }
 
     def classify(self, data: bytes, name: str, target: str | None = None) -> dict[str, Any]:
         """Decode an uploaded file and classify it; raises :class:`UploadError` for bad input."""
+        too_large = f'"{name}" is too large to process (at most {MAX_PIXELS / 1e6:g} megapixels)'
         try:
             with Image.open(io.BytesIO(data)) as probe:
                 width, height = probe.size
+        except Image.DecompressionBombError:  # beyond PIL's own limit, before ours
+            raise UploadError(f"{too_large}.", 413) from None
         except (UnidentifiedImageError, OSError, ValueError):
             raise UploadError(
                 f'"{name}" is not an image this page can read: upload a JPEG, PNG, TIFF, BMP, '
                 "GIF or WebP file of an MRI slice."
             ) from None
         if width * height > MAX_PIXELS:
-            raise UploadError(f'"{name}" is {width}x{height} pixels: too large to process.', 413)
+            raise UploadError(f"{too_large}: it is {width}x{height} pixels.", 413)
         names = self.predictor.class_names
         if target and target not in names:
             raise UploadError(f"unknown Grad-CAM class '{target}'; expected one of {names}.")
@@ -127,7 +165,7 @@ class Classifier:
         explainer = self.explainer
         batch = explainer.preprocess([image]).to(explainer.device)
         maps, _ = grad_cam(explainer.module, target_layer(explainer.module), batch, [target])
-        picture = overlay(image, resize_map(maps[0], tuple(image.shape[-2:])))
+        picture = explain_picture(image, maps[0])  # at most 1024 px on a side
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -153,7 +191,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 def create_app(classifier: Classifier, max_upload_bytes: int = 10_000_000) -> FastAPI:
     """The FastAPI app around a loaded :class:`Classifier`."""
     app = FastAPI(title="braintumor", docs_url=None, redoc_url=None, openapi_url=None)
-    page = render_page(classifier.info(), classifier.metrics, max_upload_bytes)
+    page = render_page(classifier.info(), max_upload_bytes)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:

@@ -110,21 +110,24 @@ form.addEventListener("submit", async (event) => {{
 """
 
 
-def metrics_table(metrics: dict[str, Any] | None) -> str:
-    """The validation metrics as an HTML table (or a note when the run's reports are absent)."""
+def metrics_table(metrics: dict[str, Any] | None, note: str = "") -> str:
+    """The validation metrics as an HTML table with ``note`` (their source) below it; without
+    metrics, ``note`` says why there are none."""
     if not metrics:
-        return '<p id="metrics">No validation metrics found (reports/val_metrics.json).</p>'
+        why = note or "No validation metrics found (reports/val_metrics.json)."
+        return f'<p id="metrics">{escape(why[:1].upper() + why[1:])}</p>'
+    caption = f'<p id="metrics-note">{escape(note)}</p>' if note else ""
     rows = []
     for key, label in METRIC_LABELS.items():
         if key in metrics:
             value = metrics[key]
             text = f"{value:.3f}" if isinstance(value, float) else str(value)
             rows.append(f"<tr><td>{escape(label)}</td><td>{escape(text)}</td></tr>")
-    return f'<table id="metrics">{"".join(rows)}</table>'
+    return f'<table id="metrics">{"".join(rows)}</table>{caption}'
 
 
-def render_page(info: dict[str, Any], metrics: dict[str, Any] | None, max_bytes: int) -> str:
-    """The page for a loaded model."""
+def render_page(info: dict[str, Any], max_bytes: int) -> str:
+    """The page for a loaded model (``info`` as :meth:`braintumor.app.Classifier.info`)."""
     options = "".join(
         f'<option value="{escape(n)}">{escape(n)}</option>' for n in info["class_names"]
     )
@@ -135,7 +138,7 @@ def render_page(info: dict[str, Any], metrics: dict[str, Any] | None, max_bytes:
         num_classes=len(info["class_names"]),
         image_size=info["image_size"],
         channels=info["channels"],
-        metrics=metrics_table(metrics),
+        metrics=metrics_table(info["validation_metrics"], info.get("validation_metrics_note", "")),
         options=options,
         max_bytes=max_bytes,
         max_mb=f"{max_bytes / 1e6:g}",

@@ -18,6 +18,8 @@ from matplotlib import colormaps
 from PIL import Image
 from torch import nn
 
+MAX_OVERLAY_SIDE = 1024  # overlays of larger scans are drawn at most this long on each side
+
 
 def find_layer(model: nn.Module, path: str) -> nn.Module:
     """The submodule at dotted ``path``; integer parts index (negative ones from the end)."""
@@ -101,3 +103,31 @@ def overlay(image: torch.Tensor, cam: np.ndarray, alpha: float = 0.45) -> Image.
     heat = colormaps["jet"](cam)[..., :3]
     blended = (1 - alpha * cam[..., None]) * gray[..., None] + alpha * cam[..., None] * heat
     return Image.fromarray((blended.clip(0, 1) * 255).round().astype(np.uint8), "RGB")
+
+
+def overlay_size(height: int, width: int, max_side: int = MAX_OVERLAY_SIDE) -> tuple[int, int]:
+    """``(height, width)`` scaled down (aspect kept) to at most ``max_side`` on each side."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def shrink(image: torch.Tensor, max_side: int = MAX_OVERLAY_SIDE) -> torch.Tensor:
+    """A ``uint8`` ``(C, H, W)`` image resized (antialiased) to fit ``max_side``; one that fits
+    is returned as is. Works plane by plane in PIL: no float copy of a large image."""
+    height, width = overlay_size(*image.shape[-2:], max_side)
+    if (height, width) == tuple(image.shape[-2:]):
+        return image
+    planes = [
+        np.asarray(Image.fromarray(plane).resize((width, height), Image.Resampling.BILINEAR))
+        for plane in image.numpy()
+    ]
+    return torch.from_numpy(np.stack(planes))
+
+
+def explain_picture(
+    image: torch.Tensor, cam: torch.Tensor, max_side: int = MAX_OVERLAY_SIDE
+) -> Image.Image:
+    """The overlay of a layer-resolution map ``cam`` (from :func:`grad_cam`) on a ``uint8``
+    ``(C, H, W)`` image, at the image's size but at most ``max_side`` pixels on a side."""
+    small = shrink(image, max_side)
+    return overlay(small, resize_map(cam, tuple(small.shape[-2:])))

@@ -3,15 +3,18 @@
 Writes ``Y.onnx`` (input ``image``: normalized ``(N, C, S, S)`` float32, any batch size;
 output ``probabilities``: ``(N, num_classes)`` softmax) and ``Y.json`` beside it with the class
 names, image size, channels, mean/std, opset and the validation metrics of the run when they
-are found. Then runs the same random batch through PyTorch and ONNX Runtime and fails unless
-the probabilities agree to ``atol`` (default 1e-4). Default ``out``: the checkpoint's path
-with ``.onnx``.
+were computed for this very checkpoint (else none, and why). Runs the same random batch
+through PyTorch and ONNX Runtime and publishes both files only if the probabilities agree to
+``atol`` (default 1e-4). Default ``out``: the checkpoint's path with ``.onnx``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from braintumor.predictor import OnnxPredictor, TorchPredictor, sidecar_path
+from braintumor.predictor import OnnxPredictor, TorchPredictor, sidecar_path, write_atomically
 
 
 @dataclass
@@ -49,10 +52,37 @@ class _Probabilities(nn.Module):
         return self.net(image).softmax(dim=1)
 
 
-def validation_metrics(ckpt: str | Path) -> dict[str, Any] | None:
-    """``<run>/reports/val_metrics.json`` of the run a checkpoint was saved in, if present."""
+def same_checkpoint(recorded: str | None, ckpt: str | Path | None) -> bool:
+    """Whether the checkpoint path recorded with some metrics is the file ``ckpt``.
+
+    Equal once resolved, or, for a run folder that was moved or a path recorded relative to
+    another working directory, the same ``checkpoints/<name>`` of that run.
+    """
+    if not recorded or not ckpt:
+        return False
+    ckpt = Path(ckpt).resolve()
+    recorded_path = Path(recorded)
+    if recorded_path.resolve() == ckpt:
+        return True
+    return len(recorded_path.parts) >= 2 and recorded_path.parts[-2:] == ckpt.parts[-2:]
+
+
+def validation_metrics(ckpt: str | Path) -> tuple[dict[str, Any] | None, str]:
+    """``(metrics, note)``: ``<run>/reports/val_metrics.json`` of the run ``ckpt`` was saved in,
+    when those metrics were computed for this very file (its ``checkpoint`` field); else
+    ``None`` and a note that says why (a run reports its best checkpoint, not ``last.ckpt``).
+    """
     path = Path(ckpt).resolve().parent.parent / "reports" / "val_metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None, f"no validation metrics: {path} does not exist."
+    metrics = json.loads(path.read_text())
+    recorded = metrics.get("checkpoint")
+    if same_checkpoint(recorded, ckpt):
+        return metrics, ""
+    return None, (
+        f"no validation metrics for {Path(ckpt).name}: {path} holds the metrics of "
+        f"{Path(recorded).name if recorded else 'an unrecorded checkpoint'}, not of this file."
+    )
 
 
 def export_onnx(
@@ -81,7 +111,7 @@ def export_onnx(
         "torch": torch.__version__,
         **(extra or {}),
     }
-    sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    write_atomically(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
     return out
 
 
@@ -98,23 +128,33 @@ def check_parity(
 
 
 def export(cfg: ExportConfig) -> tuple[Path, float]:
-    """Export ``cfg.ckpt``, check parity; return the ONNX path and the max difference."""
+    """Export ``cfg.ckpt``, check parity, then publish the graph and its sidecar; return the
+    ONNX path and the max difference."""
     torch_predictor = TorchPredictor.from_checkpoint(cfg.ckpt, device="cpu")
     out = Path(cfg.out) if cfg.out else Path(cfg.ckpt).with_suffix(".onnx")
-    extra: dict[str, Any] = {"checkpoint": str(Path(cfg.ckpt).resolve())}
-    metrics = validation_metrics(cfg.ckpt)
-    if metrics is not None:
-        extra["validation_metrics"] = metrics
-    export_onnx(torch_predictor.module, out, cfg.opset, extra)
-    diff = check_parity(torch_predictor, OnnxPredictor(out, device="cpu"), cfg.parity_batch)
-    meta = json.loads(sidecar_path(out).read_text())
-    meta["parity_max_abs_diff"] = diff
-    sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n")
-    if not diff < cfg.atol:
-        raise RuntimeError(
-            f"ONNX parity FAILED: max |p_torch - p_onnx| = {diff:.2e} >= {cfg.atol:g} on a batch "
-            f"of {cfg.parity_batch}; '{out}' is not safe to deploy."
-        )
+    metrics, note = validation_metrics(cfg.ckpt)
+    extra: dict[str, Any] = {
+        "checkpoint": str(Path(cfg.ckpt).resolve()),
+        "validation_metrics": metrics,
+        **({"validation_metrics_note": note} if note else {}),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:  # both files are written and checked beside `out`, then renamed into place
+        staged = export_onnx(torch_predictor.module, staging / out.name, cfg.opset, extra)
+        diff = check_parity(torch_predictor, OnnxPredictor(staged, device="cpu"), cfg.parity_batch)
+        if not diff < cfg.atol:
+            raise RuntimeError(
+                f"ONNX parity FAILED: max |p_torch - p_onnx| = {diff:.2e} >= {cfg.atol:g} on a "
+                f"batch of {cfg.parity_batch}; '{out}' was not written (not safe to deploy)."
+            )
+        meta = json.loads(sidecar_path(staged).read_text())
+        meta["parity_max_abs_diff"] = diff
+        write_atomically(sidecar_path(staged), json.dumps(meta, indent=2) + "\n")
+        os.replace(staged, out)
+        os.replace(sidecar_path(staged), sidecar_path(out))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out, diff
 
 

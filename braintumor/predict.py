@@ -9,15 +9,19 @@ Examples::
 Writes ``predictions.csv`` (file, class, probability, then the top-k classes and their
 probabilities) into ``out`` (default ``outputs/predict/<date>_<time>``), prints a short table,
 and with ``explain=true`` (or ``--explain``) a Grad-CAM overlay PNG per scan in
-``out/gradcam/``. Files that cannot be decoded are listed by path, skipped, and recorded in
-``skipped.csv``. Arguments are ``key=value`` pairs like ``train.py``'s; unknown keys fail.
+``out/gradcam/`` (the scan's size, at most 1024 px on a side). Files that cannot be decoded,
+or have more than 40 million pixels, are listed by path, skipped, and recorded in
+``skipped.csv``. An ``out`` that already holds predictions is refused unless
+``overwrite=true``. Arguments are ``key=value`` pairs like ``train.py``'s; unknown keys fail.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,8 +34,14 @@ from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader, Dataset
 
 from braintumor.data.scan import is_scan_file
-from braintumor.explain import grad_cam, overlay, resize_map, target_layer
-from braintumor.predictor import Predictor, TorchPredictor, load_predictor
+from braintumor.explain import explain_picture, grad_cam, shrink, target_layer
+from braintumor.predictor import (
+    Predictor,
+    TorchPredictor,
+    UsageError,
+    load_predictor,
+    write_atomically,
+)
 
 log = logging.getLogger("braintumor.predict")
 
@@ -50,6 +60,7 @@ class PredictConfig:
     threads: int | None = None  # CPU threads for inference; default: the library's
     explain: bool = False  # Grad-CAM overlays in out/gradcam/ (needs a .ckpt)
     target_class: str | None = None  # Grad-CAM class (name or index); default: the predicted one
+    overwrite: bool = False  # replace the predictions already in out
 
 
 def parse_args(argv: Sequence[str]) -> PredictConfig:
@@ -81,20 +92,56 @@ def find_inputs(path: str | Path) -> tuple[Path, list[Path]]:
     return path, files
 
 
-class _Scans(Dataset):
-    """Decoded scans; a file that fails to decode yields its error instead of an image."""
+OUTPUTS = ("predictions.csv", "skipped.csv", "gradcam")
 
-    def __init__(self, files: Sequence[Path], predictor: Predictor) -> None:
-        self.files, self.predictor = list(files), predictor
+
+def check_config(cfg: PredictConfig) -> None:
+    """Refuse settings that cannot work, before anything is loaded."""
+    for key, low in (("batch_size", 1), ("topk", 1), ("num_workers", 0), ("threads", 0)):
+        value = getattr(cfg, key)
+        if value is not None and value < low:
+            raise UsageError(f"{key}={value}: it must be at least {low}.")
+
+
+def prepare_out(out: Path, overwrite: bool = False) -> None:
+    """Create ``out`` and check that it is writable and holds no earlier predictions (unless
+    ``overwrite``)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"out='{out}' is a file, not a folder: choose a folder with out=...")
+    earlier = [name for name in OUTPUTS if (out / name).exists()]
+    if earlier and not overwrite:
+        raise UsageError(
+            f"out='{out}' already holds predictions ({', '.join(earlier)}): pass "
+            "overwrite=true to replace them, or choose another folder with out=..."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"cannot write into out='{out}' ({error.strerror or error}): choose a folder you "
+            "can write to with out=..."
+        ) from None
+
+
+class _Scans(Dataset):
+    """Preprocessed scans (plus, with ``thumbnails``, the image shrunk for an overlay); a file
+    that fails to decode yields its error instead."""
+
+    def __init__(self, files: Sequence[Path], predictor: Predictor, thumbnails: bool) -> None:
+        self.files, self.predictor, self.thumbnails = list(files), predictor, thumbnails
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, str | None]:
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, torch.Tensor | None, str]:
         try:
-            return i, self.predictor.load(self.files[i]), None
+            image = self.predictor.load(self.files[i])
         except Exception as error:  # PIL raises many types for bad files
-            return i, None, f"{type(error).__name__}: {error}"
+            return i, None, None, f"{type(error).__name__}: {error}"
+        thumbnail = shrink(image) if self.thumbnails else None
+        return i, self.predictor.transform(image), thumbnail, ""
 
 
 def _keep(items: list) -> list:
@@ -109,7 +156,7 @@ def class_index(target: str | None, class_names: Sequence[str]) -> int | None:
         return list(class_names).index(target)
     if str(target).lstrip("-").isdigit() and -len(class_names) <= int(target) < len(class_names):
         return int(target) % len(class_names)
-    raise ValueError(f"target_class '{target}' is neither an index nor one of {list(class_names)}.")
+    raise UsageError(f"target_class '{target}' is neither an index nor one of {list(class_names)}.")
 
 
 def _overlay_path(out: Path, base: Path, file: Path, label: str) -> Path:
@@ -120,31 +167,32 @@ def _overlay_path(out: Path, base: Path, file: Path, label: str) -> Path:
 
 def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Run ``cfg``; return the prediction rows (as in the CSV) and the skipped files."""
+    check_config(cfg)
+    out = Path(cfg.out or Path("outputs/predict") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    prepare_out(out, cfg.overwrite)
     predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
     if cfg.explain and not isinstance(predictor, TorchPredictor):
-        raise ValueError("explain=true needs gradients: give the checkpoint (.ckpt), not ONNX.")
+        raise UsageError("explain=true needs gradients: give the checkpoint (.ckpt), not ONNX.")
     names = predictor.class_names
     topk = max(1, min(cfg.topk, len(names)))
     target = class_index(cfg.target_class, names)
     base, files = find_inputs(cfg.input)
-    out = Path(cfg.out or Path("outputs/predict") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
-    out.mkdir(parents=True, exist_ok=True)
     layer = target_layer(predictor.module) if cfg.explain else None
     loader = DataLoader(
-        _Scans(files, predictor), batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-        collate_fn=_keep,
+        _Scans(files, predictor, thumbnails=cfg.explain), batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers, collate_fn=_keep,
     )  # fmt: skip
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
     for items in loader:
-        good = [(i, image) for i, image, _ in items if image is not None]
-        for i, _, reason in items:
-            if reason is not None:
+        good = [(i, x, thumbnail) for i, x, thumbnail, reason in items if not reason]
+        for i, _, _, reason in items:
+            if reason:
                 skipped.append((str(files[i]), reason))
                 log.warning(f"skipped {files[i]}: {reason}")
         if not good:
             continue
-        batch = predictor.preprocess([image for _, image in good])
+        batch = torch.stack([x for _, x, _ in good])
         if layer is not None:
             device = predictor.device
             targets = None if target is None else [target] * len(good)
@@ -153,7 +201,7 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
         else:
             probs = predictor.probabilities(batch)
         top = probs.argsort(axis=1)[:, ::-1][:, :topk]
-        for row, ((i, image), p, order) in enumerate(zip(good, probs, top, strict=True)):
+        for row, ((i, _, thumbnail), p, order) in enumerate(zip(good, probs, top, strict=True)):
             record: dict[str, Any] = {
                 "file": str(files[i]),
                 "class": names[order[0]],
@@ -166,8 +214,9 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
                 explained = names[target if target is not None else order[0]]
                 path = _overlay_path(out, base, files[i], explained)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                cam = resize_map(maps[row], tuple(image.shape[-2:]))
-                overlay(image, cam).save(path)
+                png = io.BytesIO()
+                explain_picture(thumbnail, maps[row]).save(png, format="PNG")
+                write_atomically(path, png.getvalue())
                 record["gradcam_class"], record["gradcam"] = explained, str(path)
             rows.append(record)
     _write(out, rows, skipped)
@@ -175,17 +224,24 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
     return rows, skipped
 
 
+def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
+
+
 def _write(out: Path, rows: list[dict[str, Any]], skipped: list[tuple[str, str]]) -> None:
-    with (out / "predictions.csv").open("w", newline="") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    """``predictions.csv`` and (when files were skipped) ``skipped.csv``, each published whole;
+    a ``skipped.csv`` of an earlier run that this one replaces is removed."""
+    header = list(rows[0]) if rows else []
+    write_atomically(out / "predictions.csv", _csv(header, [list(r.values()) for r in rows]))
     if skipped:
-        with (out / "skipped.csv").open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["file", "reason"])
-            writer.writerows(skipped)
+        write_atomically(out / "skipped.csv", _csv(["file", "reason"], skipped))
+    else:
+        (out / "skipped.csv").unlink(missing_ok=True)
 
 
 def _print_table(rows: list[dict[str, Any]], skipped: list, out: Path, limit: int = 20) -> None:
@@ -208,7 +264,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(__doc__)
         return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    predict(parse_args(argv))
+    try:
+        predict(parse_args(argv))
+    except (UsageError, FileNotFoundError) as error:  # the user's to fix: no traceback
+        raise SystemExit(f"error: {' '.join(str(error).split())}") from None
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ sources you trust; the ONNX file + JSON sidecar is the format to deploy.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,6 +21,27 @@ from braintumor.data.image import load_image
 from braintumor.data.transforms import eval_transform, per_channel
 
 PREPROCESSING_KEYS = ("class_names", "image_size", "channels", "mean", "std")
+MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompression bombs)
+
+
+class UsageError(ValueError):
+    """A problem the user can fix (a model file, a setting); the message says which and how."""
+
+
+def write_atomically(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place: readers
+    see the old file or the whole new one, never half of it."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, str):
+            temporary.write_text(data, encoding="utf-8")
+        else:
+            temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
 
 
 def sidecar_path(onnx_path: str | Path) -> Path:
@@ -33,7 +55,7 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device} was asked for, but CUDA is not available here.")
+        raise UsageError(f"device={device} was asked for, but CUDA is not available here.")
     return resolved
 
 
@@ -60,8 +82,9 @@ class Predictor:
         self.transform = eval_transform(self.image_size, self.mean, self.std, self.channels)
 
     def load(self, path: str | Path | BinaryIO) -> torch.Tensor:
-        """Decode an image file or file object (any mode, any size) to ``uint8`` ``(C, H, W)``."""
-        return load_image(path, self.channels)
+        """Decode an image file or file object (any mode) to ``uint8`` ``(C, H, W)``; images of
+        more than :data:`MAX_PIXELS` pixels are refused (``ValueError``) before decoding."""
+        return load_image(path, self.channels, max_pixels=MAX_PIXELS)
 
     def preprocess(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """``uint8`` images of any sizes -> one normalized ``(N, C, S, S)`` float batch."""
@@ -90,7 +113,7 @@ class TorchPredictor(Predictor):
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
         from braintumor.lit import MRIClassifier  # Lightning is only needed for checkpoints
 
-        return cls(MRIClassifier.load_from_checkpoint(path, map_location="cpu"), device)
+        return cls(MRIClassifier.from_checkpoint(path), device)  # verified against its checksum
 
     @torch.inference_mode()
     def probabilities(self, batch: torch.Tensor) -> np.ndarray:
@@ -113,16 +136,66 @@ class OnnxPredictor(Predictor):
                 f"'{path}' has no sidecar '{sidecar}' (class names and preprocessing): export "
                 "with `python -m braintumor.export ckpt=...`, which writes both."
             )
-        self.metadata: dict[str, Any] = json.loads(sidecar.read_text())
-        super().__init__(self.metadata)
+        try:
+            self.metadata: dict[str, Any] = json.loads(sidecar.read_text())
+            super().__init__(self.metadata)
+        except (ValueError, TypeError) as error:  # bad JSON, missing or malformed keys
+            raise UsageError(
+                f"sidecar '{sidecar}' of '{path}' is not usable ({error}): export again with "
+                "`python -m braintumor.export ckpt=...`."
+            ) from None
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own types for bad files
+            reason = " ".join(str(error).split())[:200]
+            raise UsageError(
+                f"'{path}' is not a readable ONNX file ({reason}): export it again with "
+                "`python -m braintumor.export ckpt=...` and ship it with its sidecar."
+            ) from None
         self.input_name = self.session.get_inputs()[0].name
+        self._check_against_sidecar(path, sidecar)
+
+    def _check_against_sidecar(self, path: Path, sidecar: Path) -> None:
+        """Refuse a graph whose input (channels, size) or output width (number of classes)
+        disagrees with the sidecar: the class names would be read from the wrong list."""
+        problems = []
+        shape = list(self.session.get_inputs()[0].shape)
+        expected = ["N", self.channels, self.image_size, self.image_size]
+        if len(shape) != 4 or any(
+            isinstance(got, int) and got != want
+            for got, want in zip(shape[1:], expected[1:], strict=True)
+        ):
+            problems.append(f"the model takes input {shape}, the sidecar says {expected}")
+        width = self._output_width()
+        if width != len(self.class_names):
+            problems.append(
+                f"the model outputs {width} class probabilities, the sidecar names "
+                f"{len(self.class_names)} classes"
+            )
+        if problems:
+            raise UsageError(
+                f"'{path}' and its sidecar '{sidecar}' do not belong together: "
+                f"{'; '.join(problems)}. Put the sidecar exported with this model beside it, or "
+                "export both again with `python -m braintumor.export ckpt=...`."
+            )
+
+    def _output_width(self) -> int | str:
+        """Columns of the output: from the graph when static, else from one run on zeros."""
+        shape = self.session.get_outputs()[0].shape
+        if len(shape) == 2 and isinstance(shape[1], int):
+            return shape[1]
+        try:
+            zeros = torch.zeros(1, self.channels, self.image_size, self.image_size)
+            output = self.probabilities(zeros)
+        except Exception:  # the graph refuses the sidecar's input shape
+            return "?"
+        return output.shape[1] if output.ndim == 2 else f"shape {list(output.shape)} of"
 
     def probabilities(self, batch: torch.Tensor) -> np.ndarray:
         array = np.ascontiguousarray(batch.numpy(), dtype=np.float32)
@@ -144,4 +217,4 @@ def load_predictor(path: str | Path, device: str = "auto", threads: int | None =
         return OnnxPredictor(path, device, threads)
     if path.suffix == ".ckpt":
         return TorchPredictor.from_checkpoint(path, device)
-    raise ValueError(f"'{path}': expected a Lightning checkpoint (.ckpt) or an ONNX file (.onnx).")
+    raise UsageError(f"'{path}': expected a Lightning checkpoint (.ckpt) or an ONNX file (.onnx).")

@@ -6,11 +6,13 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import pytest
 from PIL import Image
 
 from braintumor.app import Classifier, UploadError
+from braintumor.app_page import render_page
 from braintumor.predictor import load_predictor
 from tests.conftest import ROOT
 
@@ -186,3 +189,61 @@ def test_page_in_a_real_browser_shows_the_top_class(server, scan, trained_ckpt, 
         assert driver.find_element(By.ID, "error").is_displayed()
     finally:
         driver.quit()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The first bytes of a grayscale PNG of ``width`` x ``height``: enough for PIL to open it
+    (and see its size), nothing to decode."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def test_api_refuses_decompression_bombs_with_413(server):
+    url, _ = server
+    for width, height in [(20_000, 20_000), (7_000, 7_000)]:  # over PIL's limit; over ours
+        status, result = post(url, png_header(width, height), "bomb.png")
+        assert status == 413, result
+        assert "bomb.png" in result["error"] and "too large to process" in result["error"]
+        assert "at most 40 megapixels" in result["error"]
+
+
+def test_gradcam_of_a_large_scan_is_drawn_at_most_1024_px(trained_ckpt):
+    classifier = Classifier(trained_ckpt, "cpu")
+    big = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1500), dtype=np.uint8)).save(
+        big, format="PNG"
+    )
+    result = classifier.classify(big.getvalue(), "wide.png")
+    png = base64.b64decode(result["gradcam"].removeprefix("data:image/png;base64,"))
+    with Image.open(io.BytesIO(png)) as overlay:
+        assert overlay.size == (1024, 819)
+
+
+def test_last_ckpt_is_served_without_the_best_checkpoints_metrics(trained_ckpt, exported, tmp_path):
+    best, last = trained_ckpt, trained_ckpt.parent / "last.ckpt"
+    recorded = json.loads((best.parents[1] / "reports" / "val_metrics.json").read_text())
+    assert recorded["checkpoint"] == str(best)  # the run's metrics are those of the best one
+    served = Classifier(last, "cpu")
+    assert served.metrics is None and served.info()["validation_metrics"] is None
+    note = f"holds the metrics of {best.name}, not of this file"
+    assert (
+        note in served.metrics_note and "no validation metrics for last.ckpt" in served.metrics_note
+    )
+    page = render_page(served.info(), 1000)
+    assert note in page and "macro F1" not in page
+    assert Classifier(best, "cpu").metrics["n"] > 0  # the best checkpoint shows its own
+
+    # an ONNX sidecar written before the check: last.ckpt's export with the best one's metrics
+    onnx = Path(shutil.copy(exported[0], tmp_path / "old.onnx"))
+    meta = json.loads(exported[0].with_suffix(".json").read_text())
+    assert meta["validation_metrics"]["checkpoint"] == str(best)
+    onnx.with_suffix(".json").write_text(json.dumps({**meta, "checkpoint": str(last)}))
+    old = Classifier(onnx, "cpu")
+    assert (
+        old.metrics is None and f"holds those of {best.name}, not of last.ckpt" in old.metrics_note
+    )

@@ -1,14 +1,16 @@
 """ONNX export: a graph + sidecar that ONNX Runtime runs to the checkpoint's probabilities."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from braintumor.export import check_parity
+from braintumor.export import ExportConfig, check_parity, export, same_checkpoint
 from braintumor.predict import PredictConfig, predict
-from braintumor.predictor import OnnxPredictor, TorchPredictor, load_predictor
+from braintumor.predictor import OnnxPredictor, TorchPredictor, UsageError, load_predictor
 
 
 def test_export_writes_graph_and_sidecar_and_reports_parity(exported, trained_ckpt):
@@ -54,3 +56,56 @@ def test_predict_runs_on_the_onnx_file(exported, trained_ckpt, tiny_root, tmp_pa
     assert [r["class"] for r in rows_onnx] == [r["class"] for r in rows_ckpt]
     with pytest.raises(ValueError, match="explain=true needs gradients"):
         predict(PredictConfig(ckpt=str(exported[0]), input=str(folder), explain=True))
+
+
+def with_sidecar(exported, tmp_path, name: str, **changes) -> Path:
+    """A copy of the exported graph whose sidecar has ``changes``."""
+    onnx = Path(shutil.copy(exported[0], tmp_path / f"{name}.onnx"))
+    meta = json.loads(exported[0].with_suffix(".json").read_text())
+    onnx.with_suffix(".json").write_text(json.dumps({**meta, **changes}))
+    return onnx
+
+
+def test_an_onnx_file_is_checked_against_its_sidecar(exported, tmp_path):
+    names = json.loads(exported[0].with_suffix(".json").read_text())["class_names"]
+    for name, changes, what in [
+        ("fewer", {"class_names": names[:3]}, "outputs 4 class probabilities, the sidecar names 3"),
+        ("more", {"class_names": [*names, "extra"]}, "outputs 4 class probabilities, the "
+                                                     "sidecar names 5"),
+        ("size", {"image_size": 64}, "takes input ['batch', 1, 32, 32], the sidecar says "
+                                     "['N', 1, 64, 64]"),
+        ("rgb", {"channels": 3}, "takes input ['batch', 1, 32, 32], the sidecar says "
+                                 "['N', 3, 32, 32]"),
+    ]:  # fmt: skip
+        onnx = with_sidecar(exported, tmp_path, name, **changes)
+        with pytest.raises(UsageError) as error:
+            load_predictor(onnx, "cpu")
+        message = str(error.value)
+        assert what in message, message
+        assert str(onnx) in message and str(onnx.with_suffix(".json")) in message
+        assert "export" in message
+    assert load_predictor(with_sidecar(exported, tmp_path, "same"), "cpu").class_names == names
+
+
+def test_export_of_last_ckpt_embeds_no_metrics_of_the_best_one(trained_ckpt, tmp_path):
+    last = trained_ckpt.parent / "last.ckpt"
+    out, _ = export(ExportConfig(ckpt=str(last), out=str(tmp_path / "last.onnx")))
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["checkpoint"] == str(last.resolve()) and meta["validation_metrics"] is None
+    note = meta["validation_metrics_note"]
+    assert f"holds the metrics of {trained_ckpt.name}, not of this file" in note
+    assert "val_metrics.json" in note and "last.ckpt" in note
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_metrics_belong_to_a_checkpoint_by_path_or_by_its_name_in_the_run(tmp_path):
+    ckpt = tmp_path / "run" / "checkpoints" / "epoch_003.ckpt"
+    assert same_checkpoint(str(ckpt), ckpt)
+    assert same_checkpoint(str(tmp_path / "run" / "checkpoints" / ".." / "checkpoints" /
+                               "epoch_003.ckpt"), ckpt)  # fmt: skip
+    assert same_checkpoint("/elsewhere/moved/checkpoints/epoch_003.ckpt", ckpt)  # run moved
+    assert same_checkpoint("outputs/x/checkpoints/epoch_003.ckpt", ckpt)  # relative
+    assert not same_checkpoint(str(ckpt.with_name("epoch_002.ckpt")), ckpt)
+    assert not same_checkpoint(str(ckpt.with_name("last.ckpt")), ckpt)
+    assert not same_checkpoint("in-memory weights", ckpt)
+    assert not same_checkpoint(None, ckpt)

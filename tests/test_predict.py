@@ -1,11 +1,13 @@
 """``braintumor.predict``: a checkpoint and a folder of scans -> predictions.csv."""
 
 import csv
+import json
 import re
 import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from braintumor.data.scan import Scan
 from braintumor.data.transforms import eval_transform
 from braintumor.export import parse_args as export_parse_args
 from braintumor.lit import MRIClassifier
-from braintumor.predict import PredictConfig, find_inputs, parse_args, predict
+from braintumor.predict import PredictConfig, find_inputs, main, parse_args, predict
 from tests.conftest import ROOT
 
 
@@ -132,3 +134,88 @@ def test_readme_predict_and_export_commands_parse():
     assert any(parse_args(args).explain for args in predict_commands)
     for args in export_commands:
         assert export_parse_args(args).out == "model.onnx"
+
+
+def big_png(path, width: int, height: int):
+    """A real, decodable, mostly black PNG of ``width`` x ``height`` (a few KB on disk)."""
+    Image.new("L", (width, height)).save(path, compress_level=1)
+    return path
+
+
+def test_predict_skips_an_image_over_the_pixel_limit_and_caps_overlays(trained_ckpt, tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    big_png(folder / "bomb.png", 7000, 7000)  # 49 MP: over MAX_PIXELS, under PIL's own limit
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (1200, 1500), dtype=np.uint8)).save(folder / "wide.png")
+    rows, skipped = predict(PredictConfig(ckpt=str(trained_ckpt), input=str(folder), explain=True,
+                                          out=str(tmp_path / "out"), device="cpu"))  # fmt: skip
+    assert [s[0] for s in skipped] == [str(folder / "bomb.png")]
+    assert "7000x7000 pixels is more than the 40,000,000" in skipped[0][1]
+    assert [r["file"] for r in rows] == [str(folder / "wide.png")]
+    with Image.open(rows[0]["gradcam"]) as overlay:  # drawn at most 1024 px on a side
+        assert overlay.size == (1024, 819)
+
+
+def run_main(*args: str) -> str:
+    """``braintumor.predict``'s command line in-process; the message it exits with."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    message = str(exit_info.value.code)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_predict_refuses_unusable_settings_in_one_line(trained_ckpt, scans, tmp_path):
+    model, data = f"ckpt={trained_ckpt}", f"input={scans}"
+    assert "batch_size=0: it must be at least 1" in run_main(model, data, "batch_size=0")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    message = run_main(model, data, f"out={a_file}")
+    assert str(a_file) in message and "is a file, not a folder" in message
+    message = run_main(model, data, f"out={a_file / 'below'}")
+    assert "cannot write into out=" in message and "Not a directory" in message
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a protobuf at all")
+    broken.with_suffix(".json").write_text(json.dumps({
+        "class_names": ["a", "b"], "image_size": 32, "channels": 1, "mean": [0.5], "std": [0.5]
+    }))  # fmt: skip
+    message = run_main(f"ckpt={broken}", data, f"out={tmp_path / 'o'}")
+    assert str(broken) in message and "not a readable ONNX file" in message
+    assert "export" in message
+
+
+def test_predict_refuses_to_overwrite_earlier_predictions(trained_ckpt, scans, tmp_path):
+    out = tmp_path / "out"
+    cfg = PredictConfig(ckpt=str(trained_ckpt), input=str(scans), out=str(out), device="cpu")
+    predict(cfg)
+    first = (out / "predictions.csv").read_bytes()
+    (scans / "corrupt.jpeg").unlink()  # the second run skips nothing
+    message = run_main(f"ckpt={trained_ckpt}", f"input={scans}", f"out={out}")
+    assert "already holds predictions (predictions.csv, skipped.csv)" in message
+    assert "overwrite=true" in message and str(out) in message
+    assert (out / "predictions.csv").read_bytes() == first
+    rows, skipped = predict(PredictConfig(**{**vars(cfg), "overwrite": True}))
+    assert len(rows) == 8 and skipped == []
+    assert not (out / "skipped.csv").exists()  # no stale list of skipped files is left
+
+
+def test_predict_publishes_its_files_whole(trained_ckpt, scans, tmp_path, monkeypatch):
+    import os
+
+    replaced = []
+    real_replace = os.replace
+
+    def spy(source, target):
+        replaced.append((Path(source), Path(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    out = tmp_path / "out"
+    rows, _ = predict(PredictConfig(ckpt=str(trained_ckpt), input=str(scans), out=str(out),
+                                    explain=True, device="cpu"))  # fmt: skip
+    targets = {target for _, target in replaced}
+    assert {out / "predictions.csv", out / "skipped.csv"} <= targets
+    assert {Path(r["gradcam"]) for r in rows} <= targets
+    assert all(source.parent == target.parent for source, target in replaced)  # beside it
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]

@@ -1,7 +1,10 @@
 """Every ``python train.py ...`` command in the README composes (keys and options exist)."""
 
+import json
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -45,3 +48,37 @@ def test_readme_command_composes(command):
         if "." in key:  # a value (not a group choice) landed where the README says
             assert OmegaConf.select(cfg, key, default="<absent>") != "<absent>", key
     GlobalHydra.instance().clear()
+
+
+def test_print_the_resolved_config_command_runs(tmp_path):
+    """``python train.py --cfg job --resolve``: the ``run_name`` resolver is registered
+    before Hydra resolves (not only inside the task function)."""
+    cmd = [sys.executable, str(ROOT / "train.py"), "--cfg", "job", "--resolve", "seed=7",
+           "model.optimizer.lr=0.001"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "version: seed=7,model.optimizer.lr=0.001" in result.stdout
+    assert "${" not in result.stdout
+    assert any("--cfg job --resolve" in c for c in readme_train_commands())
+
+
+def readme_smoke_test() -> list[str]:
+    """The README's offline smoke test of every recipe, as arguments of ``train.py``."""
+    [line] = [c for c in readme_train_commands() if "glob(*)" in c and "pretrained=false" in c]
+    return shlex.split(line)[2:]
+
+
+@pytest.mark.slow
+def test_readme_offline_smoke_test_of_every_recipe_runs(tmp_path):
+    """The README command, as written, with only the output and cache folders moved."""
+    args = readme_smoke_test()
+    assert "data=demo" in args  # the transfer recipes' data=brain44c needs a data.root
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "train.py"), *args, f"paths.log_dir={out}",
+           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={out / 'sweep'}"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    infos = [json.loads(p.read_text()) for p in sorted((out / "sweep").glob("*/run_info.json"))]
+    ran = sorted(i["overrides"][0].removeprefix("experiment=") for i in infos)
+    assert ran == sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+    assert all(i["status"] == "completed" for i in infos), [i.get("error") for i in infos]

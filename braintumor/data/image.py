@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -30,12 +31,29 @@ def to_channels(image: Image.Image, channels: int) -> Image.Image:
     return image if image.mode == target else image.convert(target)
 
 
-def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
+def load_image(
+    path: str | Path | BinaryIO, channels: int = 1, max_pixels: int | None = None
+) -> torch.Tensor:
     """Read ``path`` as a ``uint8`` tensor of shape ``(channels, H, W)``.
 
-    EXIF orientation is applied, so a rotated phone photo of a film is upright.
+    EXIF orientation is applied, so a rotated phone photo of a film is upright. With
+    ``max_pixels``, an image of more pixels is refused (``ValueError``) from its header,
+    before anything is decoded (a small PNG can decode to gigabytes).
     """
-    with Image.open(path) as image:
+    try:
+        opened = Image.open(path)
+    except Image.DecompressionBombError as error:  # PIL's own limit, far above ours
+        if max_pixels is None:
+            raise
+        raise ValueError(
+            f"more than the {max_pixels:,} pixels read ({error}): downscale the image first."
+        ) from None
+    with opened as image:
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            raise ValueError(
+                f"{image.width}x{image.height} pixels is more than the {max_pixels:,} pixels "
+                "read: downscale the image first."
+            )
         image = ImageOps.exif_transpose(image)
         array = np.array(to_channels(image, channels))
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
