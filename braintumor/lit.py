@@ -42,8 +42,18 @@ def classification_metrics(num_classes: int) -> MetricCollection:
 
 
 def metric_tag(name: str) -> str:
-    """A class name usable in a metric key (TensorBoard tags allow no spaces)."""
-    return re.sub(r"[^0-9A-Za-z_.+-]+", "_", name)
+    """A class name usable in a metric key (TensorBoard tags allow no spaces), one per name.
+
+    Letters and digits of any script are kept (``Глиома``), spaces become ``_``; a name that
+    loses other characters (``Glioma (T1)``) ends with a short hash of itself, so two names
+    never share a tag.
+    """
+    import hashlib
+
+    tag = re.sub(r"[^\w.+-]+", "_", name)
+    if tag != name.replace(" ", "_"):
+        tag += "_" + hashlib.sha1(name.encode()).hexdigest()[:6]
+    return tag
 
 
 class MRIClassifier(LightningModule):
