@@ -138,10 +138,10 @@ class _Scans(Dataset):
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, torch.Tensor | None, str]:
         try:
             image = self.predictor.load(self.files[i])
+            thumbnail = shrink(image) if self.thumbnails else None
+            return i, self.predictor.transform(image), thumbnail, ""
         except Exception as error:  # PIL raises many types for bad files
             return i, None, None, f"{type(error).__name__}: {error}"
-        thumbnail = shrink(image) if self.thumbnails else None
-        return i, self.predictor.transform(image), thumbnail, ""
 
 
 def _keep(items: list) -> list:
