@@ -14,15 +14,14 @@ from braintumor import pipeline
 from braintumor.data.batch_augment import BatchAugment
 from braintumor.data.cache import cache_key, decode_all, decode_resized
 from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.skipped import read_skipped
 
 
 def _dm(root, cache, tmp_path, **kwargs):
     defaults = dict(image_size=32, batch_size=8, num_workers=0, val_fraction=0.25,
                     test_fraction=0.25, decoded_cache_dir=tmp_path / "decoded")  # fmt: skip
     dm = MRIDataModule(root, cache=cache, **{**defaults, **kwargs})
-    dm.setup("fit")
-    for split in ("train", "val", "test"):
-        dm._decode(split)
+    dm.setup("fit")  # decodes every split into the cache
     return dm
 
 
@@ -47,7 +46,8 @@ def test_disk_cache_is_reused_then_rebuilt_for_a_changed_file(tiny_copy, tmp_pat
     paths, cache_dir = _paths(tiny_copy), tmp_path / "decoded"
     first, errors = decode_all(tiny_copy, paths, 1, 24, "disk", cache_dir)
     assert not errors and len(first) == len(paths)
-    array_file = cache_dir / f"{cache_key(tiny_copy, 1, 24)}.npy"
+    array_file = first.file
+    assert array_file.name.startswith(cache_key(tiny_copy, 1, 24))
     written = array_file.stat().st_mtime_ns
     with caplog.at_level(logging.INFO, logger="braintumor.data.cache"):
         again, _ = decode_all(tiny_copy, paths, 1, 24, "disk", cache_dir)
@@ -65,8 +65,11 @@ def test_disk_cache_is_reused_then_rebuilt_for_a_changed_file(tiny_copy, tmp_pat
     assert int(rebuilt[paths[3]].min()) >= 250  # the new, white image
     assert torch.equal(rebuilt[paths[3]], decode_resized(changed, 1, 24))
     assert all(torch.equal(first[p], rebuilt[p]) for p in paths if p != paths[3])
-    entries = json.loads(array_file.with_suffix(".json").read_text())["scans"]
-    assert [p for p, *_ in entries] == paths
+    index = json.loads((cache_dir / f"{cache_key(tiny_copy, 1, 24)}.json").read_text())
+    assert [p for p, *_ in index["scans"]] == paths and index["array"] == rebuilt.file.name
+    assert sorted(f.name for f in cache_dir.iterdir()) == sorted(  # the old build is gone
+        [rebuilt.file.name, f"{cache_key(tiny_copy, 1, 24)}.json"]
+    )
 
 
 def test_disk_cache_keeps_other_splits_rows_and_pickles_as_a_file_name(tiny_root, tmp_path):
@@ -149,3 +152,96 @@ def test_bad_cache_settings_are_rejected(tiny_root):
         MRIDataModule(tiny_root, augment_on="gpu")
     with pytest.raises(ValueError, match="decoded_cache_dir"):
         decode_all(tiny_root, _paths(tiny_root)[:1], 1, 16, "disk", None)
+
+
+_KILLED_BUILD = """
+import os, signal, sys
+from pathlib import Path
+from braintumor.data.cache import decode_all
+
+real_replace = Path.replace
+def killed(self, target):  # the machine dies as the new cache is being published
+    if str(target).endswith(".json"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(self, target)
+Path.replace = killed
+root, cache_dir = Path(sys.argv[1]), Path(sys.argv[2])
+paths = sorted(str(p.relative_to(root)) for p in root.rglob("*.jpeg"))[::-1]
+decode_all(root, paths, 1, 16, "disk", cache_dir)
+"""
+
+
+def test_a_cache_build_killed_while_publishing_leaves_the_right_pixels_and_no_orphans(
+    tiny_copy, tmp_path
+):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    paths, cache_dir = _paths(tiny_copy), tmp_path / "decoded"
+    decode_all(tiny_copy, paths, 1, 16, "disk", cache_dir)
+    changed = tiny_copy / paths[5]  # a changed file: the next run must build anew
+    Image.fromarray(np.full((40, 40), 255, dtype=np.uint8)).save(changed, format="JPEG")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", _KILLED_BUILD, str(tiny_copy), str(cache_dir)],
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == -9, done.stderr[-2000:]
+    again, errors = decode_all(tiny_copy, paths, 1, 16, "disk", cache_dir)
+    truth, _ = decode_all(tiny_copy, paths, 1, 16, "memory")
+    assert not errors and all(torch.equal(again[p], truth[p]) for p in paths)
+    key = cache_key(tiny_copy, 1, 16)
+    assert sorted(f.name for f in cache_dir.iterdir()) == sorted([again.file.name, f"{key}.json"])
+
+
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(tiny_root, tmp_path, monkeypatch):
+    import errno
+
+    from braintumor.data.scan import DataError
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    cache_dir = tmp_path / "decoded"
+    with pytest.raises(DataError, match=r"not enough disk space.*data.cache=memory"):
+        decode_all(tiny_root, _paths(tiny_root), 1, 16, "disk", cache_dir)
+    assert list(cache_dir.iterdir()) == []
+
+
+def test_an_image_that_fails_in_the_cache_build_is_in_skipped_images_not_in_split_csv(
+    make_cfg, tiny_copy, tmp_path
+):
+    victim = sorted(tiny_copy.rglob("*.jpeg"))[7]
+    victim.write_bytes(b"garbage")  # the startup check is off: the cache build meets it
+    quiet = ["logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples"]
+    cfg = make_cfg("data.check_images=false", "data.group_near_duplicates=false", *quiet,
+                   root=tiny_copy)  # fmt: skip
+    with pytest.warns(UserWarning, match="skipping 1 unreadable"):
+        pipeline.train(cfg)
+    run_dir = tmp_path / "run"
+    name = str(victim.relative_to(tiny_copy))
+    assert name not in (run_dir / "split.csv").read_text()
+    assert [p for p, _ in read_skipped(run_dir / "skipped_images.csv")] == [name]
+
+
+def test_an_image_deleted_mid_run_without_a_cache_is_recorded_not_fatal(tiny_copy, tmp_path):
+    from braintumor.data.skipped import write_skipped
+
+    dm = _dm(tiny_copy, "none", tmp_path, group_near_duplicates=False)
+    log = write_skipped(tmp_path / "skipped_images.csv", [])
+    for dataset in dm.datasets.values():
+        dataset.skipped_log = log
+    gone = dm.datasets["train"].scans[0]
+    (tiny_copy / gone.path).unlink()
+    with pytest.warns(UserWarning, match="during training"):
+        seen = sum(len(y) for _, y in dm.train_dataloader())
+    assert seen == len(dm.datasets["train"]) - 1
+    assert [p for p, _ in read_skipped(log)] == [gone.path]
+
+
+def test_skipped_images_csv_survives_quotes_and_commas(tmp_path):
+    from braintumor.data.skipped import write_skipped
+
+    rows = [('odd "name", here.jpeg', 'OSError: bad "header", sorry')]
+    assert read_skipped(write_skipped(tmp_path / "skipped_images.csv", rows)) == rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -97,3 +98,32 @@ def test_group_file_giving_one_path_two_groups_is_refused(tiny_root, tmp_path):
     groups.write_text(groups.read_text() + f"./{first},another\n")
     with pytest.raises(DataError, match="two groups"):
         _dm(tiny_root, group_file=groups)
+
+
+def test_evaluating_other_data_refuses_the_checkpoints_split_unless_told(
+    trained_ckpt, tiny_root, tmp_path
+):
+    import shutil
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from braintumor import pipeline
+    from tests.conftest import FAST, compose_config
+
+    bigger = Path(shutil.copytree(tiny_root, tmp_path / "bigger"))
+    for folder in sorted(p for p in bigger.iterdir() if p.is_dir()):
+        for file in sorted(folder.glob("*.jpeg"))[:4]:
+            shutil.copy(file, folder / f"extra_{file.name}")  # 16 images the split never saw
+    overrides = ["data=folder", f"data.root={bigger}", *FAST, "train=false", "logger=none",
+                 f"ckpt_path={trained_ckpt}", "data.group_near_duplicates=false"]  # fmt: skip
+    try:
+        cfg = compose_config(tmp_path / "eval", overrides)
+        with pytest.raises(DataError, match=r"(?s)16 are not in it.*eval.reuse_split=false"):
+            pipeline.evaluate(cfg)
+        cfg = compose_config(tmp_path / "eval_new", [*overrides, "eval.reuse_split=false"])
+        metrics = pipeline.evaluate(cfg)
+    finally:
+        GlobalHydra.instance().clear()
+    split = (tmp_path / "eval_new" / "split.csv").read_text().splitlines()
+    test = json.loads((tmp_path / "eval_new" / "reports" / "test_metrics.json").read_text())
+    assert len(split) == 1 + 80 and test["n"] == 12 and "test/f1_macro" in metrics  # split anew

@@ -4,16 +4,25 @@
 workers); ``data.cache=disk`` writes it to a memory-mapped ``.npy`` file under
 ``decoded_cache_dir``, keyed by the data root, image size and channels, whose rows are
 validated by each file's path, size and mtime: a second run decodes nothing, and a changed or
-new file is decoded again while the other rows are copied over. The pixels are exactly those of
-decoding then ``v2.Resize`` on the fly, so a cached run trains like an uncached one.
+new file is decoded again while the other rows are copied over.
+
+A disk cache is crash-safe: each build is a new, never rewritten array file
+(``<key>.<pid>-<time>.npy``, space reserved before writing, flushed and fsynced), published by
+one atomic replace of the index ``<key>.json`` that names it. A run killed at any moment
+leaves the previous cache intact; its unfinished build is removed by the next one.
+
+The pixels are exactly those of decoding then ``v2.Resize`` on the fly, so a cached run trains
+like an uncached one.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,11 +33,12 @@ from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
 from braintumor.data.image import load_image
+from braintumor.data.scan import DataError
 
 log = logging.getLogger(__name__)
 
 CACHE_MODES = ("memory", "disk", "none")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def decode_resized(path: str | Path, channels: int, size: int) -> torch.Tensor:
@@ -55,7 +65,8 @@ class DecodedImages:
     """Scans decoded to ``uint8`` arrays of one size: ``images[path]`` -> ``(C, S, S)`` tensor.
 
     Build it with :func:`decode_all`. A disk-backed instance pickles as its file name (loader
-    workers started with ``spawn`` reopen the map instead of copying the array).
+    workers started with ``spawn`` reopen the map instead of copying the array); the file of a
+    build is never rewritten, so the name always means the same pixels.
     """
 
     def __init__(self, array: np.ndarray, row_of: dict[str, int], file: Path | None = None) -> None:
@@ -89,7 +100,14 @@ class DecodedImages:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         if self.file is not None:
-            self.array = np.load(self.file, mmap_mode="r")
+            try:
+                self.array = np.load(self.file, mmap_mode="r")
+            except FileNotFoundError:
+                raise DataError(
+                    f"the decoded cache '{self.file}' was removed while this run used it (another "
+                    "run rebuilt the cache of the same data?). Give concurrent runs their own "
+                    "data.decoded_cache_dir, or use data.cache=memory."
+                ) from None
 
 
 def _decode_many(
@@ -143,15 +161,82 @@ def cache_key(root: Path, channels: int, size: int) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def _read_index(index_file: Path) -> dict[str, list]:
-    """``path -> [row, size_bytes, mtime_ns]`` of an existing disk cache, else ``{}``."""
+def _read_index(index_file: Path) -> tuple[str | None, dict[str, list]]:
+    """The array file an existing disk cache's index names, and its ``path -> [row, size_bytes,
+    mtime_ns]``; ``(None, {})`` when there is none (or an unreadable or older one)."""
     try:
         stored = json.loads(index_file.read_text())
         if stored.get("version") != CACHE_VERSION:
-            return {}
-        return {p: [i, *stamp] for i, (p, *stamp) in enumerate(stored["scans"])}
+            return None, {}
+        index = {p: [i, *stamp] for i, (p, *stamp) in enumerate(stored["scans"])}
+        return str(stored["array"]), index
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-        return {}
+        return None, {}
+
+
+def _build_pid(name: str, stem: str) -> int | None:
+    """The process id in a build file's name ``<stem>.<pid>-<time>.npy`` (else ``None``)."""
+    middle = name[len(stem) + 1 :].split("-", 1)[0].split(".", 1)[0]
+    return int(middle) if middle.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(cache_dir: Path, stem: str, keep: set[str]) -> None:
+    """Remove the array files of ``stem`` that no index names and no live process is writing
+    (a killed run's unfinished build, the previous build, a version-1 cache's files)."""
+    for file in cache_dir.glob(f"{stem}.*"):
+        if file.name in keep or file.name == f"{stem}.json":
+            continue
+        pid = _build_pid(file.name, stem)
+        if pid is not None and pid != os.getpid() and _alive(pid):
+            continue
+        file.unlink(missing_ok=True)
+
+
+def _reserve(file: Path, cache_dir: Path) -> None:
+    """Allocate every block of ``file`` now: a full disk fails here with a clear message, not
+    with SIGBUS when a memory-mapped page is first written."""
+    try:
+        with file.open("r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return  # no fallocate on this filesystem: nothing reserved, nothing lost
+        size = file.stat().st_size
+        file.unlink(missing_ok=True)
+        raise DataError(
+            f"not enough disk space in data.decoded_cache_dir '{cache_dir}' for the decoded cache "
+            f"({size / 2**20:.0f} MiB): free some space, point data.decoded_cache_dir at a "
+            "larger disk, or use data.cache=memory (or none)."
+        ) from None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish_index(index_file: Path, array_name: str, entries: list) -> None:
+    """Write the index that names ``array_name`` (already complete on disk) atomically."""
+    tmp_index = index_file.with_name(f"{index_file.stem}.{os.getpid()}.index.tmp")
+    with tmp_index.open("w") as f:
+        json.dump({"version": CACHE_VERSION, "array": array_name, "scans": entries}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp_index.replace(index_file)
+    _fsync(index_file.parent)
 
 
 def decode_all(
@@ -187,9 +272,10 @@ def decode_all(
         if cache_dir is None:
             raise ValueError("data.cache=disk needs data.decoded_cache_dir (a folder).")
         cache_dir = Path(cache_dir)
-        stem = cache_dir / cache_key(root, channels, size)
-        array_file, index_file = stem.with_suffix(".npy"), stem.with_suffix(".json")
-        index = _read_index(index_file)
+        stem = cache_key(root, channels, size)
+        index_file = cache_dir / f"{stem}.json"
+        name, index = _read_index(index_file)
+        array_file = cache_dir / (name or f"{stem}.missing.npy")
         if index:
             try:
                 old = np.load(array_file, mmap_mode="r")
@@ -224,23 +310,24 @@ def decode_all(
         _log_decoded(todo, errors, size, mode)
         return DecodedImages(array, _readable_rows(paths, row_of, errors)), errors
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp_file = array_file.with_suffix(f".{os.getpid()}.tmp.npy")
-    array = np.lib.format.open_memmap(
-        tmp_file, mode="w+", dtype=np.uint8, shape=(len(rows), *shape)
-    )
-    for i, p in enumerate(rows):
-        if p not in todo_set:
-            array[i] = old[index[p][0]]
-    errors = _decode_into(array, row_of, root, todo, channels, size, workers)
-    _log_decoded(todo, errors, size, mode)
-    array.flush()
-    del array, old
-    tmp_file.replace(array_file)
-    stamps.update({p: tuple(index[p][1:]) for p in others})
-    stamps.update({p: (-1, -1) for p in errors})  # a failed row never matches: retried next run
-    entries = [[p, *stamps[p]] for p in rows]
-    tmp_index = index_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp_index.write_text(json.dumps({"version": CACHE_VERSION, "scans": entries}))
-    tmp_index.replace(index_file)
+    build = cache_dir / f"{stem}.{os.getpid()}-{time.time_ns():x}.npy"
+    array = np.lib.format.open_memmap(build, mode="w+", dtype=np.uint8, shape=(len(rows), *shape))
+    try:
+        _reserve(build, cache_dir)
+        for i, p in enumerate(rows):
+            if p not in todo_set:
+                array[i] = old[index[p][0]]
+        errors = _decode_into(array, row_of, root, todo, channels, size, workers)
+        _log_decoded(todo, errors, size, mode)
+        array.flush()
+        del array, old
+        _fsync(build)
+        stamps.update({p: tuple(index[p][1:]) for p in others})
+        stamps.update({p: (-1, -1) for p in errors})  # a failed row never matches: retried
+        _publish_index(index_file, build.name, [[p, *stamps[p]] for p in rows])
+    except BaseException:
+        build.unlink(missing_ok=True)  # a failed or interrupted build is never published
+        raise
+    _remove_stale(cache_dir, stem, keep={build.name})
     readable = _readable_rows(paths, row_of, errors)
-    return DecodedImages(np.load(array_file, mmap_mode="r"), readable, array_file), errors
+    return DecodedImages(np.load(build, mmap_mode="r"), readable, build), errors

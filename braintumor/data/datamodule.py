@@ -16,7 +16,8 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Sampler
 from torchvision.transforms import v2
 
-from braintumor.data.cache import CACHE_MODES, decode_all
+from braintumor.data.augmentation import TrainAugmentation
+from braintumor.data.cache import CACHE_MODES, DecodedImages, decode_all
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
@@ -34,9 +35,7 @@ from braintumor.data.synthetic import ensure_synthetic_dataset
 from braintumor.data.taxonomy import label_map
 from braintumor.data.transforms import (
     eval_transform,
-    normalize_transform,
     per_channel,
-    train_geometry,
     train_transform,
 )
 
@@ -63,7 +62,9 @@ class MRIDataModule(LightningDataModule):
     image_size, channels, mean, std : preprocessing; ``mean``/``std`` with one value apply to
         every channel.
     augment : ``transforms.v2`` transforms applied to training images (``uint8`` tensors).
-    batch_size, num_workers, pin_memory, persistent_workers : DataLoader knobs;
+    batch_size, num_workers, pin_memory, persistent_workers, multiprocessing_context :
+        DataLoader knobs (``multiprocessing_context``: how workers start, ``None`` for the
+        platform's default: fork on Linux before Python 3.14, spawn on macOS and Windows);
         ``num_workers=None`` picks :func:`default_num_workers`, ``pin_memory=None`` pins
         batches when the trainer runs on a CUDA device (faster host-to-device copies).
     synthetic : parameters of :func:`~braintumor.data.synthetic.ensure_synthetic_dataset`;
@@ -107,6 +108,7 @@ class MRIDataModule(LightningDataModule):
         num_workers: int | None = None,
         pin_memory: bool | None = None,
         persistent_workers: bool = True,
+        multiprocessing_context: str | None = None,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         split_seed: int = 42,
@@ -152,6 +154,12 @@ class MRIDataModule(LightningDataModule):
         self.num_workers = default_num_workers() if num_workers is None else num_workers
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and self.num_workers > 0
+        if multiprocessing_context not in (None, "fork", "spawn", "forkserver"):
+            raise ValueError(
+                "data.multiprocessing_context must be null, fork, spawn or forkserver, got "
+                f"'{multiprocessing_context}'."
+            )
+        self.multiprocessing_context = multiprocessing_context
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed
@@ -178,7 +186,6 @@ class MRIDataModule(LightningDataModule):
         self.input_size = round(self.image_size * (1 + crop_margin))
         self.augment_on = augment_on
         self.batch_augment = batch_augment
-        self._decoded: set[str] = set()
         self.folder_names: list[str] = []
         self.label_of: dict[str, str] = {}
         self.groups: list[int] | None = None
@@ -229,9 +236,11 @@ class MRIDataModule(LightningDataModule):
                 + "; ".join(missing),
                 stacklevel=2,
             )
+        scans, splits, images = self._decode_cache(scans, splits)
+        self.scans, self.splits = scans, splits
         if self.augment_on != "loader":  # workers only resize; see augment_batch
             size = self.input_size
-            train = v2.Resize((size, size), antialias=True)
+            train = None if "train" in images else v2.Resize((size, size), antialias=True)
         else:
             train = train_transform(
                 self.image_size, self.mean, self.std, self.channels, self.augment, self.input_size
@@ -244,45 +253,54 @@ class MRIDataModule(LightningDataModule):
         for split in SPLITS:
             chosen = [s for s, p in zip(scans, splits, strict=True) if p == split]
             self.datasets[split] = ScanDataset(
-                self.root, chosen, self.class_names, self.channels, transforms[split], self.label_of
-            )
-        self._set_batch_transform()
+                self.root, chosen, self.class_names, self.channels, transforms[split],
+                self.label_of, images.get(split),
+            )  # fmt: skip
+        if self.augment_on == "batch":
+            self.datasets["train"].batch_transform = self.train_augmentation
         sizes = ", ".join(f"{len(d)} {k}" for k, d in self.datasets.items())
         log.debug(f"data: {self.root} ({self.layout}), {len(self.class_names)} classes, {sizes}")
 
-    def _decode(self, split: str) -> None:
-        """Decode the scans of ``split`` once into the decoded cache; drop (and report) those
-        that fail."""
-        if self.cache == "none" or split in self._decoded:
-            return
-        self._decoded.add(split)
-        dataset = self.datasets[split]
-        size = self.input_size if split == "train" else self.image_size
-        images, errors = decode_all(
-            self.root, [s.path for s in dataset.scans], self.channels, size, self.cache,
-            self.decoded_cache_dir, workers=self.num_workers,
-        )  # fmt: skip
-        if errors:
-            bad = [s for s in dataset.scans if s.path in errors]
-            self.skipped += [(s, errors[s.path]) for s in bad]
-            listing = "\n".join(f"  {self.root / s.path}: {errors[s.path]}" for s in bad[:20])
-            warnings.warn(
-                f"skipping {len(bad)} unreadable image(s) of the {split} split:\n{listing}",
-                stacklevel=2,
-            )
-        transform = dataset.transform
-        if split == "train" and self.augment_on != "loader":
-            transform = None  # it resizes to `size`, which the cached images already have
-        self.datasets[split] = ScanDataset(
-            self.root, [s for s in dataset.scans if s.path not in errors], self.class_names,
-            self.channels, transform, self.label_of, images,
-        )  # fmt: skip
-        self._set_batch_transform()
+    def _decode_cache(
+        self, scans: list[Scan], splits: list[str]
+    ) -> tuple[list[Scan], list[str], dict[str, DecodedImages]]:
+        """Decode every scan once into the decoded cache (training images at ``input_size``,
+        the others at ``image_size``), before the split is recorded; drop (and report) those
+        that fail, so ``split.csv`` and ``skipped`` are final before training starts."""
+        if self.cache == "none" or not scans:
+            return scans, splits, {}
+        size_of = {"train": self.input_size, "val": self.image_size, "test": self.image_size}
+        images: dict[str, DecodedImages] = {}
+        errors: dict[str, str] = {}
+        for size in sorted(set(size_of.values())):
+            wanted = [s.path for s, p in zip(scans, splits, strict=True) if size_of[p] == size]
+            if not wanted:
+                continue
+            decoded, failed = decode_all(
+                self.root, wanted, self.channels, size, self.cache, self.decoded_cache_dir,
+                workers=self.num_workers,
+            )  # fmt: skip
+            errors.update(failed)
+            images.update({split: decoded for split in SPLITS if size_of[split] == size})
+        if not errors:
+            return scans, splits, images
+        bad = [s for s in scans if s.path in errors]
+        self.skipped += [(s, errors[s.path]) for s in bad]
+        listing = "\n".join(f"  {self.root / s.path}: {errors[s.path]}" for s in bad[:20])
+        more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+        warnings.warn(f"skipping {len(bad)} unreadable image(s):\n{listing}{more}", stacklevel=3)
+        keep = [i for i, s in enumerate(scans) if s.path not in errors]
+        if self.groups is not None and len(self.groups) == len(scans):
+            self.groups = [self.groups[i] for i in keep]
+        return [scans[i] for i in keep], [splits[i] for i in keep], images
 
-    def _set_batch_transform(self) -> None:
-        train = self.datasets.get("train")
-        if train is not None and self.augment_on == "batch":
-            train.batch_transform = self.augment_batch
+    @property
+    def train_augmentation(self) -> TrainAugmentation:
+        """The batch augmentation of training images (picklable, for any worker start method)."""
+        return TrainAugmentation(
+            self.mean, self.std, self.channels, self.image_size, self.input_size, self.augment,
+            self.batch_augment,
+        )  # fmt: skip
 
     def _fingerprints(self, scans: list[Scan]) -> dict:
         cache = None
@@ -463,7 +481,6 @@ class MRIDataModule(LightningDataModule):
 
     # ----------------------------------------------------------------------- dataloaders
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self._decode(split)
         dataset = self.datasets[split]
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; check the split fractions or split file.")
@@ -484,6 +501,7 @@ class MRIDataModule(LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self._pin_memory(),
             persistent_workers=self.persistent_workers,
+            multiprocessing_context=self.multiprocessing_context if self.num_workers else None,
             drop_last=shuffle and len(sampler) > self.batch_size,
         )
 
@@ -504,16 +522,9 @@ class MRIDataModule(LightningDataModule):
 
     # ------------------------------------------------------------- augmentation on device
     def augment_batch(self, images: torch.Tensor) -> torch.Tensor:
-        """``uint8`` training images ``(N, C, S, S)`` -> augmented, normalized ``float32``.
-
-        Each image gets its own random augmentation (on whatever device the batch is on).
-        """
-        normalize = v2.Normalize(self.mean, self.std)
-        if self.batch_augment is not None:
-            return normalize(self.batch_augment(images))
-        geometry = v2.Compose(train_geometry(self.image_size, self.augment, self.input_size))
-        images = torch.stack([geometry(image) for image in images])
-        return normalize_transform(self.mean, self.std, self.channels)(images)
+        """``uint8`` training images ``(N, C, S, S)`` -> augmented, normalized ``float32``
+        (see :class:`~braintumor.data.augmentation.TrainAugmentation`)."""
+        return self.train_augmentation(images)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         trainer = getattr(self, "trainer", None)
