@@ -35,7 +35,8 @@ images = 0
 for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
     for x, _ in loader:
         images += len(x)
-cache = sum(d.images.nbytes for d in dm.datasets.values() if d.images is not None)
+arrays = {{id(d.images): d.images for d in dm.datasets.values() if d.images is not None}}
+cache = sum(a.nbytes for a in arrays.values())  # splits of one image size share an array
 print(json.dumps({{"imported": imported, "images": images, "cache": cache,
                   "workers": dm.num_workers,
                   "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
