@@ -1,14 +1,30 @@
-"""Which checkpoint to resume from, and whether it fits the data of this run."""
+"""Checkpoints: written whole or not at all, with a checksum of their weights; loaded only
+when that checksum holds; which one to resume from, and whether it fits this run's data."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import io
+import logging
+import os
+import pickle
+import shutil
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from braintumor.data.scan import DataError
+from braintumor.run_info import add_to_run_info
+
+log = logging.getLogger(__name__)
+
+# The key of a checkpoint that holds the SHA-256 of its weights (the state dict).
+CHECKSUM = "checksum"
 
 # Files a run writes into <run>/checkpoints/ that a resume may start from (newest wins):
 # last.ckpt every epoch, step.ckpt every N steps (optional), interrupted.ckpt on SIGTERM/SIGINT.
@@ -56,8 +72,7 @@ def resolve_checkpoint(ckpt_path: str | Path | None, run_dir: Path) -> str | Non
 
 def checkpoint_preprocessing(path: str | Path) -> dict[str, Any]:
     """The class names, image size, channels and normalization a checkpoint was trained with."""
-    # Checkpoints are pickles: load them only from sources you trust.
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint(path)
     return dict(checkpoint.get("hyper_parameters", {}).get("preprocessing") or {})
 
 
@@ -96,3 +111,164 @@ def check_compatible(path: str | Path, theirs: Mapping[str, Any], ours: Mapping[
             + "\nUse the data, taxonomy and data.image_size/channels of the run that wrote it, "
             "or start a new run without ckpt_path."
         )
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be trusted: empty, unreadable or corrupt."""
+
+
+def weights_checksum(state_dict: Mapping[str, Any]) -> str:
+    """SHA-256 of a state dict: every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        value = state_dict[name]
+        if not isinstance(value, torch.Tensor):
+            continue
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A checkpoint written by braintumor, its weights verified against the stored checksum.
+
+    Raises :class:`CheckpointError` for an empty, unreadable or corrupt file. A checkpoint
+    without a checksum (written before they were stored) loads with a warning.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint '{path}' does not exist.")
+    advice = (
+        "Use another checkpoint of the run (last.ckpt, epoch_*.ckpt in the same folder), "
+        "a good copy of this one, or train again."
+    )
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"checkpoint '{path}' is empty (0 bytes): it was never completely written (a full "
+            f"disk or a process killed while saving?). {advice}"
+        )
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (EOFError, RuntimeError, ValueError, pickle.UnpicklingError, OSError) as error:
+        raise CheckpointError(
+            f"checkpoint '{path}' is not a readable checkpoint ({_reason(error)}): it is "
+            f"truncated or damaged, or not a braintumor checkpoint at all. {advice}"
+        ) from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), Mapping):
+        raise CheckpointError(
+            f"checkpoint '{path}' is not a readable checkpoint (no state_dict in it): not a "
+            f"Lightning checkpoint of braintumor. {advice}"
+        )
+    stored = checkpoint.get(CHECKSUM)
+    if stored is None:
+        warnings.warn(
+            f"checkpoint '{path}' has no checksum (written before braintumor stored one): its "
+            "weights cannot be verified.",
+            stacklevel=2,
+        )
+    elif weights_checksum(checkpoint["state_dict"]) != stored.get("state_dict"):
+        raise CheckpointError(
+            f"checkpoint '{path}' is corrupt: its weights do not match the checksum stored when "
+            f"it was written (damaged on disk or in a copy). {advice}"
+        )
+    return checkpoint
+
+
+def _reason(error: BaseException) -> str:
+    """The informative line of a ``torch.load`` error (not its advice about ``weights_only``)."""
+    text = str(error).strip()
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # a pickle, but not of tensors and plain values
+        detail = text.split(marker, 1)[1].strip().splitlines()[0]
+        return f"it holds other objects than tensors and plain values: {detail}"
+    return text.splitlines()[0].split(". ")[0] if text else type(error).__name__
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Publish ``path`` whole or not at all: ``write`` fills a temporary file beside it, which
+    is synced and renamed over ``path``; on failure it is removed and ``path`` is untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # the rename itself survives a power cut once the folder is synced
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError:
+        pass
+
+
+def copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` with :func:`write_atomically`."""
+
+    def copy(f: IO[bytes]) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, f, 1 << 20)
+
+    write_atomically(target, copy)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, made safe: every checkpoint is written atomically in its own
+    folder (the previous file stays until the new one is complete) with a checksum of its
+    weights, and every checkpoint loaded is verified (:func:`load_checkpoint`).
+
+    A failed write (a full disk) leaves no partial file, is added to ``checkpoint_failures``
+    in ``run_dir/run_info.json`` and ends the run with a message saying what to do.
+    """
+
+    def __init__(self, run_dir: str | Path | None = None) -> None:
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options.")
+        path = Path(path)
+        checksum = weights_checksum(checkpoint["state_dict"])
+        stamped = {**checkpoint, CHECKSUM: {"algorithm": "sha256", "state_dict": checksum}}
+        buffer = io.BytesIO()  # serialized first: a write error is then a plain OSError
+        torch.save(stamped, buffer)
+        existed = path.is_file()
+        try:
+            write_atomically(path, lambda f: f.write(buffer.getbuffer()))
+        except OSError as error:
+            self._record_failure(path, checkpoint, error)
+            kept = "its previous version is unchanged" if existed else "nothing partial was left"
+            good = newest_in(path.parent)
+            then = f"resume with ckpt_path={good}" if good else "start the run again"
+            raise OSError(
+                error.errno,
+                f"could not write checkpoint '{path}': {error.strerror or error}; {kept}. Make "
+                f"room (free disk space in '{path.parent}', or set paths.log_dir to a larger "
+                f"disk), then {then}.",
+            ) from error
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any = "cpu", weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        return load_checkpoint(path, map_location=map_location)
+
+    def _record_failure(self, path: Path, checkpoint: Mapping[str, Any], error: OSError) -> None:
+        if self.run_dir is None:
+            return
+        entry = {
+            "path": str(path),
+            "epoch": checkpoint.get("epoch"),
+            "global_step": checkpoint.get("global_step"),
+            "error": f"{type(error).__name__}: {error}",
+        }
+        if not add_to_run_info(self.run_dir, "checkpoint_failures", entry):
+            log.error(f"could not record the failed checkpoint write in {self.run_dir}: {entry}")

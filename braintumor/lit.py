@@ -1,10 +1,13 @@
 """``MRIClassifier``: the LightningModule that binds a network, the loss, the optimizer and
 the metrics. Everything it needs to rebuild itself travels in its hyperparameters, so
-``MRIClassifier.load_from_checkpoint(path)`` alone is enough to evaluate or predict.
+``MRIClassifier.from_checkpoint(path)`` alone is enough to evaluate or predict.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,7 +29,10 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities.distributed import gather_all_tensors
 
-from braintumor.checkpoints import newest_in
+from braintumor.checkpoints import load_checkpoint, newest_in
+from braintumor.schedulers import planned_length, replan
+
+log = logging.getLogger(__name__)
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
@@ -80,6 +86,8 @@ class MRIClassifier(LightningModule):
         checkpoints are unchanged).
     gradcam_layer : dotted path (negative indices allowed) of the layer Grad-CAM explains,
         e.g. ``net.features.-1.-2``; ``None``: the last ``Conv2d`` of the network.
+    divergence_factor : a training loss above this many times chance level (ln of the number
+        of classes) stops the run as diverged, like a NaN loss; ``None``: never.
     """
 
     def __init__(
@@ -97,6 +105,7 @@ class MRIClassifier(LightningModule):
         backbone_lr_factor: float = 1.0,
         gradcam_layer: str | None = None,
         compile: bool = False,
+        divergence_factor: float | None = 100.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -178,17 +187,49 @@ class MRIClassifier(LightningModule):
             return np.zeros(0, dtype=np.int64), np.zeros((0, len(self.class_names)))
         return torch.cat(self._targets).numpy(), torch.cat(self._probs).numpy()
 
+    # ------------------------------------------------------------------------ checkpoints
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> MRIClassifier:
+        """The module saved in ``path`` (on the CPU), its weights verified against the
+        checkpoint's checksum (:func:`~braintumor.checkpoints.load_checkpoint`)."""
+        checkpoint = load_checkpoint(path)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        accepted = inspect.signature(cls.__init__).parameters
+        module = cls(**{k: v for k, v in hparams.items() if k in accepted})
+        module.on_load_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"])
+        return module
+
     # -------------------------------------------------------------------------- training
     def on_train_start(self) -> None:
         self.val_metrics.reset()  # the sanity check's batches
+        if self.trainer.ckpt_path is None:
+            return
+        planned = self.__dict__.get("_planned_lengths", [])
+        for config, length in zip(self.trainer.lr_scheduler_configs, planned, strict=False):
+            change = replan(config.scheduler, length)
+            if change:
+                log.info(f"resumed for trainer.max_epochs={self.trainer.max_epochs}: {change}")
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self._step(batch)
-        if not torch.isfinite(loss):
+        value = float(loss.detach())  # one device sync per step, as before
+        where = f"at epoch {self.current_epoch}, step {self.global_step} (batch {batch_idx})"
+        advice = (
+            "Lower model.optimizer.lr (or set trainer.gradient_clip_val) or check the input data."
+        )
+        if not math.isfinite(value):
             raise FloatingPointError(
-                f"training loss is {loss.item()} at epoch {self.current_epoch}, step "
-                f"{self.global_step} (batch {batch_idx}); {self._last_good_checkpoint()}. Lower "
-                "model.optimizer.lr (or set trainer.gradient_clip_val) or check the input data."
+                f"training loss is {value} {where}; {self._last_good_checkpoint()}. {advice}"
+            )
+        factor = self.hparams.get("divergence_factor")
+        chance = math.log(max(2, len(self.class_names)))
+        if factor is not None and value > factor * chance:
+            raise FloatingPointError(
+                f"training diverged: the loss is {value:.3g} {where}, over {factor:g} x "
+                f"ln({len(self.class_names)}) = {factor * chance:.3g} (guessing scores "
+                f"{chance:.3g}); {self._last_good_checkpoint()}. {advice} "
+                "(model.divergence_factor=null turns this check off.)"
             )
         # accumulated here and logged once per epoch: a `self.log` call costs ~2 ms of
         # Lightning bookkeeping, 6% of a 96 px CPU step when made five times per step
@@ -309,6 +350,8 @@ class MRIClassifier(LightningModule):
         if not self.hparams.scheduler:
             return optimizer
         scheduler = instantiate(self.hparams.scheduler)(optimizer=optimizer)
+        # this run's plan (e.g. T_max=max_epochs): a resumed run's restored state replaces it
+        self.__dict__["_planned_lengths"] = [planned_length(scheduler)]
         return {
             "optimizer": optimizer,
             "lr_scheduler": {

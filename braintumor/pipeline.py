@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
 from braintumor.checkpoints import (
+    SafeCheckpointIO,
     check_compatible,
     checkpoint_preprocessing,
     class_difference,
@@ -33,6 +34,7 @@ from braintumor.checkpoints import (
 )
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.scan import DataError
+from braintumor.data.skipped import write_skipped
 from braintumor.data.taxonomy import tumor_types
 from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from braintumor.environment import write_environment
@@ -116,7 +118,9 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
 
 
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
-    """The Trainer of ``cfg.trainer`` with the callbacks and loggers of the config."""
+    """The Trainer of ``cfg.trainer`` with the callbacks and loggers of the config; its
+    checkpoints are written atomically with a checksum and verified on load
+    (:class:`~braintumor.checkpoints.SafeCheckpointIO`)."""
     callbacks: list[Callback] = [
         instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
     ]
@@ -127,13 +131,22 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     ]
     if not loggers:  # nothing to log learning rates to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **kwargs)
+    plugins = [*kwargs.pop("plugins", []), SafeCheckpointIO(cfg.paths.output_dir)]
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins, **kwargs
+    )
 
 
 def _report(
-    trainer: Trainer, module: MRIClassifier, dm: MRIDataModule, run_dir: Path, ckpt: str | None
+    trainer: Trainer,
+    module: MRIClassifier,
+    dm: MRIDataModule,
+    run_dir: Path,
+    ckpt: str | None,
+    label: str | None = None,
 ) -> dict[str, dict]:
-    """Evaluate ``module`` (or ``ckpt``) on val and test; write reports; return metrics."""
+    """Evaluate ``module`` (or ``ckpt``) on val and test; write reports; return metrics.
+    ``label``: the checkpoint ``module`` was loaded from (reports name it as their source)."""
     out = run_dir / "reports"
     results: dict[str, dict] = {}
     boards = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
@@ -148,7 +161,7 @@ def _report(
         run = trainer.validate if split == "val" else trainer.test
         run(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
         y_true, y_prob = module.collected_predictions()
-        extra = {"checkpoint": ckpt or "in-memory weights"}
+        extra = {"checkpoint": ckpt or label or "in-memory weights"}
         if not trainer.is_global_zero:
             continue
         results[split] = write_split_reports(
@@ -201,9 +214,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     dm = build_datamodule(cfg)
     if main_process:
         dm.save_split(run_dir / "split.csv")
+    skipped_log = run_dir / "skipped_images.csv"
     if dm.skipped and main_process:
-        with (run_dir / "skipped_images.csv").open("w") as f:
-            f.write("path,reason\n" + "".join(f'"{s.path}","{r}"\n' for s, r in dm.skipped))
+        write_skipped(skipped_log, [(s.path, reason) for s, reason in dm.skipped])
+    for dataset in dm.datasets.values():  # images that fail later are appended there
+        dataset.skipped_log = skipped_log
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
     if main_process:
@@ -256,7 +271,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 
     The checkpoint's preprocessing (image size, channels, normalization) is used, and its
     class names must match the dataset's. Without ``data.split_file``, the split recorded
-    beside the checkpoint (``<run>/split.csv``) is reused when there is one.
+    beside the checkpoint (``<run>/split.csv``) is reused when there is one and
+    ``eval.reuse_split`` is true; it must then cover ``data.root`` exactly, else the evaluation
+    is refused (``eval.reuse_split=false`` splits other data anew).
     """
     if not cfg.get("ckpt_path"):
         raise ValueError("evaluation needs a checkpoint: train=false ckpt_path=/path/to/x.ckpt")
@@ -264,15 +281,26 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint '{ckpt}' does not exist (ckpt_path).")
     run_dir = Path(cfg.paths.output_dir)
-    module = MRIClassifier.load_from_checkpoint(ckpt, map_location="cpu")
+    module = MRIClassifier.from_checkpoint(ckpt)  # verified against its checksum
     prep = dict(module.hparams.preprocessing)
-    if cfg.data.get("layout", "folder") == "folder" and not cfg.data.get("split_file"):
+    beside = None
+    reuse = (cfg.get("eval") or {}).get("reuse_split", True)
+    if cfg.data.get("layout", "folder") == "folder" and not cfg.data.get("split_file") and reuse:
         beside = _split_file_beside(ckpt)
         if beside is not None:
             log.info(f"reusing the checkpoint's split: {beside}")
             cfg = cfg.copy()
             OmegaConf.update(cfg, "data.split_file", str(beside), force_add=True)
-    dm = build_datamodule(cfg, preprocessing=prep)
+    try:
+        dm = build_datamodule(cfg, preprocessing=prep)
+    except DataError as error:
+        if beside is None:
+            raise
+        raise DataError(
+            f"{error}\n(The split file is the one of the checkpoint's run, reused to score its "
+            "own val/test images. To evaluate on other data, add eval.reuse_split=false: "
+            "data.root is then split anew with data.split_seed.)"
+        ) from None
     if dm.class_names != list(prep["class_names"]):
         raise DataError(
             f"checkpoint '{ckpt}' does not fit the classes of the data at '{dm.root}': "
@@ -281,8 +309,6 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     dm.save_split(run_dir / "split.csv")
     trainer = build_trainer(cfg)
     write_environment(run_dir, cfg)
-    results = _report(trainer, module, dm, run_dir, None)
-    for split in results.values():
-        split["checkpoint"] = str(ckpt)
+    results = _report(trainer, module, dm, run_dir, None, label=str(ckpt))
     _summarize(run_dir, str(ckpt), results)
     return {f"{s}/{k}": v for s, r in results.items() for k, v in r.items() if isinstance(v, float)}

@@ -53,3 +53,16 @@ def test_ckpt_path_last_without_a_checkpoint_says_how_to_resume(make_cfg):
     hint = re.escape("hydra.run.dir=<its directory> ckpt_path=last")
     with pytest.raises(FileNotFoundError, match=hint):
         pipeline.train(make_cfg("ckpt_path=last"))
+
+
+def test_a_diverging_loss_fails_like_nan_before_any_checkpoint_of_it(make_cfg, tmp_path):
+    # lr=1e6: the loss jumps to ~1e12 and stays finite; the run must not end "completed"
+    cfg = make_cfg("model.optimizer.lr=1e6", "data.batch_size=4", "trainer.max_epochs=2",
+                   "logger=none")  # fmt: skip
+    with pytest.raises(FloatingPointError) as error:
+        pipeline.train(cfg)
+    message = str(error.value)
+    assert "training diverged" in message and "at epoch 0, step 1 (batch 1)" in message
+    assert "100 x ln(4) = 139" in message and "model.optimizer.lr" in message
+    assert "no checkpoint was saved before it" in message
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
 
+from braintumor import pipeline
 from tests.conftest import FAST, ROOT
 
 EPOCHS = 6
@@ -38,15 +40,19 @@ def _run(cmd: list[str], cwd: Path) -> None:
 
 
 def _interrupt(cmd: list[str], cwd: Path, run_dir: Path, sig: int, seed: int) -> str:
-    """Start ``cmd``, send ``sig`` at a random moment after its first epoch; its output."""
+    """Start ``cmd``, send ``sig`` at a random moment after its first epoch; its output.
+
+    The moment is at most 40 ms after the first ``last.ckpt``: an epoch of this tiny run
+    takes ~45 ms on a 2-core CPU, and the 5 left ~0.25 s (a later signal hits the final
+    evaluation, or a finished run)."""
     process = subprocess.Popen(
         cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 240
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(random.Random(seed).uniform(0.0, 0.6))
+        time.sleep(0.005)
+    time.sleep(random.Random(seed).uniform(0.0, 0.04))
     process.send_signal(sig)
     output, _ = process.communicate(timeout=120)
     assert process.returncode != 0, f"the run ended before the signal arrived:\n{output[-2000:]}"
@@ -80,6 +86,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tiny_root, tmp_path, 
     run_dir = tmp_path / "killed"
     output = _interrupt(_command(tiny_root, run_dir), tmp_path, run_dir, signal.SIGKILL, seed=0)
     assert not (run_dir / "reports" / "test_metrics.json").exists(), output[-2000:]
+    assert _epoch_of(run_dir / "checkpoints" / "last.ckpt") < EPOCHS - 1, "killed after training"
     _run(_command(tiny_root, run_dir, "ckpt_path=last"), tmp_path)  # resume in place
     _assert_same(run_dir, uninterrupted)
 
@@ -99,3 +106,68 @@ def test_sigterm_saves_a_checkpoint_mid_epoch_and_resume_replays_exactly(
     # resume from the run directory, into a new one
     _run(_command(tiny_root, tmp_path / "resumed", f"ckpt_path={run_dir}"), tmp_path)
     _assert_same(tmp_path / "resumed", uninterrupted)
+
+
+def _epoch_of(path: Path) -> int:
+    """The epoch stored in a checkpoint, or -1 while there is none (or it is being replaced)."""
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except (OSError, RuntimeError, EOFError):
+        return -1
+
+
+def _kill_after_epoch(cmd: list[str], cwd: Path, run_dir: Path, epoch: int) -> None:
+    """Start ``cmd`` and kill -9 it as soon as its ``last.ckpt`` holds ``epoch``."""
+    process = subprocess.Popen(
+        cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline and _epoch_of(last) < epoch:
+        time.sleep(0.02)
+    process.kill()
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
+
+
+def test_kill_9_then_resume_into_a_new_folder_gives_the_uninterrupted_result(
+    tiny_root, tmp_path, uninterrupted
+):
+    reference = json.loads((uninterrupted / "reports" / "test_metrics.json").read_text())
+    best = Path(reference["checkpoint"])
+    best_epoch = int(best.stem.removeprefix("epoch_"))
+    assert best_epoch < EPOCHS - 1, "the reference run's best epoch must come before the kill"
+    killed = tmp_path / "killed"
+    _kill_after_epoch(_command(tiny_root, killed), tmp_path, killed, best_epoch)
+    resumed = tmp_path / "resumed"
+    _run(_command(tiny_root, resumed, f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}"),
+         tmp_path)  # fmt: skip
+    metrics = json.loads((resumed / "reports" / "test_metrics.json").read_text())
+    assert Path(metrics["checkpoint"]) == resumed / "checkpoints" / best.name  # carried over
+    _assert_same(resumed, uninterrupted)
+
+
+class LearningRates(Callback):
+    """Records the learning rate each training epoch starts with."""
+
+    seen: list[float] = []
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        LearningRates.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_extending_a_finished_run_replans_the_learning_rate_schedule(make_cfg, tmp_path):
+    probe = f"+callbacks.probe._target_={__name__}.LearningRates"
+    pipeline.train(make_cfg("trainer.max_epochs=1", "logger=none", run="first"))
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    LearningRates.seen = []
+    cfg = make_cfg("trainer.max_epochs=2", "logger=none", probe, f"ckpt_path={last}", run="more")
+    pipeline.train(cfg)
+    # cosine annealing over 2 epochs (T_max=2) at epoch 1, not the 1-epoch plan's end (0.0)
+    assert LearningRates.seen == [pytest.approx(0.5e-3)]
+    before = torch.load(last, weights_only=True)["state_dict"]
+    after = torch.load(tmp_path / "more" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert after["epoch"] == 1
+    changed = [k for k, v in before.items() if k.startswith("net.") and v.is_floating_point()
+               and not torch.equal(v, after["state_dict"][k])]  # fmt: skip
+    assert changed, "no weight changed in the added epoch"

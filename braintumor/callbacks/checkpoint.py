@@ -1,0 +1,60 @@
+"""``RunCheckpoint``: Lightning's ``ModelCheckpoint`` that keeps its best checkpoints when a
+run is resumed into a new run directory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
+
+from braintumor.checkpoints import copy_atomically
+
+log = logging.getLogger(__name__)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose state survives a resume into another folder.
+
+    Lightning's own forgets the best score and the best checkpoints it tracks when the
+    checkpoint it resumes from was saved in another ``dirpath`` (``ckpt_path=<old run>/...``
+    with a new run directory): the first epoch after the resume then counts as the best, and
+    the run is evaluated on other weights than the uninterrupted run would be. Here the
+    tracked checkpoints are copied into the new folder and the whole state is restored, so a
+    run resumed anywhere ends as it would have without the interruption. If one of them is
+    gone from the old folder, Lightning's behaviour (and warning) is kept.
+    """
+
+    @property
+    def state_key(self) -> str:
+        # Lightning's own key: checkpoints stay interchangeable with plain ModelCheckpoint
+        return "ModelCheckpoint" + super().state_key.removeprefix(type(self).__qualname__)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        old = state_dict.get("dirpath")
+        if not old or not self.dirpath or os.path.realpath(old) == os.path.realpath(self.dirpath):
+            super().load_state_dict(state_dict)
+            return
+        new = Path(self.dirpath)
+        tracked = [Path(p) for p in state_dict.get("best_k_models", {})]
+        carried = {str(p): str(new / p.name) for p in tracked if p.parent == Path(old)}
+        missing = [p for p in carried if not Path(p).is_file()]
+        if missing:
+            log.warning(f"cannot carry {missing} over to {new}: not found")
+            super().load_state_dict(state_dict)
+            return
+        if rank_zero_only.rank == 0:
+            for source, target in carried.items():
+                copy_atomically(Path(source), Path(target))
+            if carried:
+                log.info(f"carried the best checkpoint(s) of {old} over: {list(carried.values())}")
+        moved = {
+            "dirpath": self.dirpath,
+            "best_k_models": {carried.get(k, k): v for k, v in state_dict["best_k_models"].items()},
+        }
+        for key in ("best_model_path", "kth_best_model_path"):
+            moved[key] = carried.get(state_dict.get(key, ""), state_dict.get(key, ""))
+        super().load_state_dict({**state_dict, **moved})
