@@ -158,6 +158,27 @@ def _ensure_every_split(
         )
 
 
+def assign_splits(
+    labels: Sequence[str],
+    groups: Sequence[int] | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> list[str]:
+    """``train``/``val``/``test`` per item, stratified by label, keeping ``groups`` whole.
+
+    Without groups to keep together (none, or every item its own) and with at least three
+    items per class, the exact (and much faster) :func:`stratified_split`; otherwise
+    :func:`group_stratified_split`, which also places classes too small to stratify.
+    """
+    singletons = groups is None or len(set(groups)) == len(groups)
+    if singletons and min(Counter(labels).values(), default=0) >= 3:
+        return stratified_split(labels, val_fraction, test_fraction, seed)
+    if groups is None:
+        groups = list(range(len(labels)))
+    return group_stratified_split(labels, groups, val_fraction, test_fraction, seed)
+
+
 def write_split_csv(
     path: str | Path,
     scans: Sequence[Scan],

@@ -1,0 +1,297 @@
+"""The data catalog: which scans a run uses, in which split, under which class, and which it
+skipped. Built by plain stages, each a function of the previous one's result::
+
+    scan (class folders, split file or pre-split folders)
+      -> readable (decode each scan once; unreadable ones are skipped and reported)
+      -> groups (near-duplicates + the user's case ids)
+      -> split (stratified; whole groups)
+      -> taxonomy (folder names -> class names)
+
+:func:`build_catalog` runs them for one :class:`CatalogSettings`; the result is frozen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
+from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
+from braintumor.data.groups import check_group_paths, read_group_file
+from braintumor.data.scan import DataError, Scan, find_classes, scan_class_folders
+from braintumor.data.split import SPLITS, assign_splits, read_split_csv, write_split_csv
+from braintumor.data.taxonomy import label_map
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("folder", "presplit")
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """What decides a catalog (the ``data.*`` keys of the same names)."""
+
+    root: Path
+    layout: str = "folder"
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split_seed: int = 42
+    split_file: Path | None = None
+    check_images: bool = True
+    taxonomy: str = "folder"
+    group_near_duplicates: bool = True
+    near_duplicate_distance: int = 12
+    hash_size: int = 16
+    group_file: Path | None = None
+    group_file_unmatched: float = 0.0
+    cache_dir: Path | None = None  # where fingerprints are kept between runs
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Scans with their split (and group), the class names, and the skipped scans."""
+
+    root: Path
+    folder_names: tuple[str, ...]
+    scans: tuple[Scan, ...]
+    splits: tuple[str, ...]
+    label_of: Mapping[str, str]
+    groups: tuple[int, ...] | None = None  # one per scan when every scan has one
+    skipped: tuple[tuple[Scan, str], ...] = ()
+
+    @property
+    def class_names(self) -> list[str]:
+        return sorted(set(self.label_of.values()))
+
+    def in_split(self, split: str) -> list[Scan]:
+        return [s for s, p in zip(self.scans, self.splits, strict=True) if p == split]
+
+    def without(self, failed: Mapping[str, str]) -> Catalog:
+        """The catalog with the scans of ``failed`` (path -> reason) moved to ``skipped``."""
+        keep = [i for i, s in enumerate(self.scans) if s.path not in failed]
+        dropped = tuple((s, failed[s.path]) for s in self.scans if s.path in failed)
+        return replace(
+            self,
+            scans=tuple(self.scans[i] for i in keep),
+            splits=tuple(self.splits[i] for i in keep),
+            groups=tuple(self.groups[i] for i in keep) if self.groups is not None else None,
+            skipped=self.skipped + dropped,
+        )
+
+    def save_split(self, path: str | Path) -> Path:
+        """Write ``path,class,split[,group]`` for every scan used (``class`` is the folder);
+        reuse it with ``data.split_file``."""
+        return write_split_csv(path, self.scans, self.splits, self.groups)
+
+
+def warn_unreadable(bad: Sequence[tuple[Scan, str]], root: Path, of: str = "") -> None:
+    """One warning listing (up to 20 of) the skipped scans and why."""
+    listing = "\n".join(f"  {root / s.path}: {reason}" for s, reason in bad[:20])
+    more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
+    warnings.warn(f"skipping {len(bad)} unreadable image(s){of}:\n{listing}{more}", stacklevel=3)
+
+
+@dataclass
+class _Stages:
+    """The stages of one catalog build, sharing the fingerprints (one decode per scan)."""
+
+    settings: CatalogSettings
+    prints: dict[str, Fingerprint] = field(default_factory=dict)
+    skipped: list[tuple[Scan, str]] = field(default_factory=list)
+
+    # ---------------------------------------------------------------------------- readable
+    def fingerprints(self, scans: Sequence[Scan]) -> dict[str, Fingerprint]:
+        cfg = self.settings
+        cache = None
+        if cfg.cache_dir is not None:
+            key = hashlib.sha1(str(cfg.root.resolve()).encode()).hexdigest()[:16]
+            cache = cfg.cache_dir / f"{key}.json"
+        found = fingerprint_scans(
+            cfg.root, [s.path for s in scans], cfg.hash_size, cache, workers=cfg.workers,
+            progress=len(scans) > 500,
+        )  # fmt: skip
+        self.prints.update(found)
+        return found
+
+    def readable(self, scans: list[Scan]) -> list[Scan]:
+        """Drop (and report) scans that cannot be decoded; keep their fingerprints."""
+        cfg = self.settings
+        if not (cfg.check_images or cfg.group_near_duplicates):
+            return scans
+        prints = self.fingerprints(scans)
+        bad = [(s, prints[s.path].error) for s in scans if prints[s.path].error]
+        if not bad:
+            return scans
+        self.skipped += bad
+        warn_unreadable(bad, cfg.root, f" of {len(scans)}")
+        bad_paths = {s.path for s, _ in bad}
+        return [s for s in scans if s.path not in bad_paths]
+
+    # ------------------------------------------------------------------------------ groups
+    def groups(self, scans: list[Scan]) -> list[int] | None:
+        """Near-duplicate groups combined with the user's groups; None when neither is on."""
+        cfg = self.settings
+        groupings: list[list] = []
+        if cfg.group_near_duplicates:
+            pairs = near_duplicate_pairs(
+                [self.prints[s.path].phash for s in scans], cfg.near_duplicate_distance
+            )
+            groupings.append(groups_from_pairs(len(scans), pairs))
+            if pairs:
+                n_grouped = len({i for p in pairs for i in p[:2]})
+                log.info(f"{n_grouped} near-duplicate images kept together in one split each")
+        if cfg.group_file is not None:
+            by_path = read_group_file(cfg.group_file, cfg.root)
+            known = {s.path for s in scans} | {s.path for s, _ in self.skipped}
+            check_group_paths(cfg.group_file, by_path, known, cfg.root, cfg.group_file_unmatched)
+            groupings.append([by_path.get(s.path) for s in scans])
+        return combine_groups(*groupings) if groupings else None
+
+    # ------------------------------------------------------------------------------ scan
+    def folders(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
+        """``root/<class>/``, split here."""
+        cfg = self.settings
+        scans = self.readable(scan_class_folders(cfg.root, names))
+        groups = self.groups(scans)
+        splits = assign_splits(
+            [s.label for s in scans], groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed
+        )
+        return scans, splits, groups
+
+    def split_file(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
+        """``root/<class>/`` split as a ``split.csv`` records; it must describe all of root."""
+        cfg, file = self.settings, self.settings.split_file
+        scans, splits, groups = read_split_csv(file)
+        unknown = sorted({s.label for s in scans} - set(names))
+        if unknown:
+            raise DataError(
+                f"split file '{file}' names class(es) {unknown} that are not folders "
+                f"of '{cfg.root}' (found {names})."
+            )
+        absent = [s.path for s in scans if not (cfg.root / s.path).is_file()]
+        if absent:
+            shown = ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else "")
+            raise DataError(
+                f"{len(absent)} file(s) of split file '{file}' are missing under "
+                f"'{cfg.root}': {shown}. Is data.root the folder the split was made on?"
+            )
+        self.check_covers_root(scans, names)
+        kept = set(self.readable(scans)) if cfg.check_images else set(scans)
+        keep = [i for i, s in enumerate(scans) if s in kept]
+        return (
+            [scans[i] for i in keep],
+            [splits[i] for i in keep],
+            [groups[i] for i in keep] if groups is not None else None,
+        )
+
+    def check_covers_root(self, listed: list[Scan], names: list[str]) -> None:
+        """Refuse a split file that leaves readable images of ``root`` out: it was made on
+        other data (or the data changed), and training on its part would be silent."""
+        cfg = self.settings
+        listed_paths = {s.path for s in listed}
+        unlisted = [s for s in scan_class_folders(cfg.root, names) if s.path not in listed_paths]
+        if cfg.check_images and unlisted:
+            readable = set(self.readable(unlisted))  # the unreadable ones are reported
+            unlisted = [s for s in unlisted if s in readable]
+        if not unlisted:
+            return
+        shown = ", ".join(f"'{s.path}'" for s in unlisted[:5])
+        raise DataError(
+            f"split file '{cfg.split_file}' lists {len(listed)} of the "
+            f"{len(listed) + len(unlisted)} readable images under '{cfg.root}'; "
+            f"{len(unlisted)} are not in it: {shown}{' ...' if len(unlisted) > 5 else ''}. A "
+            "split file must describe all of data.root: use it with the data it was made on, "
+            "or set data.split_file=null to split anew."
+        )
+
+    def presplit(self) -> tuple[list[str], list[Scan], list[str]]:
+        """``root/{train,val,test}/<class>/``; without ``val/``, val is carved out of train."""
+        cfg = self.settings
+        folders = {split: cfg.root / split for split in SPLITS}
+        for split in ("train", "test"):
+            if not folders[split].is_dir():
+                raise DataError(
+                    f"data.layout=presplit expects '{folders[split]}' (root/train, root/test and "
+                    "optionally root/val, each holding the same class folders)."
+                )
+        present = [split for split in SPLITS if folders[split].is_dir()]
+        classes = {split: find_classes(folders[split]) for split in present}
+        names = classes["train"]
+        problems = []
+        for split in present[1:]:
+            extra = sorted(set(classes[split]) - set(names))
+            lacking = sorted(set(names) - set(classes[split]))
+            if extra:
+                problems.append(f"{split}/ has class(es) not in train/: {extra}")
+            if lacking:
+                problems.append(f"{split}/ lacks class(es) of train/: {lacking}")
+        if problems:
+            raise DataError(
+                f"class folders differ between the splits of '{cfg.root}': "
+                + "; ".join(problems)
+                + ". Every split must hold the same class folders."
+            )
+        scans: list[Scan] = []
+        splits: list[str] = []
+        for split in present:
+            found = scan_class_folders(folders[split], names, tree=cfg.root)
+            found = self.readable([Scan(f"{split}/{s.path}", s.label) for s in found])
+            scans += found
+            splits += [split] * len(found)
+        if "val" not in present and cfg.val_fraction > 0:
+            train_idx = [i for i, p in enumerate(splits) if p == "train"]
+            fraction = min(0.5, cfg.val_fraction * len(scans) / max(1, len(train_idx)))
+            train_scans = [scans[i] for i in train_idx]
+            carved = assign_splits(
+                [s.label for s in train_scans], self.groups(train_scans), fraction, 0.0,
+                cfg.split_seed,
+            )  # fmt: skip
+            for i, assigned in zip(train_idx, carved, strict=True):
+                splits[i] = assigned
+        return names, scans, splits
+
+
+def warn_missing_classes(catalog: Catalog) -> None:
+    """Warn about classes without an image in a split that has images (undefined metrics)."""
+    label = catalog.label_of
+    present = {split: {label[s.label] for s in catalog.in_split(split)} for split in SPLITS}
+    wanted = set(catalog.class_names)
+    missing = [
+        f"{split}: {sorted(wanted - present[split])}"
+        for split in SPLITS
+        if present[split] and wanted - present[split]
+    ]
+    if missing:
+        warnings.warn(
+            "some classes have no image in a split (their metrics there are undefined): "
+            + "; ".join(missing),
+            stacklevel=3,
+        )
+
+
+def build_catalog(settings: CatalogSettings) -> Catalog:
+    """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
+    stages = _Stages(settings)
+    groups: list[int] | None = None
+    if settings.layout == "folder":
+        names = find_classes(settings.root)
+        source = stages.split_file if settings.split_file is not None else stages.folders
+        scans, splits, groups = source(names)
+    else:
+        names, scans, splits = stages.presplit()
+    catalog = Catalog(
+        root=settings.root,
+        folder_names=tuple(names),
+        scans=tuple(scans),
+        splits=tuple(splits),
+        label_of=label_map(names, settings.taxonomy),
+        groups=tuple(groups) if groups is not None else None,
+        skipped=tuple(stages.skipped),
+    )
+    warn_missing_classes(catalog)
+    return catalog

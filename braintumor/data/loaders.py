@@ -1,0 +1,51 @@
+"""DataLoaders over one split: seeded epoch order for training, one shard per process."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from braintumor.data.sampling import EpochSampler, EpochSeededDataset, ShardSampler
+from braintumor.data.scan import DataError
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """The DataLoader knobs of a run (the ``data.*`` keys of the same names)."""
+
+    batch_size: int = 32
+    num_workers: int = 0
+    pin_memory: bool | None = None  # None: pinned when training on a CUDA device
+    persistent_workers: bool = False
+    multiprocessing_context: str | None = None  # None: the platform's default start method
+    sampler: str | None = None  # None (shuffle) or "balanced"
+    seed: int = 0  # training order and augmentations = f(seed, epoch, image)
+
+
+def build_loader(
+    dataset: Dataset, split: str, settings: LoaderSettings, shuffle: bool,
+    shard: tuple[int, int] = (0, 1), pin: bool = False,
+) -> DataLoader:  # fmt: skip
+    """The loader of ``split``. Training (``shuffle``) draws a seeded order per epoch (classes
+    equally often with ``sampler=balanced``); evaluation visits each image once. ``shard`` is
+    ``(rank, world size)``: each process gets its own share, without padding."""
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise DataError(f"the {split} split is empty; check the split fractions or split file.")
+    rank, world = shard
+    sampler: Sampler = ShardSampler(len(dataset), rank, world)  # type: ignore[arg-type]
+    if shuffle:
+        weights = None
+        if settings.sampler == "balanced":
+            counts = Counter(dataset.targets)  # type: ignore[attr-defined]
+            weights = [1.0 / counts[t] for t in dataset.targets]  # type: ignore[attr-defined]
+        sampler = EpochSampler(len(dataset), settings.seed, weights, rank, world)  # type: ignore[arg-type]
+        dataset = EpochSeededDataset(dataset, settings.seed)
+    workers = settings.num_workers
+    return DataLoader(
+        dataset, batch_size=settings.batch_size, sampler=sampler, num_workers=workers,
+        pin_memory=pin, persistent_workers=settings.persistent_workers and workers > 0,
+        multiprocessing_context=settings.multiprocessing_context if workers else None,
+        drop_last=shuffle and len(sampler) > settings.batch_size,
+    )  # fmt: skip
