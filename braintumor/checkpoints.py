@@ -6,18 +6,16 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import pickle
-import shutil
-import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from braintumor.atomic import remove_stale_temporaries, write_atomically
 from braintumor.data.scan import DataError
 from braintumor.run_info import add_to_run_info
 
@@ -185,40 +183,6 @@ def _reason(error: BaseException) -> str:
     return text.splitlines()[0].split(". ")[0] if text else type(error).__name__
 
 
-def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Publish ``path`` whole or not at all: ``write`` fills a temporary file beside it, which
-    is synced and renamed over ``path``; on failure it is removed and ``path`` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # the rename itself survives a power cut once the folder is synced
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    except OSError:
-        pass
-
-
-def copy_atomically(source: Path, target: Path) -> None:
-    """Copy ``source`` to ``target`` with :func:`write_atomically`."""
-
-    def copy(f: IO[bytes]) -> None:
-        with open(source, "rb") as src:
-            shutil.copyfileobj(src, f, 1 << 20)
-
-    write_atomically(target, copy)
-
-
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint IO, made safe: every checkpoint is written atomically in its own
     folder (the previous file stays until the new one is complete) with a checksum of its
@@ -230,6 +194,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
 
     def __init__(self, run_dir: str | Path | None = None) -> None:
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._cleaned: set[Path] = set()
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
@@ -242,8 +207,11 @@ class SafeCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()  # serialized first: a write error is then a plain OSError
         torch.save(stamped, buffer)
         existed = path.is_file()
+        if path.parent not in self._cleaned:  # a killed run's unfinished temporary files
+            self._cleaned.add(path.parent)
+            remove_stale_temporaries(path.parent)
         try:
-            write_atomically(path, lambda f: f.write(buffer.getbuffer()))
+            write_atomically(path, buffer.getvalue())
         except OSError as error:
             self._record_failure(path, checkpoint, error)
             kept = "its previous version is unchanged" if existed else "nothing partial was left"

@@ -27,7 +27,8 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from braintumor.predictor import OnnxPredictor, TorchPredictor, sidecar_path, write_atomically
+from braintumor.atomic import write_atomically
+from braintumor.predictor import OnnxPredictor, TorchPredictor, sidecar_path
 
 
 @dataclass

@@ -33,6 +33,8 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader, Dataset
 
+from braintumor.atomic import write_atomically
+from braintumor.checkpoints import CheckpointError
 from braintumor.data.scan import is_scan_file
 from braintumor.explain import explain_picture, grad_cam, shrink, target_layer
 from braintumor.predictor import (
@@ -40,7 +42,6 @@ from braintumor.predictor import (
     TorchPredictor,
     UsageError,
     load_predictor,
-    write_atomically,
 )
 
 log = logging.getLogger("braintumor.predict")
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         predict(parse_args(argv))
-    except (UsageError, FileNotFoundError) as error:  # the user's to fix: no traceback
+    except (UsageError, FileNotFoundError, CheckpointError) as error:  # the user's to fix
         raise SystemExit(f"error: {' '.join(str(error).split())}") from None
 
 

@@ -9,7 +9,6 @@ sources you trust; the ONNX file + JSON sidecar is the format to deploy.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,22 +25,6 @@ MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompressi
 
 class UsageError(ValueError):
     """A problem the user can fix (a model file, a setting); the message says which and how."""
-
-
-def write_atomically(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place: readers
-    see the old file or the whole new one, never half of it."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(data, str):
-            temporary.write_text(data, encoding="utf-8")
-        else:
-            temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
 
 
 def sidecar_path(onnx_path: str | Path) -> Path:

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from braintumor.atomic import write_atomically
+
 log = logging.getLogger(__name__)
 
 RUN_INFO = "run_info.json"
@@ -29,10 +31,7 @@ def _now() -> str:
 
 def write_run_info(run_dir: Path, info: Mapping[str, Any]) -> None:
     """Write ``run_dir/run_info.json`` atomically (a reader never sees half a file)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{RUN_INFO}.tmp"
-    tmp.write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
-    tmp.replace(run_dir / RUN_INFO)
+    write_atomically(run_dir / RUN_INFO, json.dumps(info, indent=2, allow_nan=False) + "\n")
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any] | None:

@@ -156,3 +156,12 @@ def test_a_checkpoint_without_a_checksum_loads_with_a_warning(trained_ckpt, tmp_
         predictor = TorchPredictor.from_checkpoint(old, device="cpu")
     weights = predictor.module.state_dict()
     assert all(torch.equal(weights[k], v) for k, v in checkpoint["state_dict"].items())
+
+
+def test_a_killed_saves_temporary_file_is_removed_by_the_next_save(make_cfg, tmp_path):
+    folder = tmp_path / "run" / "checkpoints"
+    folder.mkdir(parents=True)
+    leftover = folder / ".last.ckpt.0badc0de.tmp"  # kill -9 during a save
+    leftover.write_bytes(b"half a checkpoint")
+    pipeline.train(make_cfg("logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples"))
+    assert not leftover.exists() and (folder / "last.ckpt").is_file()

@@ -183,6 +183,10 @@ def test_predict_refuses_unusable_settings_in_one_line(trained_ckpt, scans, tmp_
     message = run_main(f"ckpt={broken}", data, f"out={tmp_path / 'o'}")
     assert str(broken) in message and "not a readable ONNX file" in message
     assert "export" in message
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    message = run_main(f"ckpt={empty}", data, f"out={tmp_path / 'p'}")
+    assert str(empty) in message and "\n" not in message
 
 
 def test_predict_refuses_to_overwrite_earlier_predictions(trained_ckpt, scans, tmp_path):

@@ -11,7 +11,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
-from braintumor.checkpoints import copy_atomically
+from braintumor.atomic import copy_atomically
 
 log = logging.getLogger(__name__)
 

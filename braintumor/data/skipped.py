@@ -8,6 +8,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from braintumor.atomic import write_atomically
+
 HEADER = ("path", "reason")
 
 
@@ -19,11 +21,7 @@ def _row(*fields: str) -> str:
 
 def write_skipped(path: Path, rows: Iterable[tuple[str, str]]) -> Path:
     """Write ``path,reason`` rows (quoted by the csv module) atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(_row(*HEADER) + "".join(_row(p, r) for p, r in rows))
-    tmp.replace(path)
-    return path
+    return write_atomically(path, _row(*HEADER) + "".join(_row(p, r) for p, r in rows))
 
 
 def append_skipped(path: Path, scan_path: str, reason: str) -> None:
