@@ -7,7 +7,7 @@ ARGS ?=
 # glibc's malloc hands freed activation memory back to the OS after every step by default;
 # keeping it (no mmap/trim churn) makes CPU training ~1.3x faster here. Override to disable.
 # 32 MiB is the largest mmap threshold glibc accepts (a larger value is silently ignored).
-# Same values as braintumor/allocator.py (MALLOC_ENV, tune_malloc).
+# Same values as braintumor/runs/allocator.py (MALLOC_ENV, tune_malloc).
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help
@@ -55,7 +55,7 @@ tensorboard: $(STAMP)  ## TensorBoard over every run under outputs/
 	$(BIN)/tensorboard --logdir outputs --host 127.0.0.1
 
 download-44c: $(STAMP)  ## fetch the public 44-class set to $(DATA_44C) (Kaggle credentials, or ARCHIVE=zip)
-	$(BIN)/python -m braintumor.data.download --out $(DATA_44C) $(if $(ARCHIVE),--archive $(ARCHIVE))
+	$(BIN)/python -m braintumor download --out $(DATA_44C) $(if $(ARCHIVE),--archive $(ARCHIVE))
 
 ifneq ($(filter app,$(MAKECMDGOALS)),)
 ifndef CKPT
@@ -63,7 +63,7 @@ $(error usage: make app CKPT=outputs/<run>/checkpoints/last.ckpt (or model.onnx)
 endif
 endif
 app: $(STAMP)  ## local web page for a checkpoint or ONNX file: make app CKPT=path [ARGS="--port 8000"]
-	$(BIN)/python -m braintumor.app "$(CKPT)" $(ARGS)
+	$(BIN)/python -m braintumor app "$(CKPT)" $(ARGS)
 
 clean:  ## remove caches and build leftovers (keeps .venv and outputs/)
 	rm -rf .pytest_cache .ruff_cache build *.egg-info

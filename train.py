@@ -17,7 +17,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from braintumor.resolvers import register_resolvers
+from braintumor.runs.names import register_resolvers
 
 register_resolvers()  # before Hydra composes: `--cfg job --resolve` needs ${run_name:...}
 
@@ -29,13 +29,13 @@ def main(cfg: DictConfig) -> float | None:
     Every run records its status, wall time, overrides and metrics in ``run_info.json``.
     """
     if cfg.get("malloc_tuning"):
-        from braintumor.allocator import tune_malloc
+        from braintumor.runs.allocator import tune_malloc
 
         tune_malloc()
     from lightning.pytorch.utilities import rank_zero_only
 
     from braintumor import pipeline  # imported here so `--help` and `--cfg` stay fast
-    from braintumor.run_info import recorded_run
+    from braintumor.runs.record import recorded_run
 
     if rank_zero_only.rank != 0:  # another process of a multi-process run: rank 0 records
         metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)

@@ -58,7 +58,7 @@ def compose_train(overrides: list[str] = ()) -> DictConfig:
 
 def build_classifier(cfg: DictConfig, num_classes: int, **changes):
     """The ``MRIClassifier`` of ``cfg.model`` for ``num_classes`` classes of ``cfg.data``."""
-    from braintumor.lit import MRIClassifier
+    from braintumor.training.module import MRIClassifier
 
     data = cfg.data
     prep = {

@@ -27,7 +27,7 @@ from bench44 import make_bench44
 from common import ROOT, append, header, median
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from braintumor.allocator import MALLOC_ENV
+from braintumor.runs.allocator import MALLOC_ENV
 
 
 def epoch_seconds(run_dir: Path) -> list[float]:

@@ -28,7 +28,7 @@ $PY - "$OUT/optuna/cnn_optuna" "$t0" "$t1" "$load0" "$load1" "$OUT/sweep.cputime
 import sys
 from pathlib import Path
 import optuna
-from braintumor.sweep_report import write_sweep_report
+from braintumor.sweeps.report import write_sweep_report
 sweep, t0, t1, l0, l1, cpu = Path(sys.argv[1]), *map(float, sys.argv[2:6]), sys.argv[6]
 user, system = map(float, Path(cpu).read_text().split()[-2:])
 optuna.logging.set_verbosity(optuna.logging.WARNING)

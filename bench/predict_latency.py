@@ -30,9 +30,9 @@ from common import build_classifier, compose_train
 from PIL import Image
 
 from braintumor.data.synthetic import class_names_for, render_scan
-from braintumor.export import export_onnx
-from braintumor.lit import MRIClassifier
-from braintumor.predictor import OnnxPredictor, TorchPredictor
+from braintumor.inference.export import export_onnx
+from braintumor.inference.predictor import OnnxPredictor, TorchPredictor
+from braintumor.training.module import MRIClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 

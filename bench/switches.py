@@ -20,7 +20,7 @@ from contextlib import nullcontext
 import torch
 from common import append, build_classifier, compose_train, header, median
 
-from braintumor.allocator import ENV_KEYS, MALLOC_ENV, tune_malloc
+from braintumor.runs.allocator import ENV_KEYS, MALLOC_ENV, tune_malloc
 
 
 def stepper(size: int, batch: int, precision: str = "32", **changes):
@@ -65,7 +65,7 @@ def allocator_rows(args: argparse.Namespace) -> list[str]:
     modes = {
         "glibc defaults": ("plain", base),
         "MALLOC_*_ environment (Makefile)": ("plain", {**base, **MALLOC_ENV}),
-        "mallopt at start (train.py, braintumor.allocator)": ("mallopt", base),
+        "mallopt at start (train.py, braintumor.runs.allocator)": ("mallopt", base),
     }
     rates: dict[str, list[float]] = {m: [] for m in modes}
     for _ in range(args.rounds):

@@ -25,23 +25,23 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
-from braintumor.checkpoints import (
+from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.scan import DataError
+from braintumor.data.skipped import write_skipped
+from braintumor.data.taxonomy import tumor_types
+from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from braintumor.evaluation import write_split_reports
+from braintumor.evaluation.summary import format_metrics_table
+from braintumor.runs.checkpoints import (
     SafeCheckpointIO,
     check_compatible,
     checkpoint_preprocessing,
     class_difference,
     resolve_checkpoint,
 )
-from braintumor.data.datamodule import MRIDataModule
-from braintumor.data.scan import DataError
-from braintumor.data.skipped import write_skipped
-from braintumor.data.taxonomy import tumor_types
-from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from braintumor.environment import write_environment
-from braintumor.hparams import log_final, log_start, run_hparams
-from braintumor.lit import MRIClassifier
-from braintumor.reports import write_split_reports
-from braintumor.reports.summary import format_metrics_table
+from braintumor.runs.environment import write_environment
+from braintumor.training.hparams import log_final, log_start, run_hparams
+from braintumor.training.module import MRIClassifier
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def build_datamodule(cfg: DictConfig, preprocessing: dict | None = None) -> MRID
 def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     """The LightningModule of ``cfg.model``, its head sized to the datamodule's classes."""
     kwargs: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)
-    module_class = get_class(kwargs.pop("_target_", "braintumor.lit.MRIClassifier"))
+    module_class = get_class(kwargs.pop("_target_", "braintumor.training.module.MRIClassifier"))
     kwargs.pop("normalization", None)  # used by build_datamodule
     kwargs["net"] = {**kwargs["net"], "num_classes": dm.num_classes, "in_channels": dm.channels}
     net = kwargs["net"]
@@ -120,7 +120,7 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     """The Trainer of ``cfg.trainer`` with the callbacks and loggers of the config; its
     checkpoints are written atomically with a checksum and verified on load
-    (:class:`~braintumor.checkpoints.SafeCheckpointIO`)."""
+    (:class:`~braintumor.runs.checkpoints.SafeCheckpointIO`)."""
     callbacks: list[Callback] = [
         instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c and "_target_" in c
     ]

@@ -103,11 +103,11 @@ def trained_ckpt(tmp_path_factory, tiny_root) -> Path:
 
 @pytest.fixture(scope="session")
 def exported(trained_ckpt, tmp_path_factory) -> tuple[Path, str]:
-    """``trained_ckpt`` exported by ``braintumor.export``'s command line: (ONNX path, output)."""
+    """``trained_ckpt`` exported by the export command line: (ONNX path, output)."""
     import contextlib
     import io
 
-    from braintumor.export import main
+    from braintumor.inference.export import main
 
     out = tmp_path_factory.mktemp("onnx") / "model.onnx"
     printed = io.StringIO()

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from braintumor.app import Classifier, UploadError
-from braintumor.app_page import render_page
-from braintumor.predictor import load_predictor
+from braintumor.inference.app import Classifier, UploadError
+from braintumor.inference.app_page import render_page
+from braintumor.inference.predictor import load_predictor
 from tests.conftest import ROOT
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -36,9 +36,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(trained_ckpt):
-    """``python -m braintumor.app CKPT`` on a free port (default host); yields its base URL."""
+    """``python -m braintumor app CKPT`` on a free port (default host); yields its base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "braintumor.app", str(trained_ckpt), "--port", str(port),
+    cmd = [sys.executable, "-m", "braintumor", "app", str(trained_ckpt), "--port", str(port),
            "--max-upload-mb", str(MAX_UPLOAD_MB), "--device", "cpu", "--threads", "1"]  # fmt: skip
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)  # fmt: skip

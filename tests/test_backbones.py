@@ -9,7 +9,7 @@ from lightning.pytorch import Callback, Trainer
 from braintumor import pipeline
 from braintumor.models import backbones
 from braintumor.models.backbones import Backbone, WeightsUnavailableError
-from braintumor.schedulers import warmup_cosine
+from braintumor.training.schedulers import warmup_cosine
 
 ARCHS = [
     "resnet18",
@@ -185,7 +185,7 @@ def test_warmup_cosine_schedule():
 
 @pytest.mark.parametrize("arch", ["resnet18", "efficientnet_b0"])
 def test_gradcam_layer_of_each_backbone_config(make_cfg, arch):
-    from braintumor.explain import grad_cam, resize_map, target_layer
+    from braintumor.inference.explain import grad_cam, resize_map, target_layer
 
     cfg = make_cfg(f"model={arch}", "data.image_size=64")
     module = pipeline.build_module(cfg, pipeline.build_datamodule(cfg)).eval()

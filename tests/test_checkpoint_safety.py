@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from braintumor import pipeline
-from braintumor.predictor import TorchPredictor
-from braintumor.run_info import recorded_run
+from braintumor.inference.predictor import TorchPredictor
+from braintumor.runs.record import recorded_run
 
 
 class _HalfWritten:

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from braintumor.explain import find_layer, grad_cam, overlay, resize_map, target_layer
-from braintumor.lit import MRIClassifier
+from braintumor.inference.explain import find_layer, grad_cam, overlay, resize_map, target_layer
 from braintumor.models.cnn import MRICNN
+from braintumor.training.module import MRIClassifier
 
 SIZE = 40
 LESION_RADIUS = 5

@@ -1,6 +1,6 @@
 """Per-class metric tags: one tag per class name, whatever its script."""
 
-from braintumor.lit import metric_tag
+from braintumor.training.module import metric_tag
 
 
 def test_class_names_in_any_script_get_distinct_tags():

@@ -17,7 +17,7 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from braintumor.sweep_report import write_sweep_report
+from braintumor.sweeps.report import write_sweep_report
 from hydra_plugins.braintumor_optuna._impl import trial_values
 from tests.conftest import FAST, ROOT
 

@@ -1,4 +1,4 @@
-"""``braintumor.predict``: a checkpoint and a folder of scans -> predictions.csv."""
+"""``braintumor.inference.predict``: a checkpoint and a folder of scans -> predictions.csv."""
 
 import csv
 import json
@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.scan import Scan
 from braintumor.data.transforms import eval_transform
-from braintumor.export import parse_args as export_parse_args
-from braintumor.lit import MRIClassifier
-from braintumor.predict import PredictConfig, find_inputs, main, parse_args, predict
+from braintumor.inference.export import parse_args as export_parse_args
+from braintumor.inference.predict import PredictConfig, find_inputs, main, parse_args, predict
+from braintumor.training.module import MRIClassifier
 from tests.conftest import ROOT
 
 
@@ -90,8 +90,8 @@ def test_predict_reads_any_image_mode_and_size(trained_ckpt, tmp_path):
 def test_predict_command_line_explains_and_prints_a_table(trained_ckpt, scans, tmp_path):
     shutil.rmtree(scans / sorted(p.name for p in scans.iterdir() if p.is_dir())[0])
     out = tmp_path / "cli"
-    cmd = [sys.executable, "-m", "braintumor.predict", f"ckpt={trained_ckpt}", f"input={scans}",
-           f"out={out}", "topk=2", "--explain", "threads=1"]  # fmt: skip
+    cmd = [sys.executable, "-m", "braintumor", "predict", f"ckpt={trained_ckpt}",
+           f"input={scans}", f"out={out}", "topk=2", "--explain", "threads=1"]  # fmt: skip
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "6 scans predicted, 1 skipped" in result.stdout
@@ -121,7 +121,7 @@ def readme_commands(module: str) -> list[list[str]]:
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
-    prefix = f"python -m braintumor.{module} "
+    prefix = f"python -m braintumor {module} "
     return [shlex.split(line.removeprefix(prefix)) for line in lines if line.startswith(prefix)]
 
 
@@ -158,7 +158,7 @@ def test_predict_skips_an_image_over_the_pixel_limit_and_caps_overlays(trained_c
 
 
 def run_main(*args: str) -> str:
-    """``braintumor.predict``'s command line in-process; the message it exits with."""
+    """``braintumor.inference.predict``'s command line in-process; the message it exits with."""
     with pytest.raises(SystemExit) as exit_info:
         main(list(args))
     message = str(exit_info.value.code)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
-from braintumor.reports import (
+from braintumor.evaluation import (
     expected_calibration_error,
     plot_confusion_matrix,
     summary_metrics,

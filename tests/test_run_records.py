@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from braintumor.run_info import read_run_info, recorded_run, write_run_info
+from braintumor.runs.record import read_run_info, recorded_run, write_run_info
 from tests.conftest import CONF_DIR, FAST, ROOT
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 
-from braintumor.schedulers import planned_length, replan, warmup_cosine
+from braintumor.training.schedulers import planned_length, replan, warmup_cosine
 
 
 def _optimizer(lr: float = 1.0) -> torch.optim.Optimizer:

@@ -1,4 +1,4 @@
-"""``braintumor.sweep_report`` on job folders as runs leave them: finished, failed, killed."""
+"""``braintumor.sweeps.report`` on job folders as runs leave them: finished, failed, killed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from braintumor.run_info import read_run_info, recorded_run, write_run_info
-from braintumor.sweep_report import main, write_sweep_report
-from braintumor.sweep_table import read_job, seed_groups, sort_rows, swept_keys
+from braintumor.runs.record import read_run_info, recorded_run, write_run_info
+from braintumor.sweeps.report import main, write_sweep_report
+from braintumor.sweeps.table import read_job, seed_groups, sort_rows, swept_keys
 
 
 def _job(sweep, num, status, objective, seed, lr, **extra):

@@ -17,7 +17,7 @@ from braintumor import pipeline
 from braintumor.data.image import load_image
 from braintumor.data.scan import DataError
 from braintumor.data.transforms import eval_transform
-from braintumor.lit import MRIClassifier
+from braintumor.training.module import MRIClassifier
 from tests.conftest import CONF_DIR, FAST, ROOT, tensorboard_dir
 
 REPORTS = [

@@ -13,7 +13,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from braintumor import pipeline
-from braintumor.resolvers import run_name
+from braintumor.runs.names import run_name
 from tests.conftest import tensorboard_dir
 
 

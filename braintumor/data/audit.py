@@ -1,6 +1,6 @@
 """Audit a class-folder dataset before training on it.
 
-``python -m braintumor.data.audit DATA_ROOT [--out DIR] [--distance 12]`` prints and writes
+``python -m braintumor audit DATA_ROOT [--out DIR] [--distance 12]`` prints and writes
 (``audit.md`` + ``audit.json``): images per class, sizes and modes, unreadable files, junk
 files, exact duplicates (identical bytes) and near-duplicate groups (perceptual hash), within
 and across classes; a near-duplicate group spanning classes is a possible label conflict.
@@ -164,7 +164,7 @@ def to_markdown(report: dict[str, Any], max_groups: int = 50) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
-        prog="python -m braintumor.data.audit",
+        prog="python -m braintumor audit",
         description="Audit a class-folder image dataset: counts, sizes, modes, unreadable and "
         "junk files, exact and near-duplicate images.",
     )

@@ -1,6 +1,6 @@
 """Fetch the public 44-class set, from Kaggle or from an archive downloaded by hand.
 
-``python -m braintumor.data.download --out data/brain44c`` uses the Kaggle client
+``python -m braintumor download --out data/brain44c`` uses the Kaggle client
 (``kagglehub``) and your Kaggle credentials; ``--archive archive.zip`` (or a folder) installs a
 copy you downloaded elsewhere, with no network at all. Offline or without credentials the
 command stops at once and says how to do the manual download.
@@ -24,7 +24,7 @@ MANUAL = (
     f"Manual download: open {PAGE} in a browser (a free Kaggle account is needed), click "
     "'Download' to get the zip archive, copy it to this machine and run\n"
     "  make download-44c ARCHIVE=/path/to/archive.zip\n"
-    "(or: python -m braintumor.data.download --archive /path/to/archive.zip --out data/brain44c)."
+    "(or: python -m braintumor download --archive /path/to/archive.zip --out data/brain44c)."
 )
 
 
@@ -117,7 +117,7 @@ def download(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m braintumor.data.download", description=__doc__.split("\n\n")[0]
+        prog="python -m braintumor download", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--out", type=Path, default=Path("data/brain44c"), help="where the class folders go"
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = find_classes(out)
     n_images = sum(1 for p in out.rglob("*") if p.is_file() and is_scan_file(p.name))
     print(f"{n_images} images in {len(classes)} class folders at {out}")
-    print(f"next: python -m braintumor.data.audit {out}")
+    print(f"next: python -m braintumor audit {out}")
     print(f"      python train.py data=brain44c data.root={out}")
 
 

@@ -12,7 +12,7 @@ every machine and any subset of it can be regenerated alone.
 
 Command line::
 
-    python -m braintumor.data.synthetic OUT_DIR --classes 8 --per-class 100 --seed 0
+    python -m braintumor synthetic OUT_DIR --classes 8 --per-class 100 --seed 0
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def ensure_synthetic_dataset(out_dir: str | Path, **params) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m braintumor.data.synthetic",
+        prog="python -m braintumor synthetic",
         description="Write the procedural brain-MRI phantom dataset as an ImageFolder of JPEGs.",
     )
     parser.add_argument("out_dir", type=Path, help="where to write <class>/<scan>.jpeg")

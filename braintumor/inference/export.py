@@ -1,4 +1,4 @@
-"""Export a checkpoint to ONNX: ``python -m braintumor.export ckpt=X [out=Y.onnx] [opset=18]``.
+"""Export a checkpoint to ONNX: ``python -m braintumor export ckpt=X [out=Y.onnx] [opset=18]``.
 
 Writes ``Y.onnx`` (input ``image``: normalized ``(N, C, S, S)`` float32, any batch size;
 output ``probabilities``: ``(N, num_classes)`` softmax) and ``Y.json`` beside it with the class
@@ -28,12 +28,12 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from braintumor.atomic import write_atomically
-from braintumor.predictor import OnnxPredictor, TorchPredictor, sidecar_path
+from braintumor.inference.predictor import OnnxPredictor, TorchPredictor, sidecar_path
 
 
 @dataclass
 class ExportConfig:
-    """The ``key=value`` arguments of ``braintumor.export``."""
+    """The ``key=value`` arguments of ``braintumor.inference.export``."""
 
     ckpt: str = MISSING
     out: str | None = None  # default: the checkpoint's path with .onnx

@@ -9,9 +9,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from braintumor.reports.classification import write_classification_report
-from braintumor.reports.confusion import plot_confusion_matrix
-from braintumor.reports.metrics import collapsed_accuracy, summary_metrics
+from braintumor.evaluation.classification import write_classification_report
+from braintumor.evaluation.confusion import plot_confusion_matrix
+from braintumor.evaluation.metrics import collapsed_accuracy, summary_metrics
 
 
 def write_split_reports(

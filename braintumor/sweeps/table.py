@@ -1,6 +1,6 @@
 """A multirun's jobs as rows: status, swept parameters, objective, metrics, epochs, wall time.
 
-Reads each job folder's ``run_info.json`` (see :mod:`braintumor.run_info`), falling back on
+Reads each job folder's ``run_info.json`` (see :mod:`braintumor.runs.record`), falling back on
 ``.hydra/overrides.yaml`` and ``reports/*_metrics.json`` for jobs that have none, so partial,
 failed and killed sweeps are read too. Plain data in, plain data out: no Lightning here.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from braintumor.run_info import read_run_info
+from braintumor.runs.record import read_run_info
 
 LOWER_IS_BETTER = ("loss", "ece", "error")
 

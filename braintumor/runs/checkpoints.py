@@ -17,7 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from braintumor.atomic import remove_stale_temporaries, write_atomically
 from braintumor.data.scan import DataError
-from braintumor.run_info import add_to_run_info
+from braintumor.runs.record import add_to_run_info
 
 log = logging.getLogger(__name__)
 

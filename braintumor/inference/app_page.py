@@ -127,7 +127,8 @@ def metrics_table(metrics: dict[str, Any] | None, note: str = "") -> str:
 
 
 def render_page(info: dict[str, Any], max_bytes: int) -> str:
-    """The page for a loaded model (``info`` as :meth:`braintumor.app.Classifier.info`)."""
+    """The page for a loaded model (``info`` as :meth:`~braintumor.inference.app.Classifier.info`
+    gives it)."""
     options = "".join(
         f'<option value="{escape(n)}">{escape(n)}</option>' for n in info["class_names"]
     )

@@ -29,8 +29,8 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities.distributed import gather_all_tensors
 
-from braintumor.checkpoints import load_checkpoint, newest_in
-from braintumor.schedulers import planned_length, replan
+from braintumor.runs.checkpoints import load_checkpoint, newest_in
+from braintumor.training.schedulers import planned_length, replan
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class MRIClassifier(LightningModule):
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> MRIClassifier:
         """The module saved in ``path`` (on the CPU), its weights verified against the
-        checkpoint's checksum (:func:`~braintumor.checkpoints.load_checkpoint`)."""
+        checkpoint's checksum (:func:`~braintumor.runs.checkpoints.load_checkpoint`)."""
         checkpoint = load_checkpoint(path)
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         accepted = inspect.signature(cls.__init__).parameters

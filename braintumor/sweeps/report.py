@@ -1,7 +1,7 @@
 """One table and one plot for a multirun (grid, seeds or Optuna):
 
-    python -m braintumor.sweep_report outputs/multirun/<date>_<time>
-    python -m braintumor.sweep_report outputs/optuna/cnn_optuna --out report/
+    python -m braintumor sweep-report outputs/multirun/<date>_<time>
+    python -m braintumor sweep-report outputs/optuna/cnn_optuna --out report/
 
 Writes ``sweep_summary.csv`` (every metric), ``sweep_summary.md`` (the main columns) and
 ``sweep_summary.png``, sorted best first by the optimized metric; ``seed_summary.{csv,md}``
@@ -24,7 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from braintumor.sweep_table import (
+from braintumor.sweeps.table import (
     is_maximized,
     job_dirs,
     read_job,
@@ -143,7 +143,7 @@ def write_sweep_report(
     sweep_dir: Path, out: Path | None = None, metric: str | None = None, direction: str = "auto"
 ) -> dict[str, Any]:
     """Write the sweep's table, plot (and seed summary); return what was found."""
-    from braintumor.reports.sweep_plot import plot_sweep
+    from braintumor.sweeps.plot import plot_sweep
 
     sweep_dir, out = Path(sweep_dir), Path(out or sweep_dir)
     if not sweep_dir.is_dir():
@@ -218,7 +218,7 @@ class SweepReportCallback(Callback):
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m braintumor.sweep_report", description=__doc__.split("\n\n")[0]
+        prog="python -m braintumor sweep-report", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder (holds job folders)")
     parser.add_argument("--out", type=Path, help="where to write (default: the sweep folder)")

@@ -1,5 +1,5 @@
 """A sweep's figure: the objective of each trial (and the best so far), then the objective
-against each swept parameter. Plain rows in (see :mod:`braintumor.sweep_table`)."""
+against each swept parameter. Plain rows in (see :mod:`braintumor.sweeps.table`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Classify scans with a trained model: ``python -m braintumor.predict ckpt=X input=Y [key=value]``.
+"""Classify scans with a trained model: ``python -m braintumor predict ckpt=X input=Y [key=value]``.
 
 Examples::
 
-    python -m braintumor.predict ckpt=outputs/<run>/checkpoints/last.ckpt input=scan.jpg
-    python -m braintumor.predict ckpt=best.ckpt input=/data/new_scans explain=true topk=5
-    python -m braintumor.predict ckpt=model.onnx input=/data/new_scans device=cpu
+    python -m braintumor predict ckpt=outputs/<run>/checkpoints/last.ckpt input=scan.jpg
+    python -m braintumor predict ckpt=best.ckpt input=/data/new_scans explain=true topk=5
+    python -m braintumor predict ckpt=model.onnx input=/data/new_scans device=cpu
 
 Writes ``predictions.csv`` (file, class, probability, then the top-k classes and their
 probabilities) into ``out`` (default ``outputs/predict/<date>_<time>``), prints a short table,
@@ -34,22 +34,22 @@ from omegaconf.errors import OmegaConfBaseException
 from torch.utils.data import DataLoader, Dataset
 
 from braintumor.atomic import write_atomically
-from braintumor.checkpoints import CheckpointError
 from braintumor.data.scan import is_scan_file
-from braintumor.explain import explain_picture, grad_cam, shrink, target_layer
-from braintumor.predictor import (
+from braintumor.inference.explain import explain_picture, grad_cam, shrink, target_layer
+from braintumor.inference.predictor import (
     Predictor,
     TorchPredictor,
     UsageError,
     load_predictor,
 )
+from braintumor.runs.checkpoints import CheckpointError
 
-log = logging.getLogger("braintumor.predict")
+log = logging.getLogger("braintumor.inference.predict")
 
 
 @dataclass
 class PredictConfig:
-    """The ``key=value`` arguments of ``braintumor.predict``."""
+    """The ``key=value`` arguments of ``braintumor.inference.predict``."""
 
     ckpt: str = MISSING  # a Lightning checkpoint (.ckpt) or an exported ONNX file (.onnx)
     input: str = MISSING  # an image file or a folder (searched recursively)

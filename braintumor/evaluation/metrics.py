@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_support
 
-from braintumor.reports.calibration import expected_calibration_error
+from braintumor.evaluation.calibration import expected_calibration_error
 
 
 def summary_metrics(

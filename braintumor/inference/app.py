@@ -2,8 +2,8 @@
 a Grad-CAM overlay and the model's validation metrics (only those computed for the very
 checkpoint served: a run reports its best checkpoint, not ``last.ckpt``).
 
-    python -m braintumor.app outputs/<run>/checkpoints/last.ckpt      # or model.onnx
-    python -m braintumor.app model.onnx --host 0.0.0.0 --port 8000 --max-upload-mb 20
+    python -m braintumor app outputs/<run>/checkpoints/last.ckpt      # or model.onnx
+    python -m braintumor app model.onnx --host 0.0.0.0 --port 8000 --max-upload-mb 20
 
 Binds 127.0.0.1 by default. A small FastAPI app serving one self-contained HTML page (no
 external assets, works offline) and a JSON endpoint. With an ONNX file, predictions come
@@ -27,10 +27,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 
-from braintumor.app_page import render_page
-from braintumor.explain import explain_picture, grad_cam, target_layer
-from braintumor.export import same_checkpoint, validation_metrics
-from braintumor.predictor import (
+from braintumor.inference.app_page import render_page
+from braintumor.inference.explain import explain_picture, grad_cam, target_layer
+from braintumor.inference.export import same_checkpoint, validation_metrics
+from braintumor.inference.predictor import (
     MAX_PIXELS,
     OnnxPredictor,
     Predictor,

@@ -83,7 +83,7 @@ class Predictor:
 
 
 class TorchPredictor(Predictor):
-    """Eager PyTorch on a :class:`~braintumor.lit.MRIClassifier` (CPU or GPU)."""
+    """Eager PyTorch on a :class:`~braintumor.training.module.MRIClassifier` (CPU or GPU)."""
 
     backend = "pytorch"
 
@@ -94,7 +94,9 @@ class TorchPredictor(Predictor):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
-        from braintumor.lit import MRIClassifier  # Lightning is only needed for checkpoints
+        from braintumor.training.module import (
+            MRIClassifier,  # Lightning is only needed for checkpoints
+        )
 
         return cls(MRIClassifier.from_checkpoint(path), device)  # verified against its checksum
 
@@ -117,7 +119,7 @@ class OnnxPredictor(Predictor):
         if not sidecar.is_file():
             raise FileNotFoundError(
                 f"'{path}' has no sidecar '{sidecar}' (class names and preprocessing): export "
-                "with `python -m braintumor.export ckpt=...`, which writes both."
+                "with `python -m braintumor export ckpt=...`, which writes both."
             )
         try:
             self.metadata: dict[str, Any] = json.loads(sidecar.read_text())
@@ -125,7 +127,7 @@ class OnnxPredictor(Predictor):
         except (ValueError, TypeError) as error:  # bad JSON, missing or malformed keys
             raise UsageError(
                 f"sidecar '{sidecar}' of '{path}' is not usable ({error}): export again with "
-                "`python -m braintumor.export ckpt=...`."
+                "`python -m braintumor export ckpt=...`."
             ) from None
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
@@ -139,7 +141,7 @@ class OnnxPredictor(Predictor):
             reason = " ".join(str(error).split())[:200]
             raise UsageError(
                 f"'{path}' is not a readable ONNX file ({reason}): export it again with "
-                "`python -m braintumor.export ckpt=...` and ship it with its sidecar."
+                "`python -m braintumor export ckpt=...` and ship it with its sidecar."
             ) from None
         self.input_name = self.session.get_inputs()[0].name
         self._check_against_sidecar(path, sidecar)
@@ -165,7 +167,7 @@ class OnnxPredictor(Predictor):
             raise UsageError(
                 f"'{path}' and its sidecar '{sidecar}' do not belong together: "
                 f"{'; '.join(problems)}. Put the sidecar exported with this model beside it, or "
-                "export both again with `python -m braintumor.export ckpt=...`."
+                "export both again with `python -m braintumor export ckpt=...`."
             )
 
     def _output_width(self) -> int | str:

@@ -1,0 +1,8 @@
+"""Lightning callbacks of braintumor."""
+
+from braintumor.training.callbacks.checkpoint import RunCheckpoint
+from braintumor.training.callbacks.interrupt import InterruptCheckpoint
+from braintumor.training.callbacks.replay import ReplayableTraining
+from braintumor.training.callbacks.sample_grid import AugmentedSampleGrid
+
+__all__ = ["AugmentedSampleGrid", "InterruptCheckpoint", "ReplayableTraining", "RunCheckpoint"]

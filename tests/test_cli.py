@@ -1,0 +1,30 @@
+"""``python -m braintumor <command>``: one command line for everything but training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from braintumor.__main__ import COMMANDS, main
+from tests.conftest import ROOT
+
+
+def test_help_lists_every_command(capsys):
+    main(["--help"])
+    printed = capsys.readouterr().out
+    assert all(command in printed for command in COMMANDS)
+
+
+def test_an_unknown_command_is_named_with_the_choices():
+    with pytest.raises(SystemExit, match=r"unknown command 'pridict'; one of: predict"):
+        main(["pridict"])
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_command_answers_help_from_the_module_entry(command):
+    done = subprocess.run([sys.executable, "-m", "braintumor", command, "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip()
