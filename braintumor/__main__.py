@@ -20,6 +20,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from braintumor.errors import BraintumorError
+
 COMMANDS = {
     "predict": "braintumor.inference.predict",
     "export": "braintumor.inference.export",
@@ -43,7 +45,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"unknown command '{command}'; one of: {', '.join(COMMANDS)} "
             "(python -m braintumor --help)."
         )
-    importlib.import_module(COMMANDS[command]).main(rest)
+    try:
+        importlib.import_module(COMMANDS[command]).main(rest)
+    except BraintumorError as error:  # the user's to fix: one line, no traceback
+        raise SystemExit(f"error: {' '.join(str(error).split())}") from None
 
 
 if __name__ == "__main__":

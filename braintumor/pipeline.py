@@ -26,10 +26,10 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
 from braintumor.data.datamodule import MRIDataModule
-from braintumor.data.scan import DataError
 from braintumor.data.skipped import write_skipped
 from braintumor.data.taxonomy import tumor_types
 from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from braintumor.errors import DataError
 from braintumor.evaluation import write_split_reports
 from braintumor.evaluation.summary import format_metrics_table
 from braintumor.runs.checkpoints import (

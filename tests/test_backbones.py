@@ -7,8 +7,9 @@ import torch
 from lightning.pytorch import Callback, Trainer
 
 from braintumor import pipeline
+from braintumor.errors import WeightsUnavailableError
 from braintumor.models import backbones
-from braintumor.models.backbones import Backbone, WeightsUnavailableError
+from braintumor.models.backbones import Backbone
 from braintumor.training.schedulers import warmup_cosine
 
 ARCHS = [

@@ -197,7 +197,7 @@ def test_a_cache_build_killed_while_publishing_leaves_the_right_pixels_and_no_or
 def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(tiny_root, tmp_path, monkeypatch):
     import errno
 
-    from braintumor.data.scan import DataError
+    from braintumor.errors import DataError
 
     def full(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -7,7 +7,7 @@ import torch
 from torchvision.transforms import v2
 
 from braintumor.data.datamodule import MRIDataModule
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 
 def _dm(root, **kwargs):

@@ -6,7 +6,7 @@ import zipfile
 import pytest
 
 from braintumor.data import download as dl
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from braintumor.errors import UsageError
 from braintumor.inference.export import ExportConfig, check_parity, export, same_checkpoint
 from braintumor.inference.predict import PredictConfig, predict
-from braintumor.inference.predictor import OnnxPredictor, TorchPredictor, UsageError, load_predictor
+from braintumor.inference.predictor import OnnxPredictor, TorchPredictor, load_predictor
 
 
 def test_export_writes_graph_and_sidecar_and_reports_parity(exported, trained_ckpt):

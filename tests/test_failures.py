@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from braintumor import pipeline
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 
 def test_nan_loss_names_the_step_and_the_last_good_checkpoint(make_cfg):

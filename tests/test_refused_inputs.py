@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from braintumor.data.datamodule import MRIDataModule
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 
 def _dm(root, **kwargs) -> MRIDataModule:

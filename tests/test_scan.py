@@ -1,6 +1,7 @@
 import pytest
 
-from braintumor.data.scan import DataError, check_readable, find_classes, scan_class_folders
+from braintumor.data.scan import check_readable, find_classes, scan_class_folders
+from braintumor.errors import DataError
 
 
 def test_junk_files_and_hidden_folders_are_ignored(tiny_copy):

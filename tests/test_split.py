@@ -2,8 +2,9 @@ from collections import Counter
 
 import pytest
 
-from braintumor.data.scan import DataError, Scan
+from braintumor.data.scan import Scan
 from braintumor.data.split import read_split_csv, stratified_split, write_split_csv
+from braintumor.errors import DataError
 
 LABELS = ["a"] * 40 + ["b"] * 20 + ["c"] * 10
 

@@ -1,9 +1,9 @@
 import pytest
 
 from braintumor.data.datamodule import MRIDataModule
-from braintumor.data.scan import DataError
 from braintumor.data.synthetic import CLASS_CATALOGUE
 from braintumor.data.taxonomy import label_map, parse_folder, tumor_types
+from braintumor.errors import DataError
 
 
 def test_parse_folder_names_of_the_public_set():

@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 
 from braintumor import pipeline
 from braintumor.data.image import load_image
-from braintumor.data.scan import DataError
 from braintumor.data.transforms import eval_transform
+from braintumor.errors import DataError
 from braintumor.training.module import MRIClassifier
 from tests.conftest import CONF_DIR, FAST, ROOT, tensorboard_dir
 

@@ -33,7 +33,7 @@ from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
 from braintumor.data.image import load_image
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
-from braintumor.data.scan import DataError, Scan, find_classes, scan_class_folders
+from braintumor.data.scan import Scan, find_classes, scan_class_folders
 from braintumor.data.split import SPLITS, assign_splits, read_split_csv, write_split_csv
 from braintumor.data.taxonomy import label_map
+from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from torch.utils.data import Dataset
 
 from braintumor.data.cache import DecodedImages
 from braintumor.data.image import load_image
-from braintumor.data.scan import DataError, Scan
+from braintumor.data.scan import Scan
 from braintumor.data.skipped import append_skipped
+from braintumor.errors import DataError
 
 
 class ScanDataset(Dataset):

@@ -16,7 +16,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from braintumor.data.scan import DataError, find_classes, is_scan_file
+from braintumor.data.scan import find_classes, is_scan_file
+from braintumor.errors import DataError
 
 DATASET = "fernando2rad/brain-tumor-mri-images-44c"
 PAGE = f"https://www.kaggle.com/datasets/{DATASET}"

@@ -7,7 +7,7 @@ import os
 from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
 
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 
 def root_relative(listed: str, root: Path) -> str:

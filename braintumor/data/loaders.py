@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from braintumor.data.sampling import EpochSampler, EpochSeededDataset, ShardSampler
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 
 @dataclass(frozen=True)

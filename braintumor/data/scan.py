@@ -10,12 +10,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from braintumor.errors import DataError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm")
 """File name endings read as scans (case-insensitive); anything else is ignored as junk."""
-
-
-class DataError(ValueError):
-    """The data on disk is not what braintumor expects; the message says what to do."""
 
 
 @dataclass(frozen=True)

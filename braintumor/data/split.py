@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
-from braintumor.data.scan import DataError, Scan
+from braintumor.data.scan import Scan
+from braintumor.errors import DataError
 
 SPLITS = ("train", "val", "test")
 

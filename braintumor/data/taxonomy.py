@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from braintumor.data.scan import DataError
+from braintumor.errors import DataError
 
 TAXONOMIES = ("folder", "tumor_type", "tumor_vs_normal")
 NORMAL, TUMOR = "normal", "tumor"

@@ -35,14 +35,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from braintumor.atomic import write_atomically
 from braintumor.data.scan import is_scan_file
+from braintumor.errors import CheckpointError, UsageError
 from braintumor.inference.explain import explain_picture, grad_cam, shrink, target_layer
-from braintumor.inference.predictor import (
-    Predictor,
-    TorchPredictor,
-    UsageError,
-    load_predictor,
-)
-from braintumor.runs.checkpoints import CheckpointError
+from braintumor.inference.predictor import Predictor, TorchPredictor, load_predictor
 
 log = logging.getLogger("braintumor.inference.predict")
 

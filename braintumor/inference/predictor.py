@@ -18,13 +18,10 @@ import torch
 
 from braintumor.data.image import load_image
 from braintumor.data.transforms import eval_transform, per_channel
+from braintumor.errors import UsageError
 
 PREPROCESSING_KEYS = ("class_names", "image_size", "channels", "mean", "std")
 MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompression bombs)
-
-
-class UsageError(ValueError):
-    """A problem the user can fix (a model file, a setting); the message says which and how."""
 
 
 def sidecar_path(onnx_path: str | Path) -> Path:

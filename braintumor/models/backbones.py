@@ -18,12 +18,10 @@ import torch
 from torch import nn
 from torchvision.models import get_model, get_model_weights
 
+from braintumor.errors import WeightsUnavailableError
+
 WEIGHTS_HOST = ("download.pytorch.org", 443)
 """Probed before a download so that an offline machine fails at once, not after a timeout."""
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights were asked for but cannot be had here; the message says what to do."""
 
 
 def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:

@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from braintumor.atomic import remove_stale_temporaries, write_atomically
-from braintumor.data.scan import DataError
+from braintumor.errors import CheckpointError, DataError
 from braintumor.runs.record import add_to_run_info
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,6 @@ def check_compatible(path: str | Path, theirs: Mapping[str, Any], ours: Mapping[
             + "\nUse the data, taxonomy and data.image_size/channels of the run that wrote it, "
             "or start a new run without ckpt_path."
         )
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be trusted: empty, unreadable or corrupt."""
 
 
 def weights_checksum(state_dict: Mapping[str, Any]) -> str:
