@@ -40,6 +40,7 @@ from braintumor.runs.checkpoints import (
     resolve_checkpoint,
 )
 from braintumor.runs.environment import write_environment
+from braintumor.runs.layout import RunDir
 from braintumor.training.hparams import log_final, log_start, run_hparams
 from braintumor.training.module import MRIClassifier
 
@@ -213,8 +214,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     main_process = rank_zero_only.rank == 0  # the others of a multi-process run write nothing
     dm = build_datamodule(cfg)
     if main_process:
-        dm.save_split(run_dir / "split.csv")
-    skipped_log = run_dir / "skipped_images.csv"
+        dm.save_split(RunDir(run_dir).split_csv)
+    skipped_log = RunDir(run_dir).skipped_images
     if dm.skipped and main_process:
         write_skipped(skipped_log, [(s.path, reason) for s, reason in dm.skipped])
     for dataset in dm.datasets.values():  # images that fail later are appended there
@@ -262,8 +263,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _split_file_beside(ckpt: Path) -> Path | None:
     """The ``split.csv`` of the run directory a checkpoint was saved in, if any."""
-    candidate = ckpt.resolve().parent.parent / "split.csv"
-    return candidate if candidate.is_file() else None
+    run = RunDir.of_checkpoint(ckpt)
+    return run.split_csv if run is not None and run.split_csv.is_file() else None
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -306,7 +307,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             f"checkpoint '{ckpt}' does not fit the classes of the data at '{dm.root}': "
             f"{class_difference(list(prep['class_names']), dm.class_names)}."
         )
-    dm.save_split(run_dir / "split.csv")
+    dm.save_split(RunDir(run_dir).split_csv)
     trainer = build_trainer(cfg)
     write_environment(run_dir, cfg)
     results = _report(trainer, module, dm, run_dir, None, label=str(ckpt))

@@ -29,6 +29,7 @@ from torch import nn
 
 from braintumor.atomic import write_atomically
 from braintumor.inference.predictor import OnnxPredictor, TorchPredictor, sidecar_path
+from braintumor.runs.layout import RunDir
 
 
 @dataclass
@@ -73,7 +74,10 @@ def validation_metrics(ckpt: str | Path) -> tuple[dict[str, Any] | None, str]:
     when those metrics were computed for this very file (its ``checkpoint`` field); else
     ``None`` and a note that says why (a run reports its best checkpoint, not ``last.ckpt``).
     """
-    path = Path(ckpt).resolve().parent.parent / "reports" / "val_metrics.json"
+    run = RunDir.of_checkpoint(ckpt)
+    if run is None:
+        return None, f"no validation metrics: {ckpt} is not in a run's checkpoints/ folder."
+    path = run.metrics("val")
     if not path.is_file():
         return None, f"no validation metrics: {path} does not exist."
     metrics = json.loads(path.read_text())

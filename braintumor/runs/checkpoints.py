@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from braintumor.atomic import remove_stale_temporaries, write_atomically
 from braintumor.errors import CheckpointError, DataError
+from braintumor.runs.layout import RunDir
 from braintumor.runs.record import add_to_run_info
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ RESUMABLE = ("last.ckpt", "step.ckpt", "interrupted.ckpt")
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest resumable checkpoint of a run directory, or ``None``."""
-    return newest_in(run_dir / "checkpoints")
+    return newest_in(RunDir(run_dir).checkpoints)
 
 
 def newest_in(folder: Path) -> Path | None:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from braintumor.runs.layout import RunDir
+
 PACKAGES = ("braintumor", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core",
             "numpy", "scikit-learn", "onnxruntime")  # fmt: skip
 SOURCE = Path(__file__).resolve().parents[1]
@@ -69,6 +71,6 @@ def environment(cfg: DictConfig | None = None) -> dict[str, Any]:
 def write_environment(run_dir: Path, cfg: DictConfig | None = None) -> Path:
     """Write ``run_dir/environment.json``; return its path."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / "environment.json"
+    path = RunDir(run_dir).environment
     path.write_text(json.dumps(environment(cfg), indent=2, default=str) + "\n")
     return path

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from braintumor.atomic import write_atomically
+from braintumor.runs.layout import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,13 @@ def _now() -> str:
 
 def write_run_info(run_dir: Path, info: Mapping[str, Any]) -> None:
     """Write ``run_dir/run_info.json`` atomically (a reader never sees half a file)."""
-    write_atomically(run_dir / RUN_INFO, json.dumps(info, indent=2, allow_nan=False) + "\n")
+    write_atomically(RunDir(run_dir).run_info, json.dumps(info, indent=2, allow_nan=False) + "\n")
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any] | None:
     """The run's ``run_info.json``, or ``None`` when it has none (or an unreadable one)."""
     try:
-        return json.loads((run_dir / RUN_INFO).read_text())
+        return json.loads(RunDir(run_dir).run_info.read_text())
     except (OSError, ValueError):
         return None
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from braintumor.runs.layout import RunDir
 from braintumor.runs.record import read_run_info
 
 LOWER_IS_BETTER = ("loss", "ece", "error")
@@ -35,8 +36,11 @@ def _alive(pid: int) -> bool:
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """The job folders of a sweep (those with a run_info.json or Hydra's overrides.yaml)."""
-    marks = ("run_info.json", ".hydra/overrides.yaml")
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and any((p / m).is_file() for m in marks)]
+    jobs = [
+        p
+        for p in sweep_dir.iterdir()
+        if p.is_dir() and (RunDir(p).run_info.is_file() or RunDir(p).overrides.is_file())
+    ]
     numbered = [p for p in jobs if p.name.isdigit()]
     return sorted(numbered, key=lambda p: int(p.name)) + sorted(set(jobs) - set(numbered))
 
@@ -53,7 +57,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, str]:
 def _metrics_from_reports(job_dir: Path) -> dict[str, float]:
     metrics = {}
     for split in ("val", "test"):
-        path = job_dir / "reports" / f"{split}_metrics.json"
+        path = RunDir(job_dir).metrics(split)
         if path.is_file():
             values = json.loads(path.read_text())
             metrics.update({f"{split}/{k}": v for k, v in values.items() if isinstance(v, float)})
