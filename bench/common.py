@@ -58,16 +58,17 @@ def compose_train(overrides: list[str] = ()) -> DictConfig:
 
 def build_classifier(cfg: DictConfig, num_classes: int, **changes):
     """The ``MRIClassifier`` of ``cfg.model`` for ``num_classes`` classes of ``cfg.data``."""
+    from braintumor.data.preprocessing import Preprocessing
     from braintumor.training.module import MRIClassifier
 
     data = cfg.data
-    prep = {
-        "class_names": [f"class {i}" for i in range(num_classes)],
-        "image_size": data.image_size,
-        "channels": data.channels,
-        "mean": list(data.mean),
-        "std": list(data.std),
-    }
+    prep = Preprocessing.build(
+        [f"class {i}" for i in range(num_classes)],
+        data.image_size,
+        data.channels,
+        data.mean,
+        data.std,
+    ).to_dict()
     model = OmegaConf.to_container(cfg.model, resolve=True)
     model = {k: v for k, v in model.items() if k not in ("_target_", "normalization")}
     model["net"] = {**model["net"], "num_classes": num_classes, "in_channels": data.channels}

@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> str:
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
         f"python {platform.python_version()}",
         f"- model: {args.ckpt or 'default CNN (conf/model/cnn.yaml), untrained weights'}, "
-        f"{type(module.net).__name__}, {len(prep['class_names'])} classes, "
-        f"{prep['image_size']} px, {prep['channels']} channel(s)",
+        f"{type(module.net).__name__}, {prep.num_classes} classes, "
+        f"{prep.image_size} px, {prep.channels} channel(s)",
         f"- medians of {args.rounds} interleaved rounds x {args.repeats} calls "
         f"(batches: {max(1, args.repeats // 8)} calls) after {args.warmup} warm-up calls; "
         "ratio = eager / ONNX Runtime (> 1: ONNX Runtime faster)",

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
 from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.preprocessing import Preprocessing, class_difference
 from braintumor.data.skipped import write_skipped
 from braintumor.data.taxonomy import tumor_types
 from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -36,7 +37,6 @@ from braintumor.runs.checkpoints import (
     SafeCheckpointIO,
     check_compatible,
     checkpoint_preprocessing,
-    class_difference,
     resolve_checkpoint,
 )
 from braintumor.runs.environment import write_environment
@@ -53,7 +53,6 @@ if logging.getLogger().handlers:
 # Lightning 2.6 on torch >= 2.10 warns about its own use of a deprecated pytree API.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
-PREPROCESSING_KEYS = ("image_size", "channels", "mean", "std")
 NORMALIZATIONS = ("data", "auto", "imagenet")
 
 
@@ -76,13 +75,15 @@ def model_normalization(cfg: DictConfig) -> dict[str, list[float]]:
     return {"mean": [sum(IMAGENET_MEAN) / 3], "std": [sum(IMAGENET_STD) / 3]}
 
 
-def build_datamodule(cfg: DictConfig, preprocessing: dict | None = None) -> MRIDataModule:
+def build_datamodule(cfg: DictConfig, preprocessing: Preprocessing | None = None) -> MRIDataModule:
     """The datamodule of ``cfg.data`` with ``cfg.augment``; ``preprocessing`` (from a
     checkpoint) overrides image size, channels and normalization, else the model config
     may choose the normalization (:func:`model_normalization`)."""
     augment = instantiate(cfg.augment.transforms) if cfg.get("augment") else []
-    if preprocessing:
-        overrides = {k: preprocessing[k] for k in PREPROCESSING_KEYS}
+    if preprocessing is not None:
+        prep = preprocessing
+        overrides = {"image_size": prep.image_size, "channels": prep.channels,
+                     "mean": list(prep.mean), "std": list(prep.std)}  # fmt: skip
     else:
         overrides = model_normalization(cfg) if cfg.get("model") else {}
     batched = cfg.augment.get("batched") if cfg.get("augment") else None
@@ -115,7 +116,7 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     if kwargs.get("class_weights") == "balanced":
         counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
         kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()
-    return module_class(preprocessing=dm.preprocessing, **kwargs)
+    return module_class(preprocessing=dm.preprocessing.to_dict(), **kwargs)
 
 
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
@@ -283,7 +284,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise FileNotFoundError(f"checkpoint '{ckpt}' does not exist (ckpt_path).")
     run_dir = Path(cfg.paths.output_dir)
     module = MRIClassifier.from_checkpoint(ckpt)  # verified against its checksum
-    prep = dict(module.hparams.preprocessing)
+    prep = module.preprocessing
     beside = None
     reuse = (cfg.get("eval") or {}).get("reuse_split", True)
     if cfg.data.get("layout", "folder") == "folder" and not cfg.data.get("split_file") and reuse:
@@ -302,10 +303,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "own val/test images. To evaluate on other data, add eval.reuse_split=false: "
             "data.root is then split anew with data.split_seed.)"
         ) from None
-    if dm.class_names != list(prep["class_names"]):
+    if tuple(dm.class_names) != prep.class_names:
         raise DataError(
             f"checkpoint '{ckpt}' does not fit the classes of the data at '{dm.root}': "
-            f"{class_difference(list(prep['class_names']), dm.class_names)}."
+            f"{class_difference(prep.class_names, dm.class_names)}."
         )
     dm.save_split(RunDir(run_dir).split_csv)
     trainer = build_trainer(cfg)

@@ -36,7 +36,7 @@ def test_three_channels(tiny_root):
     dm = _dm(tiny_root, channels=3, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
     x, _ = next(iter(dm.val_dataloader()))
     assert x.shape[1] == 3
-    assert dm.preprocessing["mean"] == [0.485, 0.456, 0.406]
+    assert dm.preprocessing.mean == (0.485, 0.456, 0.406)
 
 
 @pytest.mark.parametrize("augment_on", ["loader", "batch"])

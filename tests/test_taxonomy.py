@@ -45,5 +45,5 @@ def test_datamodule_uses_the_taxonomy(tiny_root, taxonomy, n_classes):
     assert dm.num_classes == n_classes
     expected = ["Glioblastoma", "_NORMAL"] if taxonomy == "tumor_type" else ["normal", "tumor"]
     assert dm.class_names == expected
-    assert dm.preprocessing["taxonomy"] == taxonomy
+    assert dm.preprocessing.taxonomy == taxonomy
     assert sorted(set(dm.datasets["train"].targets)) == [0, 1]

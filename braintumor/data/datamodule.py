@@ -28,10 +28,11 @@ from braintumor.data.catalog import (
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.loaders import LoaderSettings, build_loader
 from braintumor.data.parameters import check_parameters, default_num_workers
+from braintumor.data.preprocessing import Preprocessing
 from braintumor.data.scan import Scan
 from braintumor.data.split import SPLITS
 from braintumor.data.synthetic import ensure_synthetic_dataset
-from braintumor.data.transforms import eval_transform, per_channel
+from braintumor.data.transforms import per_channel
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class MRIDataModule(LightningDataModule):
         if self.synthetic is not None and not self.root.exists():
             self.prepare_data()
         self.catalog, images = self._decoded(build_catalog(self.settings))
-        eval_tf = eval_transform(self.image_size, self.mean, self.std, self.channels)
+        eval_tf = self.preprocessing.eval_transform()
         transforms = {"train": self.augmentation.per_image(cached="train" in images)}
         for split in SPLITS:
             self.datasets[split] = ScanDataset(
@@ -196,16 +197,11 @@ class MRIDataModule(LightningDataModule):
         return len(self.class_names)
 
     @property
-    def preprocessing(self) -> dict[str, Any]:
+    def preprocessing(self) -> Preprocessing:
         """What a checkpoint needs to rebuild the eval transform and read its outputs."""
-        return {
-            "class_names": list(self.class_names),
-            "image_size": self.image_size,
-            "channels": self.channels,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "taxonomy": self.taxonomy,
-        }
+        return Preprocessing.build(
+            self.class_names, self.image_size, self.channels, self.mean, self.std, self.taxonomy
+        )
 
     def class_counts(self, split: str = "train") -> list[int]:
         """Images per class in ``split``, in class order."""

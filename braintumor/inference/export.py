@@ -96,9 +96,9 @@ def export_onnx(
     """Write ``module``'s net (+ softmax) as ONNX with a dynamic batch axis, and its sidecar."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    prep = dict(module.hparams["preprocessing"])
+    prep = module.preprocessing
     model = _Probabilities(module.net).eval().cpu()
-    example = torch.zeros(2, prep["channels"], prep["image_size"], prep["image_size"])
+    example = torch.zeros(2, prep.channels, prep.image_size, prep.image_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter about its own internals
         torch.onnx.export(
@@ -107,8 +107,7 @@ def export_onnx(
             dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=4096)}},
         )  # fmt: skip
     meta = {
-        **prep,
-        "class_names": list(prep["class_names"]),
+        **prep.to_dict(),
         "opset": opset,
         "input": "image",
         "output": "probabilities",

@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from braintumor.data.image import load_image
-from braintumor.data.transforms import eval_transform, per_channel
+from braintumor.data.preprocessing import Preprocessing
 from braintumor.errors import UsageError
 
-PREPROCESSING_KEYS = ("class_names", "image_size", "channels", "mean", "std")
 MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompression bombs)
 
 
@@ -44,22 +43,20 @@ class Predictor:
 
     Parameters
     ----------
-    preprocessing : ``class_names``, ``image_size``, ``channels``, ``mean``, ``std``.
+    preprocessing : the model's :class:`~braintumor.data.preprocessing.Preprocessing` (or
+        the dict a checkpoint or sidecar stores).
     """
 
     backend = "?"
 
-    def __init__(self, preprocessing: Mapping[str, Any]) -> None:
-        missing = [k for k in PREPROCESSING_KEYS if k not in preprocessing]
-        if missing:
-            raise ValueError(f"the model's preprocessing settings lack {missing}.")
-        self.preprocessing = {k: preprocessing[k] for k in PREPROCESSING_KEYS}
-        self.class_names: list[str] = list(preprocessing["class_names"])
-        self.channels = int(preprocessing["channels"])
-        self.image_size = int(preprocessing["image_size"])
-        self.mean = per_channel(preprocessing["mean"], self.channels, "mean")
-        self.std = per_channel(preprocessing["std"], self.channels, "std")
-        self.transform = eval_transform(self.image_size, self.mean, self.std, self.channels)
+    def __init__(self, preprocessing: Preprocessing | Mapping[str, Any]) -> None:
+        if not isinstance(preprocessing, Preprocessing):
+            preprocessing = Preprocessing.from_dict(preprocessing)
+        self.preprocessing = preprocessing
+        self.class_names: list[str] = list(preprocessing.class_names)
+        self.channels = preprocessing.channels
+        self.image_size = preprocessing.image_size
+        self.transform = preprocessing.eval_transform()
 
     def load(self, path: str | Path | BinaryIO) -> torch.Tensor:
         """Decode an image file or file object (any mode) to ``uint8`` ``(C, H, W)``; images of
@@ -85,7 +82,7 @@ class TorchPredictor(Predictor):
     backend = "pytorch"
 
     def __init__(self, module: torch.nn.Module, device: str = "auto") -> None:
-        super().__init__(module.hparams["preprocessing"])
+        super().__init__(module.preprocessing)
         self.device = resolve_device(device)
         self.module = module.to(self.device).eval()
 

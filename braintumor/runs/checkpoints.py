@@ -16,6 +16,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from braintumor.atomic import remove_stale_temporaries, write_atomically
+from braintumor.data.preprocessing import Preprocessing
 from braintumor.errors import CheckpointError, DataError
 from braintumor.runs.layout import RunDir
 from braintumor.runs.record import add_to_run_info
@@ -69,44 +70,21 @@ def resolve_checkpoint(ckpt_path: str | Path | None, run_dir: Path) -> str | Non
     return str(path)
 
 
-def checkpoint_preprocessing(path: str | Path) -> dict[str, Any]:
+def checkpoint_preprocessing(path: str | Path) -> Preprocessing:
     """The class names, image size, channels and normalization a checkpoint was trained with."""
     checkpoint = load_checkpoint(path)
-    return dict(checkpoint.get("hyper_parameters", {}).get("preprocessing") or {})
+    stored = checkpoint.get("hyper_parameters", {}).get("preprocessing") or {}
+    return Preprocessing.from_dict(stored, f"checkpoint '{path}'")
 
 
-def class_difference(theirs: list[str], ours: list[str]) -> str:
-    """How a checkpoint's class names (``theirs``) differ from the data's (``ours``)."""
-    missing, extra = sorted(set(theirs) - set(ours)), sorted(set(ours) - set(theirs))
-    if not missing and not extra:
-        return "same names, different order"
-    return (
-        f"{len(theirs)} classes in the checkpoint, {len(ours)} in the data: missing from the "
-        f"data {missing}, not in the checkpoint {extra}"
-    )
-
-
-def check_compatible(path: str | Path, theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> None:
+def check_compatible(path: str | Path, theirs: Preprocessing, ours: Preprocessing) -> None:
     """Raise a :class:`DataError` comparing the two setups if a checkpoint's preprocessing
     (``theirs``) differs from this run's data (``ours``)."""
-    lines = []
-    for key in ("class_names", "image_size", "channels", "mean", "std"):
-        a, b = theirs.get(key), ours.get(key)
-        if key in ("mean", "std") and a is not None and b is not None:
-            same = len(a) == len(b) and all(abs(x - y) < 1e-6 for x, y in zip(a, b, strict=True))
-        else:
-            sequences = isinstance(a, (list, tuple)) and isinstance(b, (list, tuple))
-            same = a == b or (sequences and list(a) == list(b))
-        if same:
-            continue
-        if key == "class_names":
-            lines.append(f"  class names: {class_difference(a or [], b or [])}")
-        else:
-            lines.append(f"  {key}: checkpoint {a}, this run {b}")
+    lines = theirs.differences(ours)
     if lines:
         raise DataError(
             f"checkpoint '{path}' was made for another setup than this run's data:\n"
-            + "\n".join(lines)
+            + "\n".join(f"  {line}" for line in lines)
             + "\nUse the data, taxonomy and data.image_size/channels of the run that wrote it, "
             "or start a new run without ckpt_path."
         )

@@ -29,6 +29,7 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities.distributed import gather_all_tensors
 
+from braintumor.data.preprocessing import Preprocessing
 from braintumor.runs.checkpoints import load_checkpoint, newest_in
 from braintumor.training.schedulers import planned_length, replan
 
@@ -72,7 +73,7 @@ class MRIClassifier(LightningModule):
     optimizer : Hydra config of a partial optimizer (``_partial_: true``), called with the
         parameters.
     preprocessing : ``class_names``, ``image_size``, ``channels``, ``mean``, ``std`` of the data,
-        as given by ``MRIDataModule.preprocessing``.
+        as ``MRIDataModule.preprocessing.to_dict()`` gives them (kept as ``self.preprocessing``).
     scheduler : optional Hydra config of a partial LR scheduler, called with the optimizer.
     scheduler_monitor : metric a ``ReduceLROnPlateau`` scheduler watches.
     label_smoothing : cross-entropy label smoothing.
@@ -109,7 +110,8 @@ class MRIClassifier(LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.class_names: list[str] = list(preprocessing["class_names"])
+        self.preprocessing = Preprocessing.from_dict(preprocessing)  # travels in the checkpoint
+        self.class_names: list[str] = list(self.preprocessing.class_names)
         num_classes = len(self.class_names)
         try:
             self.net: nn.Module = instantiate(net)

@@ -34,8 +34,8 @@ class AugmentedSampleGrid(Callback):
         images = torch.stack([dataset[i][0] for i in picks])
         if images.dtype == torch.uint8:  # augment_on=batch|device: augmented per batch, not here
             images = trainer.datamodule.augment_batch(images)
-        prep = pl_module.hparams.get("preprocessing", {})
-        images = denormalize(images, prep.get("mean", [0.5]), prep.get("std", [0.5]))
+        prep = pl_module.preprocessing
+        images = denormalize(images, prep.mean, prep.std)
         grid = make_grid(images, nrow=self.per_row, padding=2)
         for board in boards:
             board.experiment.add_image("train/augmented_samples", grid, trainer.global_step)
