@@ -2,8 +2,9 @@
 
 ``python -m braintumor audit DATA_ROOT [--out DIR] [--distance 12]`` prints and writes
 (``audit.md`` + ``audit.json``): images per class, sizes and modes, unreadable files, junk
-files, exact duplicates (identical bytes) and near-duplicate groups (perceptual hash), within
-and across classes; a near-duplicate group spanning classes is a possible label conflict.
+files, exact duplicates (identical bytes) and near-duplicate groups (perceptual hash, or the
+same image up to a crop of a few percent: :mod:`braintumor.data.cropped_copies`), within and
+across classes; a near-duplicate group spanning classes is a possible label conflict.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from braintumor.data.cropped_copies import cropped_copy_pairs
 from braintumor.data.duplicates import exact_duplicate_sets, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import fingerprint_scans
 from braintumor.data.scan import (
@@ -77,6 +79,12 @@ def audit_dataset(
         for members in exact_duplicate_sets([prints[s.path].sha256 for s in readable])
     ]
     pairs = near_duplicate_pairs([prints[s.path].phash for s in readable], max_distance)
+    cropped = cropped_copy_pairs(
+        [root / s.path for s in readable], [prints[s.path].crop_hash for s in readable],
+        [(prints[s.path].width, prints[s.path].height) for s in readable], max_distance,
+        workers=workers,
+    )  # fmt: skip
+    pairs += [(i, j, 0) for i, j in cropped]  # copies up to a crop: listed with distance 0
     group_of = groups_from_pairs(len(readable), pairs)
     members: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(group_of):

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from braintumor.data.cropped_copies import cropped_copy_pairs
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
@@ -49,6 +50,8 @@ class CatalogSettings:
     hash_size: int = 16
     group_file: Path | None = None
     group_file_unmatched: float = 0.0
+    group_cropped_copies: bool = True
+    cropped_copy_similarity: float = 0.985
     cache_dir: Path | None = None  # where fingerprints are kept between runs
     workers: int = 1
 
@@ -139,9 +142,15 @@ class _Stages:
         cfg = self.settings
         groupings: list[list] = []
         if cfg.group_near_duplicates:
-            pairs = near_duplicate_pairs(
-                [self.prints[s.path].phash for s in scans], cfg.near_duplicate_distance
-            )
+            prints = [self.prints[s.path] for s in scans]
+            pairs = near_duplicate_pairs([p.phash for p in prints], cfg.near_duplicate_distance)
+            if cfg.group_cropped_copies:
+                cropped = cropped_copy_pairs(
+                    [cfg.root / s.path for s in scans], [p.crop_hash for p in prints],
+                    [(p.width, p.height) for p in prints], cfg.near_duplicate_distance,
+                    cfg.cropped_copy_similarity, cfg.workers,
+                )  # fmt: skip
+                pairs = pairs + [(i, j, -1) for i, j in cropped]
             groupings.append(groups_from_pairs(len(scans), pairs))
             if pairs:
                 n_grouped = len({i for p in pairs for i in p[:2]})

@@ -78,6 +78,8 @@ class MRIDataModule(LightningDataModule):
         hash_size: int = 16,
         group_file: str | Path | None = None,
         group_file_unmatched: float = 0.0,
+        group_cropped_copies: bool = True,
+        cropped_copy_similarity: float = 0.985,
         sampler: str | None = None,
         cache_dir: str | Path | None = None,
         seed: int | None = None,
@@ -108,6 +110,7 @@ class MRIDataModule(LightningDataModule):
             Path(split_file) if split_file else None, check_images, taxonomy,
             group_near_duplicates, near_duplicate_distance, hash_size,
             Path(group_file) if group_file else None, float(group_file_unmatched),
+            group_cropped_copies, float(cropped_copy_similarity),
             Path(cache_dir) if cache_dir else None, workers,
         )  # fmt: skip
         self.augmentation = Augmentation(

@@ -18,9 +18,10 @@ import imagehash
 from PIL import Image
 from tqdm import tqdm
 
+from braintumor.data.cropped_copies import crop_hash
 from braintumor.data.image import to_channels
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Fingerprint:
     mode: str = ""
     sha256: str = ""  # of the file's bytes: exact duplicates
     phash: str = ""  # perceptual hash (hex): near duplicates
+    crop_hash: str = ""  # coarse hash of the centre (hex): copies with another crop
 
 
 def fingerprint(path: str | Path, hash_size: int = 16) -> Fingerprint:
@@ -53,6 +55,7 @@ def fingerprint(path: str | Path, hash_size: int = 16) -> Fingerprint:
             image.load()
             gray = to_channels(image, 1)
         result.phash = str(imagehash.phash(gray, hash_size=hash_size))
+        result.crop_hash = crop_hash(gray)
     except Exception as error:  # PIL raises many types for bad files
         result.error = f"{type(error).__name__}: {error}"
     return result

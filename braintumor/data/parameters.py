@@ -22,6 +22,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "image_size": (8, float("inf")),
     "crop_margin": (0.0, 1.0),
     "group_file_unmatched": (0.0, 1.0),
+    "cropped_copy_similarity": (0.0, 1.0),
 }
 
 

@@ -1,0 +1,139 @@
+"""Copies of a scan with a slightly different crop or border (screenshots of one image).
+
+A perceptual hash of the whole image moves by far more than its near-duplicate threshold when
+1-3% of one side is cut away, so such copies would land in different splits. Here they are
+found in two steps:
+
+1. candidates: a coarse hash of the image's centre (:func:`crop_hash`, 64 bits of the central
+   84%, which a few percent of border barely changes) within ``max_hash_distance`` bits, and
+   aspect ratios that a crop of at most :data:`MAX_CROP` per side can explain;
+2. verification: the sub-window of one image that best matches the other is found from their
+   row and column intensity profiles (crop fractions ``0..MAX_CROP`` per side), and the two are
+   compared pixel by pixel there (normalized correlation at 128 px). Only pairs that correlate at
+   ``min_similarity`` or more are grouped: distinct slices of one case, however similar their
+   hashes, do not align that well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from braintumor.data.duplicates import near_duplicate_pairs
+from braintumor.data.image import to_channels
+
+MAX_CROP = 0.06  # the largest share of a side a copy may have lost
+CENTRE = 0.08  # the crop hash looks at the image without this share of each side
+SIDE = 160  # thumbnails compared, px (a 94% window still holds 128 px)
+COMPARED = 128  # the aligned windows are compared at this size
+_FRACTIONS = np.linspace(0.0, MAX_CROP, 13)
+
+
+def crop_hash(gray: Image.Image) -> str:
+    """64-bit pHash of the central part of a grayscale image (hex)."""
+    w, h = gray.size
+    box = (round(CENTRE * w), round(CENTRE * h), w - round(CENTRE * w), h - round(CENTRE * h))
+    return str(imagehash.phash(gray.crop(box), hash_size=8))
+
+
+def thumbnail(path: str | Path) -> np.ndarray:
+    """``SIDE`` x ``SIDE`` ``uint8`` grayscale of an image file (aspect not kept)."""
+    with Image.open(path) as image:
+        image.draft("L" if image.mode in ("L", "RGB") else None, (2 * SIDE, 2 * SIDE))
+        gray = to_channels(image, 1)
+        return np.asarray(gray.resize((SIDE, SIDE), Image.BILINEAR), dtype=np.uint8)
+
+
+def _windows(n_source: int, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (lo, hi) crop of ``_FRACTIONS``: sample positions into a profile of
+    ``n_source`` values, as floor indices and weights, for ``n_target`` samples each."""
+    lo, hi = np.meshgrid(_FRACTIONS, 1.0 - _FRACTIONS, indexing="ij")
+    lo, hi = lo.ravel(), hi.ravel()
+    t = np.linspace(0.0, 1.0, n_target)
+    positions = (lo[:, None] + (hi - lo)[:, None] * t[None, :]) * (n_source - 1)
+    floor = np.clip(np.floor(positions).astype(np.int64), 0, n_source - 2)
+    return np.stack([lo, hi], 1), floor, positions - floor
+
+
+def _centred(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean(axis=-1, keepdims=True)
+    norm = np.sqrt((x * x).sum(axis=-1, keepdims=True))
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def _best_window(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """The crop ``(lo, hi)`` (fractions) of ``source`` whose resampled profile best matches
+    ``target``'s."""
+    bounds, floor, weight = _windows(len(source), len(target))
+    resampled = source[floor] * (1 - weight) + source[floor + 1] * weight
+    scores = _centred(resampled) @ _centred(target[None, :])[0]
+    lo, hi = bounds[int(np.argmax(scores))]
+    return float(lo), float(hi)
+
+
+def _inside(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of ``b`` with the window of ``a`` it is best explained as a crop of."""
+    small_b = np.asarray(Image.fromarray(b).resize((COMPARED, COMPARED), Image.BILINEAR), float)
+    af = a.astype(np.float64)
+    x0, x1 = _best_window(af.mean(0), small_b.mean(0))
+    y0, y1 = _best_window(af.mean(1), small_b.mean(1))
+    n = SIDE - 1
+    box = (x0 * n, y0 * n, x1 * n + 1, y1 * n + 1)
+    window = np.asarray(
+        Image.fromarray(a).resize((COMPARED, COMPARED), Image.BILINEAR, box=box), float
+    )
+    return float((_centred(window.ravel()) * _centred(small_b.ravel())).sum())
+
+
+def aligned_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """How well one thumbnail is a crop of the other: the best normalized correlation, 1 for
+    the same pixels."""
+    return max(_inside(a, b), _inside(b, a))
+
+
+def _verify(args: tuple[list[str], list[tuple[int, int]]]) -> list[float]:
+    files, pairs = args
+    thumbs: dict[int, np.ndarray] = {}
+    scores = []
+    for i, j in pairs:
+        for k in (i, j):
+            if k not in thumbs:
+                thumbs[k] = thumbnail(files[k])
+        scores.append(aligned_similarity(thumbs[i], thumbs[j]))
+    return scores
+
+
+def cropped_copy_pairs(
+    files: Sequence[str | Path],
+    crop_hashes: Sequence[str],
+    sizes: Sequence[tuple[int, int]],
+    max_hash_distance: int = 12,
+    min_similarity: float = 0.985,
+    workers: int = 1,
+) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)`` of ``files`` that are copies of one image up to a crop of at most
+    :data:`MAX_CROP` per side, a rescale and a re-encode. ``crop_hashes`` (:func:`crop_hash`,
+    ``""`` for unreadable files) and ``sizes`` (width, height) come from the fingerprints."""
+    slack = (1 - MAX_CROP) ** -1 * 1.01
+    candidates = []
+    for i, j, _ in near_duplicate_pairs(list(crop_hashes), max_hash_distance):
+        (wi, hi), (wj, hj) = sizes[i], sizes[j]
+        ratio = (wi / max(hi, 1)) / (wj / max(hj, 1))
+        if 1 / slack <= ratio <= slack:
+            candidates.append((i, j))
+    if not candidates:
+        return []
+    names = [str(f) for f in files]
+    chunks = [candidates[k : k + 256] for k in range(0, len(candidates), 256)]
+    jobs = [(names, chunk) for chunk in chunks]
+    if workers > 1 and len(chunks) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            scores = [s for part in pool.map(_verify, jobs) for s in part]
+    else:
+        scores = [s for job in jobs for s in _verify(job)]
+    return [pair for pair, s in zip(candidates, scores, strict=True) if s >= min_similarity]
