@@ -24,7 +24,13 @@ from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_d
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
 from braintumor.data.scan import Scan, find_classes, scan_class_folders
-from braintumor.data.split import SPLITS, assign_splits, read_split_csv, write_split_csv
+from braintumor.data.split import (
+    SPLITS,
+    assign_splits,
+    kfold_splits,
+    read_split_csv,
+    write_split_csv,
+)
 from braintumor.data.taxonomy import label_map
 from braintumor.errors import DataError
 
@@ -43,6 +49,8 @@ class CatalogSettings:
     test_fraction: float = 0.15
     split_seed: int = 42
     split_file: Path | None = None
+    n_folds: int | None = None  # K-fold cross-validation: fold ``fold`` is the test set
+    fold: int | None = None
     check_images: bool = True
     taxonomy: str = "folder"
     group_near_duplicates: bool = True
@@ -168,9 +176,15 @@ class _Stages:
         cfg = self.settings
         scans = self.readable(scan_class_folders(cfg.root, names))
         groups = self.groups(scans)
-        splits = assign_splits(
-            [s.label for s in scans], groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed
-        )
+        labels = [s.label for s in scans]
+        if cfg.n_folds is not None:
+            splits = kfold_splits(
+                labels, groups, cfg.n_folds, cfg.fold or 0, cfg.val_fraction, cfg.split_seed
+            )
+        else:
+            splits = assign_splits(
+                labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed
+            )
         return scans, splits, groups
 
     def split_file(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
@@ -286,6 +300,13 @@ def warn_missing_classes(catalog: Catalog) -> None:
 
 def build_catalog(settings: CatalogSettings) -> Catalog:
     """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
+    if settings.n_folds is not None and (settings.split_file or settings.layout != "folder"):
+        raise DataError(
+            "data.n_folds (cross-validation) splits class folders itself: it cannot be combined "
+            "with data.split_file or data.layout=presplit."
+        )
+    if settings.fold is not None and settings.n_folds is None:
+        raise DataError(f"data.fold={settings.fold} needs data.n_folds (e.g. data.n_folds=5).")
     stages = _Stages(settings)
     groups: list[int] | None = None
     if settings.layout == "folder":

@@ -70,6 +70,8 @@ class MRIDataModule(LightningDataModule):
         test_fraction: float = 0.15,
         split_seed: int = 42,
         split_file: str | Path | None = None,
+        n_folds: int | None = None,
+        fold: int | None = None,
         synthetic: Mapping[str, Any] | None = None,
         check_images: bool = True,
         taxonomy: str = "folder",
@@ -107,7 +109,7 @@ class MRIDataModule(LightningDataModule):
         self.decoded_cache_dir = Path(decoded_cache_dir) if decoded_cache_dir else None
         self.settings = CatalogSettings(
             self.root, layout, val_fraction, test_fraction, split_seed,
-            Path(split_file) if split_file else None, check_images, taxonomy,
+            Path(split_file) if split_file else None, n_folds, fold, check_images, taxonomy,
             group_near_duplicates, near_duplicate_distance, hash_size,
             Path(group_file) if group_file else None, float(group_file_unmatched),
             group_cropped_copies, float(cropped_copy_similarity),

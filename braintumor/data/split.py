@@ -180,6 +180,50 @@ def assign_splits(
     return group_stratified_split(labels, groups, val_fraction, test_fraction, seed)
 
 
+def kfold_splits(
+    labels: Sequence[str],
+    groups: Sequence[int] | None,
+    n_folds: int,
+    fold: int,
+    val_fraction: float,
+    seed: int,
+) -> list[str]:
+    """Fold ``fold`` of ``n_folds`` as the test set, validation carved from the other folds.
+
+    The folds are scikit-learn's ``StratifiedGroupKFold`` (shuffled with ``seed``): they
+    partition the items, keep every group in one fold and depend only on the labels, the
+    groups, ``n_folds`` and ``seed``, so the same seed gives the same folds for every ``fold``.
+    Validation takes about ``val_fraction`` of the whole set from the remaining folds, whole
+    groups, stratified.
+    """
+    if n_folds < 2 or not 0 <= fold < n_folds:
+        raise DataError(
+            f"data.n_folds must be at least 2 and data.fold in [0, n_folds); got "
+            f"n_folds={n_folds}, fold={fold}."
+        )
+    labels = list(labels)
+    groups = list(groups) if groups is not None else list(range(len(labels)))
+    if len(set(groups)) < n_folds:
+        raise DataError(
+            f"{len(set(groups))} independent images (groups) cannot fill {n_folds} folds; "
+            "lower data.n_folds."
+        )
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # tiny classes are reported below
+        warnings.simplefilter("ignore", UserWarning)
+        folds = list(splitter.split(np.zeros(len(labels)), labels, groups))
+    index = np.arange(len(labels))
+    assigned = np.array(["train"] * len(labels), dtype=object)
+    assigned[folds[fold][1]] = "test"
+    rest = index[assigned == "train"]
+    if val_fraction > 0 and len(rest):
+        relative = min(0.5, val_fraction / (1.0 - 1.0 / n_folds))
+        _, val = _fold(rest, labels, groups, relative, seed + 1)
+        assigned[val] = "val"
+        _ensure_every_split(labels, groups, assigned, want_val=True, want_test=False)
+    return assigned.tolist()
+
+
 def write_split_csv(
     path: str | Path,
     scans: Sequence[Scan],
