@@ -1,0 +1,48 @@
+"""Selective prediction: risk-coverage, AURC and an abstention threshold chosen on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from braintumor.evaluation.selective import abstention_threshold, apply_threshold, risk_coverage
+
+
+def _predictions(n=1000, seed=0):
+    """Confidence that tracks correctness: right answers are more confident on average."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    conf = rng.uniform(0.34, 1.0, n)
+    right = rng.random(n) < conf  # calibrated by construction
+    pred = np.where(right, y, (y + 1) % 3)
+    probs = np.full((n, 3), 0.0)
+    probs[np.arange(n), pred] = conf
+    probs[np.arange(n), (pred + 1) % 3] = 1 - conf
+    return y, probs
+
+
+def test_risk_falls_with_confidence_and_aurc_beats_random_order():
+    y, probs = _predictions()
+    curve = risk_coverage(y, probs)
+    assert curve.coverage[-1] == 1.0 and curve.risk[-1] == pytest.approx(
+        np.mean(probs.argmax(1) != y)
+    )
+    assert curve.risk[len(y) // 10] < curve.risk[-1]
+    assert curve.aurc < curve.risk[-1]
+
+
+def test_a_threshold_chosen_on_validation_holds_on_test():
+    y_val, p_val = _predictions(seed=1)
+    chosen = abstention_threshold(y_val, p_val, target_accuracy=0.9)
+    assert chosen["accuracy"] >= 0.9 and 0 < chosen["coverage"] < 1
+    y_test, p_test = _predictions(seed=2)
+    on_test = apply_threshold(y_test, p_test, chosen["threshold"])
+    assert on_test["accuracy"] > 0.85 and on_test["answered"] + on_test["referred"] == len(y_test)
+
+
+def test_an_unreachable_target_gives_no_threshold_and_says_why():
+    y = np.array([0, 1, 0, 1])
+    probs = np.array([[0.4, 0.6], [0.6, 0.4], [0.45, 0.55], [0.55, 0.45]])  # all wrong
+    chosen = abstention_threshold(y, probs, 0.99)
+    assert chosen["threshold"] is None and "reaches accuracy 0.99" in chosen["reason"]
+    assert apply_threshold(y, probs, None)["coverage"] == 0.0
