@@ -46,3 +46,16 @@ def test_an_unreachable_target_gives_no_threshold_and_says_why():
     chosen = abstention_threshold(y, probs, 0.99)
     assert chosen["threshold"] is None and "reaches accuracy 0.99" in chosen["reason"]
     assert apply_threshold(y, probs, None)["coverage"] == 0.0
+
+
+def test_reliability_and_risk_coverage_figures_render(tmp_path):
+    from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
+
+    y, probs = _predictions(200)
+    plot_reliability(y, probs, probs, 1.0, 0.1, 0.1).savefig(tmp_path / "r.png")
+    chosen = abstention_threshold(y, probs, 0.9)
+    fig = plot_risk_coverage(risk_coverage(y, probs), chosen["threshold"], 0.9)
+    fig.savefig(tmp_path / "rc.png")
+    assert (tmp_path / "r.png").stat().st_size > 1000 and (
+        tmp_path / "rc.png"
+    ).stat().st_size > 1000
