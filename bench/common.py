@@ -57,7 +57,8 @@ def compose_train(overrides: list[str] = ()) -> DictConfig:
 
 
 def build_classifier(cfg: DictConfig, num_classes: int, **changes):
-    """The ``MRIClassifier`` of ``cfg.model`` for ``num_classes`` classes of ``cfg.data``."""
+    """The ``MRIClassifier`` of ``cfg.model`` for ``num_classes`` classes of ``cfg.data`` (its
+    network built by :func:`braintumor.models.build_model`, as in training)."""
     from braintumor.data.preprocessing import Preprocessing
     from braintumor.training.module import MRIClassifier
 
@@ -71,7 +72,6 @@ def build_classifier(cfg: DictConfig, num_classes: int, **changes):
     ).to_dict()
     model = OmegaConf.to_container(cfg.model, resolve=True)
     model = {k: v for k, v in model.items() if k not in ("_target_", "normalization")}
-    model["net"] = {**model["net"], "num_classes": num_classes, "in_channels": data.channels}
     model.update(changes)
     return MRIClassifier(preprocessing=prep, **model)
 

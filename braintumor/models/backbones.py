@@ -19,9 +19,16 @@ from torch import nn
 from torchvision.models import get_model, get_model_weights
 
 from braintumor.errors import WeightsUnavailableError
+from braintumor.models.data_config import DataConfig, data_config, fold_channels
 
 WEIGHTS_HOST = ("download.pytorch.org", 443)
 """Probed before a download so that an offline machine fails at once, not after a timeout."""
+
+GRADCAM_LAYERS = ("layer4", "features", "trunk_output")
+"""Grad-CAM's target, the last feature stage (before pooling), by the attribute torchvision's
+families give it: ``layer4`` (ResNet, ResNeXt, Wide ResNet), ``features`` (EfficientNet,
+MobileNet, ConvNeXt, DenseNet, VGG, ...), ``trunk_output`` (RegNet); the first one the model
+has."""
 
 
 def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
@@ -120,6 +127,8 @@ class Backbone(nn.Module):
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}.")
         self.name = name
+        self.in_channels = in_channels
+        self.pretrained = bool(pretrained or weights_path)
         self.model = get_model(name, weights=None)
         if weights_path:
             state = load_weights_file(weights_path)
@@ -148,6 +157,45 @@ class Backbone(nn.Module):
     def head(self) -> nn.Module:
         """The new classifier layer (trained from scratch, never frozen)."""
         return self.model.get_submodule(self._head_path)
+
+    @property
+    def gradcam_layer(self) -> str | None:
+        """Dotted path (from this module) of the layer Grad-CAM explains (``GRADCAM_LAYERS``);
+        ``None``: none of them, Grad-CAM takes the last ``Conv2d``."""
+        for attribute in GRADCAM_LAYERS:
+            if isinstance(getattr(self.model, attribute, None), nn.Module):
+                return f"model.{attribute}"
+        return None
+
+    @staticmethod
+    def resolve_data_config(
+        name: str,
+        in_channels: int = 3,
+        pretrained: bool = False,
+        weights_path: str | Path | None = None,
+        **_: object,
+    ) -> DataConfig:
+        """The data config (:mod:`braintumor.models.data_config`) of torchvision's ``name``
+        without building it: the input size, interpolation and crop of its default ImageNet
+        weights, and their mean/std when it starts from them (``pretrained`` or
+        ``weights_path``); a random network expects no particular mean/std."""
+        try:
+            transform = get_model_weights(name).DEFAULT.transforms()
+        except (ValueError, KeyError, AttributeError):  # a builder without ImageNet weights
+            return data_config()
+        crop = transform.crop_size[0]
+        starts_pretrained = bool(pretrained or weights_path)
+        return data_config(
+            input_size=(in_channels, crop, crop),
+            mean=fold_channels(transform.mean, in_channels) if starts_pretrained else None,
+            std=fold_channels(transform.std, in_channels) if starts_pretrained else None,
+            interpolation=transform.interpolation.value,
+            crop_pct=crop / transform.resize_size[0],
+        )
+
+    def data_config(self) -> DataConfig:
+        """This network's data config (see :meth:`resolve_data_config`)."""
+        return self.resolve_data_config(self.name, self.in_channels, self.pretrained)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from braintumor.models.data_config import DataConfig, data_config
+
 
 def conv_block(in_channels: int, out_channels: int, convs: int) -> nn.Sequential:
     """``convs`` x (3x3 conv -> BatchNorm -> ReLU), then 2x2 max pooling."""
@@ -70,6 +72,14 @@ class MRICNN(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    @staticmethod
+    def resolve_data_config(**_: object) -> DataConfig:
+        """Any input size, the data's own mean/std: nothing pretrained to match."""
+        return data_config()
+
+    def data_config(self) -> DataConfig:
+        return self.resolve_data_config()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` images -> ``(N, num_classes)`` logits."""

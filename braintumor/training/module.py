@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch import LightningModule
 from torch import nn
@@ -30,7 +29,9 @@ from torchmetrics.classification import (
 from torchmetrics.utilities.distributed import gather_all_tensors
 
 from braintumor.data.preprocessing import Preprocessing
+from braintumor.models import build_model
 from braintumor.runs.checkpoints import load_checkpoint, newest_in
+from braintumor.training.callbacks.finetuning import FreezeBackbone
 from braintumor.training.schedulers import planned_length, replan
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ class MRIClassifier(LightningModule):
 
     Parameters
     ----------
-    net : Hydra config (``_target_`` + arguments, ``num_classes`` and ``in_channels`` included)
-        of the ``nn.Module`` to train.
+    net : config of the network to train (``_target_`` or ``name``, and its arguments), built
+        by :func:`~braintumor.models.build_model` for the preprocessing's classes and channels.
     optimizer : Hydra config of a partial optimizer (``_partial_: true``), called with the
         parameters.
     preprocessing : ``class_names``, ``image_size``, ``channels``, ``mean``, ``std`` of the data,
@@ -86,7 +87,8 @@ class MRIClassifier(LightningModule):
     compile : run the network through ``torch.compile`` (the weights stay in ``net``, so
         checkpoints are unchanged).
     gradcam_layer : dotted path (negative indices allowed) of the layer Grad-CAM explains,
-        e.g. ``net.features.-1.-2``; ``None``: the last ``Conv2d`` of the network.
+        e.g. ``net.features.-1.-2``; ``None``: the network's own choice (its ``gradcam_layer``,
+        e.g. a backbone's last feature stage), else its last ``Conv2d``.
     divergence_factor : a training loss above this many times chance level (ln of the number
         of classes) stops the run as diverged, like a NaN loss; ``None``: never.
     """
@@ -113,12 +115,9 @@ class MRIClassifier(LightningModule):
         self.preprocessing = Preprocessing.from_dict(preprocessing)  # travels in the checkpoint
         self.class_names: list[str] = list(self.preprocessing.class_names)
         num_classes = len(self.class_names)
-        try:
-            self.net: nn.Module = instantiate(net)
-        except InstantiationException as error:  # show the network's own message, not Hydra's
-            if error.__cause__ is None:
-                raise
-            raise error.__cause__ from None
+        self.net: nn.Module = build_model(net, num_classes, self.preprocessing.channels)
+        if gradcam_layer is None and getattr(self.net, "gradcam_layer", None):
+            self.hparams["gradcam_layer"] = f"net.{self.net.gradcam_layer}"  # in checkpoints too
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         if class_weights is not None and len(class_weights) != num_classes:
@@ -315,27 +314,10 @@ class MRIClassifier(LightningModule):
         backbone = [p for p in self.net.parameters() if id(p) not in head_ids]
         return list(head.parameters()), backbone
 
-    @property
-    def backbone_frozen(self) -> bool:
-        return self.current_epoch < self.hparams.freeze_backbone_epochs
-
-    def on_train_epoch_start(self) -> None:
-        _, backbone = self.head_and_backbone()
-        for parameter in backbone:
-            parameter.requires_grad_(not self.backbone_frozen)
-        if not self.backbone_frozen:
-            self.net.train()  # BatchNorm layers frozen in eval mode resume learning statistics
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        if self.backbone_frozen:  # BatchNorm statistics stay as pretrained, too
-            head = getattr(self.net, "head", None)
-            head_modules = {id(m) for m in head.modules()} if head is not None else set()
-            for module in self.net.modules():
-                if (
-                    isinstance(module, nn.modules.batchnorm._BatchNorm)
-                    and id(module) not in head_modules
-                ):
-                    module.eval()
+    def configure_callbacks(self) -> list:
+        """The backbone frozen for ``freeze_backbone_epochs`` epochs (Lightning's
+        ``BaseFinetuning``), whichever Trainer fits this module."""
+        return [FreezeBackbone(self.hparams.get("freeze_backbone_epochs", 0))]
 
     # ------------------------------------------------------------------------- optimizer
     def configure_optimizers(self) -> Any:
