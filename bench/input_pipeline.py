@@ -59,7 +59,7 @@ def versus_naive(args: argparse.Namespace) -> list[str]:
     root = make_bench44(Path(args.data))
     cfg = compose_train(["data.image_size=128"])
     dm = MRIDataModule(root, image_size=128, check_images=False, group_near_duplicates=False,
-                       batch_augment=instantiate(cfg.augment.batched))  # fmt: skip
+                       batch_augment=instantiate(cfg.augment).batch_augment(128))  # fmt: skip
     start = time.perf_counter()
     dm.setup("fit")  # decodes every image into the cache
     build = time.perf_counter() - start
@@ -67,7 +67,7 @@ def versus_naive(args: argparse.Namespace) -> list[str]:
     paths = {s.path for s in dm.datasets["train"].scans}
     per_image = MRIDataModule(root, image_size=128, check_images=False,
                               group_near_duplicates=False, augment_on="loader",
-                              augment=instantiate(cfg.augment.transforms))  # fmt: skip
+                              augment=instantiate(cfg.augment).transforms(128))  # fmt: skip
     per_image.setup("fit")
     loaders = {
         "ours (default): decoded cache + batched augmentation": ours,

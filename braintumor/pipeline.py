@@ -25,14 +25,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from torchvision.io import ImageReadMode, read_image
 
+from braintumor.data.augment_spec import AugmentSpec
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.preprocessing import Preprocessing, class_difference
 from braintumor.data.skipped import write_skipped
 from braintumor.data.taxonomy import tumor_types
-from braintumor.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from braintumor.errors import DataError
 from braintumor.evaluation import write_split_reports
 from braintumor.evaluation.summary import format_metrics_table
+from braintumor.models import imagenet_normalization, model_data_config
 from braintumor.runs.checkpoints import (
     SafeCheckpointIO,
     check_compatible,
@@ -59,38 +60,42 @@ NORMALIZATIONS = ("data", "auto", "imagenet")
 def model_normalization(cfg: DictConfig) -> dict[str, list[float]]:
     """Mean/std the model asks for (``model.normalization``), or ``{}`` for the data's own.
 
-    ``data``: the data config's mean/std; ``imagenet``: ImageNet's; ``auto``: ImageNet's when
-    the network starts from pretrained weights, else the data's. One-channel input gets the
-    mean of ImageNet's three values, matching the first conv folded to one channel.
+    ``data``: the data config's mean/std; ``imagenet``: ImageNet's; ``auto``: the network's
+    own (its data config, :func:`~braintumor.models.model_data_config`: ImageNet's when it
+    starts from pretrained weights), else the data's. One-channel input gets the mean of
+    ImageNet's three values, matching the first conv folded to one channel.
     """
     mode = cfg.model.get("normalization", "data")
     if mode not in NORMALIZATIONS:
         raise ValueError(f"model.normalization must be one of {NORMALIZATIONS}, got '{mode}'.")
-    net = cfg.model.get("net") or {}
-    pretrained = bool(net.get("pretrained") or net.get("weights_path"))
-    if mode == "data" or (mode == "auto" and not pretrained):
+    channels = cfg.data.get("channels", 1)
+    if mode == "data":
         return {}
-    if cfg.data.get("channels", 1) == 3:
-        return {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
-    return {"mean": [sum(IMAGENET_MEAN) / 3], "std": [sum(IMAGENET_STD) / 3]}
+    if mode == "imagenet":
+        mean, std = imagenet_normalization(channels)
+    else:
+        wanted = model_data_config(cfg.model, in_channels=channels)
+        mean, std = wanted["mean"], wanted["std"]
+        if mean is None:
+            return {}
+    return {"mean": list(mean), "std": list(std)}
 
 
 def build_datamodule(cfg: DictConfig, preprocessing: Preprocessing | None = None) -> MRIDataModule:
     """The datamodule of ``cfg.data`` with ``cfg.augment``; ``preprocessing`` (from a
     checkpoint) overrides image size, channels and normalization, else the model config
     may choose the normalization (:func:`model_normalization`)."""
-    augment = instantiate(cfg.augment.transforms) if cfg.get("augment") else []
     if preprocessing is not None:
         prep = preprocessing
         overrides = {"image_size": prep.image_size, "channels": prep.channels,
                      "mean": list(prep.mean), "std": list(prep.std)}  # fmt: skip
     else:
         overrides = model_normalization(cfg) if cfg.get("model") else {}
-    batched = cfg.augment.get("batched") if cfg.get("augment") else None
-    if batched is not None:
-        overrides["batch_augment"] = instantiate(batched, size=overrides.get(
-            "image_size", cfg.data.image_size))  # fmt: skip
-    dm = instantiate(cfg.data, augment=list(augment), **overrides, _convert_="all")
+    size = overrides.get("image_size", cfg.data.image_size)
+    spec: AugmentSpec = instantiate(cfg.augment) if cfg.get("augment") else AugmentSpec()
+    augment = spec.transforms(size)  # image by image (data.augment_on=loader)
+    overrides["batch_augment"] = spec.batch_augment(size)  # whole batches (batch, device)
+    dm = instantiate(cfg.data, augment=augment, **overrides, _convert_="all")
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -101,8 +106,7 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     kwargs: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)
     module_class = get_class(kwargs.pop("_target_", "braintumor.training.module.MRIClassifier"))
     kwargs.pop("normalization", None)  # used by build_datamodule
-    kwargs["net"] = {**kwargs["net"], "num_classes": dm.num_classes, "in_channels": dm.channels}
-    net = kwargs["net"]
+    net = kwargs["net"]  # built by the module for the datamodule's classes and channels
     random_backbone = not (net.get("pretrained") or net.get("weights_path"))
     if random_backbone and (
         kwargs.get("freeze_backbone_epochs") or kwargs.get("backbone_lr_factor", 1.0) != 1.0

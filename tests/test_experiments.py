@@ -38,13 +38,16 @@ def test_experiment_composes_and_instantiates(name, tiny_root, tmp_path):
     cfg = compose_config(tmp_path / "run", [f"experiment={name}", f"data.root={tiny_root}"])
     GlobalHydra.instance().clear()
     assert cfg.model.net._target_ and cfg.trainer.max_epochs >= 1
-    instantiate(cfg.augment.transforms)
+    augment = instantiate(cfg.augment)
+    assert isinstance(augment.transforms(cfg.data.image_size), list)
     trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
     assert trainer.max_epochs == cfg.trainer.max_epochs
     if name == "baseline_cnn":  # the original recipe: BN + dropout CNN, Adam, cross-entropy
         assert cfg.model.net._target_.endswith("MRICNN") and cfg.model.net.dropout > 0
         assert cfg.model.optimizer._target_ == "torch.optim.Adam"
-        assert cfg.model.label_smoothing == 0.0 and cfg.augment.transforms
+        assert cfg.model.label_smoothing == 0.0 and augment.transforms(cfg.data.image_size)
+    if name.startswith("transfer_"):  # one parameterized recipe, its network by name
+        assert cfg.model.net.name == name.removeprefix("transfer_") and cfg.model.net.pretrained
 
 
 @pytest.mark.parametrize("name", SEARCHES)

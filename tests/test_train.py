@@ -37,8 +37,9 @@ def test_default_config_composes_and_instantiates(tmp_path):
     assert cfg.data.layout == "folder" and cfg.data.synthetic.num_classes == 8
     assert cfg.optimized_metric == "val/f1_best"
     assert cfg.model.scheduler.T_max == cfg.trainer.max_epochs
-    transforms = instantiate(cfg.augment.transforms)
-    assert len(transforms) >= 3
+    augment = instantiate(cfg.augment)
+    assert len(augment.transforms(cfg.data.image_size)) >= 3
+    assert augment.batch_augment(cfg.data.image_size) is not None
     for name in ("presplit", "folder"):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             other = compose(config_name="train", overrides=[f"data={name}", "data.root=/x"])

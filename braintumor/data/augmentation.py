@@ -2,7 +2,8 @@
 
 - ``loader``: the ``augment`` transforms (``transforms.v2``), image by image, in the loader
   workers;
-- ``batch``: the batched augmentation (``augment.batched``) on whole batches in the workers;
+- ``batch``: the batched augmentation (``AugmentSpec.batch_augment``) on whole batches in the
+  workers;
 - ``device``: the batched augmentation after the ``uint8`` batch reaches the accelerator.
 
 Without a batched augmentation, ``batch`` and ``device`` apply the ``augment`` transforms image

@@ -12,9 +12,6 @@ from collections.abc import Callable, Sequence
 import torch
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def per_channel(values: Sequence[float], channels: int, name: str) -> list[float]:
     """Broadcast a 1-value ``mean``/``std`` to ``channels`` values; check the length."""
