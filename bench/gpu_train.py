@@ -91,6 +91,11 @@ class StepClock(Callback):
             self.images += len(batch[1])
 
 
+def model_overrides(net: str) -> list[str]:
+    """``cnn`` or a torchvision model name (``model=backbone model.net.name=<name>``)."""
+    return ["model=cnn"] if net == "cnn" else ["model=backbone", f"model.net.name={net}"]
+
+
 def measure(root: Path, cache_dir: str, run: str, args, gpu: bool) -> dict:
     """One training run (``network:augment_on[:override,...]``); its images/s, wait share and
     epoch times."""
@@ -100,7 +105,7 @@ def measure(root: Path, cache_dir: str, run: str, args, gpu: bool) -> dict:
         "data=folder", f"data.root={root}", f"data.image_size={args.size}",
         f"data.batch_size={args.batch}", "data.cache=disk", f"data.decoded_cache_dir={cache_dir}",
         f"data.augment_on={augment_on}", "data.group_near_duplicates=false",
-        "data.check_images=false", f"model={net}", "model.channels_last=true", "logger=none",
+        "data.check_images=false", *model_overrides(net), "model.channels_last=true", "logger=none",
         "~callbacks.lr_monitor", "~callbacks.augmented_samples", "~callbacks.model_checkpoint",
         "~callbacks.last_checkpoint", "~callbacks.early_stopping",
         "trainer.enable_progress_bar=false", "trainer.num_sanity_val_steps=0",

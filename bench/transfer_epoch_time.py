@@ -20,16 +20,15 @@ from pathlib import Path
 
 import torch
 
-from braintumor.models.backbones import Backbone
+from braintumor.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN, VAL = 3135, 672
 
 
 def throughput(arch: str, size: int, batch: int, steps: int, device: str) -> tuple[float, float]:
-    net = Backbone(arch, num_classes=44, in_channels=1).to(
-        device, memory_format=torch.channels_last
-    )
+    net = build_model({"name": arch}, num_classes=44, in_channels=1)
+    net = net.to(device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-4)
     x = torch.randn(batch, 1, size, size, device=device).contiguous(
         memory_format=torch.channels_last
