@@ -31,7 +31,8 @@ from braintumor.data.preprocessing import Preprocessing, class_difference
 from braintumor.data.skipped import write_skipped
 from braintumor.data.taxonomy import tumor_types
 from braintumor.errors import DataError
-from braintumor.evaluation import write_split_reports
+from braintumor.evaluation import SplitReport, write_split_reports
+from braintumor.evaluation.metrics import metric_key
 from braintumor.evaluation.summary import format_metrics_table
 from braintumor.models import imagenet_normalization, model_data_config
 from braintumor.runs.checkpoints import (
@@ -43,7 +44,7 @@ from braintumor.runs.checkpoints import (
 from braintumor.runs.environment import write_environment
 from braintumor.runs.layout import RunDir
 from braintumor.training.hparams import log_final, log_start, run_hparams
-from braintumor.training.module import MRIClassifier
+from braintumor.training.module import MRIClassifier, metric_tag
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,16 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     )
 
 
+def _logged_metrics(split: str, report: SplitReport) -> dict[str, float]:
+    """A split report's numbers under their logger names: ``<split>/<name>`` (e.g.
+    ``test/f1_macro``) and ``<split>/<precision|recall|f1>_class/<class tag>``."""
+    values = {metric_key(split, k): v for k, v in report.metrics.items() if isinstance(v, float)}
+    for row in report.class_rows():
+        for name in ("precision", "recall", "f1"):
+            values[f"{split}/{name}_class/{metric_tag(str(row['class']))}"] = float(row[name])
+    return values
+
+
 def _report(
     trainer: Trainer,
     module: MRIClassifier,
@@ -170,13 +181,13 @@ def _report(
         extra = {"checkpoint": ckpt or label or "in-memory weights"}
         if not trainer.is_global_zero:
             continue
-        results[split] = write_split_reports(
-            out, split, y_true, y_prob, dm.class_names, extra, collapse
+        bins = module.hparams.get("ece_bins", 15)
+        report = write_split_reports(
+            out, split, y_true, y_prob, dm.class_names, extra, collapse, ece_bins=bins
         )
-        if "accuracy_tumor_type" in results[split]:
-            for lg in trainer.loggers:
-                value = results[split]["accuracy_tumor_type"]
-                lg.log_metrics({f"{split}/acc_tumor_type": value}, step=trainer.global_step)
+        results[split] = report.metrics
+        for lg in trainer.loggers:  # the report's numbers, computed once, under their names
+            lg.log_metrics(_logged_metrics(split, report), step=trainer.global_step)
         if boards:  # the figure just written, not a second rendering
             image = read_image(str(out / f"confusion_matrix_{split}.png"), ImageReadMode.RGB)
             for board in boards:

@@ -102,7 +102,7 @@ def test_cached_and_uncached_runs_train_identically(make_cfg):
         cfg = make_cfg(f"data.cache={cache}", "logger=none", "~callbacks.lr_monitor",
                        "trainer.max_epochs=2", run=cache)  # fmt: skip
         metrics[cache] = pipeline.train(cfg)
-    assert "train/loss" in metrics["none"] and "val/f1_best" in metrics["none"]
+    assert "train/loss" in metrics["none"] and "val/f1_macro_best" in metrics["none"]
     assert metrics["none"] == metrics["memory"]
 
 
@@ -119,7 +119,7 @@ def test_augment_on_device_trains_and_augments_each_image(make_cfg, tiny_root, t
     for mode in ("device", "batch"):
         cfg = make_cfg(f"data.augment_on={mode}", "data.crop_margin=0.25", run=mode)
         metrics = pipeline.train(cfg)
-        assert 0.0 <= metrics["val/f1_best"] <= 1.0 and np.isfinite(metrics["train/loss"])
+        assert 0.0 <= metrics["val/f1_macro_best"] <= 1.0 and np.isfinite(metrics["train/loss"])
 
 
 def test_batch_augment_draws_per_image_and_is_identity_when_off():

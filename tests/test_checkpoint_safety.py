@@ -83,7 +83,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_leaves_nothing_partial(
     cfg = make_cfg("trainer.max_epochs=3", "logger=none", override)
     run_dir = tmp_path / "run"
     _disk_full_after(monkeypatch, run_dir / "checkpoints", good_writes=len(kept))  # epoch 0's
-    with pytest.raises(OSError) as error, recorded_run(run_dir, [], "val/f1_best"):
+    with pytest.raises(OSError) as error, recorded_run(run_dir, [], "val/f1_macro_best"):
         pipeline.train(cfg)
     monkeypatch.undo()
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == kept  # no temp files

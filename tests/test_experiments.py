@@ -62,7 +62,7 @@ def test_hparams_search_composes_with_a_resumable_sqlite_study(name):
     assert {"model.optimizer.lr", "model.optimizer.weight_decay", "model.net.dropout",
             "data.batch_size", "data.image_size", "augment",
             "model.net.width_multiplier"} <= swept  # fmt: skip
-    assert cfg.optimized_metric == "val/f1_best" and sweeper.direction == "maximize"
+    assert cfg.optimized_metric == "val/f1_macro_best" and sweeper.direction == "maximize"
 
 
 def _glob_run(tmp_path: Path, name: str, overrides: list[str]) -> list[dict]:

@@ -4,7 +4,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from torchmetrics.classification import MulticlassCalibrationError
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
 
 from braintumor.evaluation import (
     expected_calibration_error,
@@ -23,13 +28,28 @@ def _predictions(n=300, k=5, seed=0):
     return y, prob
 
 
-def test_ece_matches_torchmetrics():
-    y, prob = _predictions()
-    ours = expected_calibration_error(y, prob, n_bins=15)
-    theirs = MulticlassCalibrationError(5, n_bins=15, norm="l1")(
-        torch.tensor(prob), torch.tensor(y)
-    )
-    assert ours == pytest.approx(float(theirs), abs=1e-6)
+def test_ece_is_the_weighted_confidence_accuracy_gap_over_bins():
+    # 2 bins: [0, 0.5) holds nothing; [0.5, 1] holds 0.6 (right), 0.6 (wrong), 0.9 (right)
+    y = np.array([0, 1, 0])
+    prob = np.array([[0.6, 0.4], [0.6, 0.4], [0.9, 0.1]])
+    gap = abs(2 / 3 - (0.6 + 0.6 + 0.9) / 3)
+    assert expected_calibration_error(y, prob, n_bins=2) == pytest.approx(gap, abs=1e-6)
+    # 4 bins: [0.5, 0.75) holds the two 0.6s (gap 0.1), [0.75, 1] the 0.9 (gap 0.1)
+    assert expected_calibration_error(y, prob, n_bins=4) == pytest.approx(0.1, abs=1e-6)
+    assert np.isnan(expected_calibration_error(np.zeros(0, int), np.zeros((0, 2))))
+
+
+def test_summary_metrics_match_the_training_metrics_of_torchmetrics():
+    """The reports (scikit-learn) and the epochs' val/* metrics (torchmetrics) agree."""
+    y, prob = _predictions(k=5)
+    y[y == 4] = 3  # a class absent from y_true counts as 0 in both macro averages
+    m = summary_metrics(y, prob, [f"c{i}" for i in range(5)])
+    preds, target = torch.tensor(prob), torch.tensor(y)
+    for name, metric in (("accuracy", MulticlassAccuracy(5, average="micro")),
+                         ("precision_macro", MulticlassPrecision(5, average="macro")),
+                         ("recall_macro", MulticlassRecall(5, average="macro")),
+                         ("f1_macro", MulticlassF1Score(5, average="macro"))):  # fmt: skip
+        assert m[name] == pytest.approx(float(metric(preds, target)), abs=1e-6), name
 
 
 def test_summary_metrics_values():
@@ -44,14 +64,16 @@ def test_summary_metrics_values():
 def test_report_files(tmp_path):
     y, prob = _predictions()
     names = [f"Class {i} T1C+" for i in range(5)]
-    metrics = write_split_reports(tmp_path, "test", y, prob, names)
+    report = write_split_reports(tmp_path, "test", y, prob, names)
     saved = json.loads((tmp_path / "test_metrics.json").read_text())
-    assert saved == metrics
+    assert saved == report.metrics
     assert {"accuracy", "precision_macro", "recall_macro", "f1_macro", "ece", "n"} <= set(saved)
     rows = list(csv.DictReader((tmp_path / "classification_report_test.csv").open()))
     assert [r["class"] for r in rows] == [*names, "macro avg", "weighted avg"]
     assert sum(int(r["support"]) for r in rows[:5]) == 300
     assert float(rows[5]["f1"]) == pytest.approx(saved["f1_macro"], abs=1e-4)
+    assert [r["class"] for r in report.class_rows()] == names
+    assert [f"{r['f1']:.4f}" for r in report.per_class] == [r["f1"] for r in rows]
     assert (tmp_path / "confusion_matrix_test.png").stat().st_size > 10_000
 
 

@@ -68,7 +68,7 @@ def test_a_folder_another_live_run_is_writing_to_is_refused(tmp_path):
     try:
         info = {"status": "running", "host": socket.gethostname(), "pid": other.pid}
         write_run_info(run_dir, info)
-        with pytest.raises(FileExistsError) as error, recorded_run(run_dir, [], "val/f1_best"):
+        with pytest.raises(FileExistsError) as error, recorded_run(run_dir, [], "val/f1_macro_best"):
             pytest.fail("the run started")
         message = str(error.value)
         assert f"'{run_dir / 'run_info.json'}'" in message and f"pid {other.pid}" in message
@@ -78,7 +78,7 @@ def test_a_folder_another_live_run_is_writing_to_is_refused(tmp_path):
         other.kill()
         other.wait()
     # the same folder once that run is gone (killed: resume in place with ckpt_path=last)
-    with recorded_run(run_dir, ["ckpt_path=last"], "val/f1_best") as record:
-        record.finish({"val/f1_best": 0.5})
+    with recorded_run(run_dir, ["ckpt_path=last"], "val/f1_macro_best") as record:
+        record.finish({"val/f1_macro_best": 0.5})
     assert read_run_info(run_dir)["status"] == "completed"
     assert read_run_info(run_dir)["pid"] == os.getpid()

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from braintumor.errors import UsageError
 from braintumor.runs.record import read_run_info, recorded_run, write_run_info
 from braintumor.sweeps.report import main, write_sweep_report
 from braintumor.sweeps.table import read_job, seed_groups, sort_rows, swept_keys
@@ -14,25 +15,25 @@ from braintumor.sweeps.table import read_job, seed_groups, sort_rows, swept_keys
 
 def _job(sweep, num, status, objective, seed, lr, **extra):
     info = {"status": status, "job": num, "overrides": [f"seed={seed}", f"model.optimizer.lr={lr}"],
-            "objective_name": "val/f1_best", "objective": objective, "epochs": 2,
-            "metrics": {"val/f1_best": objective, "test/f1_macro": (objective or 0) / 2}
+            "objective_name": "val/f1_macro_best", "objective": objective, "epochs": 2,
+            "metrics": {"val/f1_macro_best": objective, "test/f1_macro": (objective or 0) / 2}
             if objective is not None else {}, "wall_time_s": 3.0, "host": "elsewhere",
             "pid": 1, **extra}  # fmt: skip
     write_run_info(sweep / str(num), info)
 
 
 def test_recorded_run_marks_completed_failed_and_nan(tmp_path):
-    with recorded_run(tmp_path / "ok", ["seed=1"], "val/f1_best", 0) as record:
+    with recorded_run(tmp_path / "ok", ["seed=1"], "val/f1_macro_best", 0) as record:
         assert read_run_info(tmp_path / "ok")["status"] == "running"
-        assert record.finish({"val/f1_best": 0.5, "epoch": 3.0}) == 0.5
+        assert record.finish({"val/f1_macro_best": 0.5, "epoch": 3.0}) == 0.5
     ok = read_run_info(tmp_path / "ok")
     assert ok["status"] == "completed" and ok["epochs"] == 3 and ok["wall_time_s"] >= 0
-    with pytest.raises(RuntimeError), recorded_run(tmp_path / "bad", [], "val/f1_best"):
+    with pytest.raises(RuntimeError), recorded_run(tmp_path / "bad", [], "val/f1_macro_best"):
         raise RuntimeError("boom")
     bad = read_run_info(tmp_path / "bad")
     assert bad["status"] == "failed" and bad["error"] == "RuntimeError: boom"
-    with recorded_run(tmp_path / "nan", [], "val/f1_best") as record:
-        assert record.finish({"val/f1_best": float("nan")}) is None
+    with recorded_run(tmp_path / "nan", [], "val/f1_macro_best") as record:
+        assert record.finish({"val/f1_macro_best": float("nan")}) is None
     assert read_run_info(tmp_path / "nan")["status"] == "failed"
 
 
@@ -52,7 +53,7 @@ def test_report_reads_partial_failed_and_killed_sweeps(tmp_path, capsys):
     assert [r["status"] for r in rows] == ["completed", "completed", "failed", "interrupted",
                                            "unknown"]  # fmt: skip
     assert rows[2]["error"].startswith("FloatingPointError")
-    assert {"seed", "model.optimizer.lr", "val/f1_best", "test/f1_macro", "epochs",
+    assert {"seed", "model.optimizer.lr", "val/f1_macro_best", "test/f1_macro", "epochs",
             "wall_time_s"} <= set(rows[0])  # fmt: skip
     assert (sweep / "sweep_summary.png").stat().st_size > 5_000
     assert "| 1 | 2 | completed | 0.8 |" in (sweep / "sweep_summary.md").read_text()
@@ -65,10 +66,10 @@ def test_seed_summary_has_mean_and_std_per_metric(tmp_path):
     result = write_sweep_report(sweep, out=tmp_path / "out")
     (group,) = seed_groups(result["rows"])
     assert sorted(group["seeds"]) == ["1", "2", "3"]
-    stat = group["metrics"]["val/f1_best"]
+    stat = group["metrics"]["val/f1_macro_best"]
     assert stat["mean"] == pytest.approx(0.7) and stat["std"] == pytest.approx(0.2)
     text = (tmp_path / "out" / "seed_summary.md").read_text()
-    assert "| val/f1_best | 0.7000 ± 0.2000 |" in text
+    assert "| val/f1_macro_best | 0.7000 ± 0.2000 |" in text
     assert (tmp_path / "out" / "seed_summary.csv").is_file()
 
 
@@ -87,3 +88,21 @@ def test_report_on_a_missing_or_empty_folder_fails_clearly(tmp_path):
         main([str(tmp_path / "nope")])
     with pytest.raises(FileNotFoundError, match="no job folders"):
         main([str(tmp_path)])
+
+
+def test_a_sweep_recorded_with_the_old_metric_names_is_reported_under_the_new_ones(tmp_path):
+    sweep = tmp_path / "old"
+    for num, value in enumerate([0.4, 0.6]):
+        write_run_info(sweep / str(num), {
+            "status": "completed", "job": num, "overrides": [f"seed={num}"],
+            "objective_name": "val/f1_best", "objective": value,
+            "metrics": {"val/f1_best": value, "val/f1": value, "val/acc": 0.5,
+                        "train/acc": 0.7, "test/f1_macro": value / 2}})  # fmt: skip
+    result = write_sweep_report(sweep)
+    assert result["metric"] == "val/f1_macro_best" and result["best_job"] == 1
+    columns = next(csv.reader((sweep / "sweep_summary.csv").open()))
+    assert {"val/f1_macro_best", "val/f1_macro", "val/accuracy", "train/accuracy"} <= set(columns)
+    assert not {"val/f1_best", "val/f1", "val/acc", "train/acc"} & set(columns)
+    assert write_sweep_report(sweep, metric="val/f1_best")["metric"] == "val/f1_macro_best"
+    with pytest.raises(UsageError, match="now called val/f1_macro_best"):  # a new run
+        recorded_run(tmp_path / "new", [], "val/f1_best").__enter__()

@@ -1,6 +1,8 @@
 """The whole pipeline through composed Hydra configs, as ``train.py`` runs it."""
 
+import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from braintumor import pipeline
 from braintumor.data.image import load_image
 from braintumor.data.transforms import eval_transform
 from braintumor.errors import DataError
-from braintumor.training.module import MRIClassifier
+from braintumor.training.module import MRIClassifier, metric_tag
 from tests.conftest import CONF_DIR, FAST, ROOT, tensorboard_dir
 
 REPORTS = [
@@ -35,7 +37,7 @@ def test_default_config_composes_and_instantiates(tmp_path):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="train")
     assert cfg.data.layout == "folder" and cfg.data.synthetic.num_classes == 8
-    assert cfg.optimized_metric == "val/f1_best"
+    assert cfg.optimized_metric == "val/f1_macro_best"
     assert cfg.model.scheduler.T_max == cfg.trainer.max_epochs
     augment = instantiate(cfg.augment)
     assert len(augment.transforms(cfg.data.image_size)) >= 3
@@ -85,7 +87,7 @@ def test_training_writes_every_report(trained_run):
     assert {"accuracy", "precision_macro", "recall_macro", "f1_macro", "ece", "n"} <= set(test)
     assert test["n"] == 10  # 15% of 16 per class, rounded up, over 4 classes
     assert metrics["test/f1_macro"] == test["f1_macro"]
-    assert 0.0 <= metrics["val/f1_best"] <= 1.0
+    assert 0.0 <= metrics["val/f1_macro_best"] <= 1.0
     checkpoints = {p.name for p in (run_dir / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(n.startswith("epoch_") for n in checkpoints)
     events = list(tensorboard_dir(run_dir).glob("events.out.tfevents.*"))
@@ -101,28 +103,84 @@ def test_tensorboard_gets_curves_images_and_confusion_matrices(trained_run):
     scalars = set(board.Tags()["scalars"])
     assert {
         "train/loss",
-        "train/acc",
-        "train/f1",
+        "train/accuracy",
+        "train/f1_macro",
         "val/loss",
-        "val/f1",
-        "val/acc",
+        "val/f1_macro",
+        "val/f1_macro_best",
+        "val/accuracy",
+        "val/ece",
         "lr-Adam",
     } <= scalars
-    assert {"test/ece", "test/f1"} <= scalars
+    assert {"test/loss", "test/ece", "test/f1_macro", "test/log_loss"} <= scalars
+    assert any(t.startswith("test/f1_class/") for t in scalars)
     images = set(board.Tags()["images"])
     assert {"train/augmented_samples", "val/confusion_matrix", "test/confusion_matrix"} <= images
 
 
-def test_torchmetrics_and_reports_agree(trained_run):
+def test_loggers_get_the_reports_numbers_computed_once(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run_dir, _, _ = trained_run
+    run_dir, metrics, _ = trained_run
     board = EventAccumulator(str(tensorboard_dir(run_dir)))
     board.Reload()
-    report = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
-    assert board.Scalars("test/f1")[-1].value == pytest.approx(report["f1_macro"], abs=1e-5)
-    assert board.Scalars("test/acc")[-1].value == pytest.approx(report["accuracy"], abs=1e-5)
-    assert board.Scalars("test/ece")[-1].value == pytest.approx(report["ece"], abs=1e-4)
+    for split in ("val", "test"):
+        report = json.loads((run_dir / "reports" / f"{split}_metrics.json").read_text())
+        for name, value in report.items():
+            if isinstance(value, float):
+                key = f"{split}/{name}"
+                assert board.Scalars(key)[-1].value == pytest.approx(value, abs=1e-6), key
+                assert metrics[key] == value, key
+        rows = csv.DictReader((run_dir / "reports" / f"classification_report_{split}.csv").open())
+        for row in (r for r in rows if not r["class"].endswith(" avg")):
+            for name in ("precision", "recall", "f1"):
+                tag = f"{split}/{name}_class/{metric_tag(row['class'])}"
+                assert board.Scalars(tag)[-1].value == pytest.approx(float(row[name]), abs=1e-4)
+    # torchmetrics during training and the report agree: the best checkpoint's val F1 as
+    # the epochs measured it is the report's val F1 of that checkpoint
+    val = json.loads((run_dir / "reports" / "val_metrics.json").read_text())
+    assert metrics["val/f1_macro_best"] == pytest.approx(val["f1_macro"], abs=1e-6)
+
+
+def test_every_metric_name_comes_from_the_vocabulary(trained_run, tmp_path):
+    """TensorBoard, the metrics JSON, train()'s metrics, the hparams, the sweep table, the
+    console summary and the web page all use the names of braintumor.evaluation.metrics."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from braintumor.evaluation.metrics import METRIC_NAMES, is_metric_key
+    from braintumor.evaluation.summary import COLUMNS
+    from braintumor.inference.app_page import METRIC_LABELS
+    from braintumor.runs.record import recorded_run
+    from braintumor.sweeps.report import write_sweep_report
+    from braintumor.training.hparams import HP_METRICS
+
+    run_dir, metrics, _ = trained_run
+    board = EventAccumulator(str(tensorboard_dir(run_dir)))
+    board.Reload()
+    scalars = board.Tags()["scalars"]
+    assert "lr-Adam" in scalars and "val/f1_macro" in scalars
+    assert [t for t in scalars if not is_metric_key(t)] == []
+    content = board.PluginTagToContent("hparams")
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    hparams = [m.name.tag for m in experiment.experiment.metric_infos]
+    assert hparams and [t for t in hparams if not is_metric_key(t)] == []
+    assert all(map(is_metric_key, HP_METRICS))
+    assert [k for k in metrics if not is_metric_key(k)] == []
+    for split in ("val", "test"):
+        report = json.loads((run_dir / "reports" / f"{split}_metrics.json").read_text())
+        assert set(report) - {"checkpoint"} <= set(METRIC_NAMES)
+    assert set(COLUMNS) | set(METRIC_LABELS) <= set(METRIC_NAMES)
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(run_dir / "reports", sweep / "0" / "reports")
+    with recorded_run(sweep / "0", ["seed=1"], "val/f1_macro_best", 0) as record:
+        record.finish(metrics)
+    write_sweep_report(sweep)
+    columns = next(csv.reader((sweep / "sweep_summary.csv").open()))
+    other = {"rank", "job", "status", "seed", "epochs", "wall_time_s", "error"}
+    assert "test/f1_macro" in columns
+    assert [c for c in columns if c not in other and not is_metric_key(c)] == []
 
 
 def test_checkpoint_alone_is_enough_to_predict(trained_run):
@@ -230,4 +288,4 @@ def test_grid_multirun_runs_every_job(tiny_root, tmp_path):
     table = (sweeps[0] / "sweep_summary.md").read_text()
     assert "2 jobs: 2 completed" in table and "| seed |" in table
     seeds = (sweeps[0] / "seed_summary.md").read_text()
-    assert "seeds 1 2 (2 runs)" in seeds and "| val/f1_best |" in seeds
+    assert "seeds 1 2 (2 runs)" in seeds and "| val/f1_macro_best |" in seeds

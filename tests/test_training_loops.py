@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import EarlyStopping
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from braintumor import pipeline
@@ -42,6 +43,20 @@ class BestF1AtStart(Callback):
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         BestF1AtStart.seen.append(float(pl_module.val_f1_best.max_value))
+
+
+class RestoredScores(Callback):
+    """Records the best checkpoint score and early stopping's best score at the start of
+    fitting (after a resumed run restored them)."""
+
+    seen: list[tuple[float | None, float | None]] = []
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        stopper = next(c for c in trainer.callbacks if isinstance(c, EarlyStopping))
+        best = trainer.checkpoint_callback.best_model_score
+        RestoredScores.seen.append(
+            (None if best is None else float(best), float(stopper.best_score))
+        )
 
 
 class ValidationCount(Callback):
@@ -85,7 +100,7 @@ def test_a_resumed_run_remembers_its_best_f1_and_ignores_the_sanity_check(make_c
     first = pipeline.train(make_cfg("trainer.max_epochs=2", run="first"))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     stored = float(torch.load(last, weights_only=False)["state_dict"]["val_f1_best.max_value"])
-    assert stored == pytest.approx(first["val/f1_best"])
+    assert stored == pytest.approx(first["val/f1_macro_best"])
     BestF1AtStart.seen = []
     probe = f"+callbacks.probe._target_={__name__}.BestF1AtStart"
     second = pipeline.train(
@@ -93,7 +108,29 @@ def test_a_resumed_run_remembers_its_best_f1_and_ignores_the_sanity_check(make_c
                  f"ckpt_path={last}", run="second")
     )  # fmt: skip
     assert BestF1AtStart.seen == [pytest.approx(stored)]  # restored; the sanity batch not seen
-    assert second["val/f1_best"] >= stored
+    assert second["val/f1_macro_best"] >= stored
+
+
+def test_a_checkpoint_with_the_old_metric_names_resumes_with_its_best_score(make_cfg, tmp_path):
+    """Checkpoints saved while the monitor was called val/f1 keep the best score and early
+    stopping's state when resumed (filed under val/f1_macro, the same number)."""
+    pipeline.train(make_cfg("trainer.max_epochs=2", "seed=1", run="first"))
+    folder = tmp_path / "first" / "checkpoints"
+    checkpoint = torch.load(folder / "last.ckpt", weights_only=False)
+    legacy = {}
+    for key, state in checkpoint["callbacks"].items():
+        if "'monitor': 'val/f1_macro'" in key:  # as checkpoints of older runs store them
+            key = key.replace("'val/f1_macro'", "'val/f1'")
+            state = {**state, **({"monitor": "val/f1"} if "monitor" in state else {})}
+        legacy[key] = state
+    assert sum("'val/f1'" in k for k in legacy) == 2  # ModelCheckpoint and EarlyStopping
+    best = next(float(s["best_model_score"]) for s in legacy.values() if s.get("best_model_path"))
+    torch.save({**checkpoint, "callbacks": legacy}, folder / "legacy.ckpt")
+    RestoredScores.seen = []
+    probe = f"+callbacks.probe._target_={__name__}.RestoredScores"
+    pipeline.train(make_cfg("trainer.max_epochs=3", "seed=1", probe,
+                            f"ckpt_path={folder / 'legacy.ckpt'}", run="second"))  # fmt: skip
+    assert RestoredScores.seen == [(pytest.approx(best), pytest.approx(best))]
 
 
 def test_two_validation_loops_per_epoch(make_cfg):
@@ -104,7 +141,7 @@ def test_two_validation_loops_per_epoch(make_cfg):
     )  # fmt: skip
     metrics = pipeline.train(cfg)
     assert ValidationCount.runs == 2
-    assert 0.0 <= metrics["val/f1_best"] <= 1.0
+    assert 0.0 <= metrics["val/f1_macro_best"] <= 1.0
 
 
 @pytest.mark.parametrize("mode", ["fdr", "limit", "overfit", "profiler"])
@@ -124,7 +161,7 @@ def test_debug_overfit_drives_training_loss_far_below_chance(make_cfg):
     assert pipeline.train(cfg)["train/loss"] < 0.3 * chance
 
 
-def test_tensorboard_hparams_have_final_hp_metrics_and_named_runs(make_cfg, tmp_path):
+def test_tensorboard_hparams_have_the_final_metrics_and_named_runs(make_cfg, tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     overrides = ("trainer.max_epochs=2", "model.optimizer.lr=0.002")
@@ -138,13 +175,18 @@ def test_tensorboard_hparams_have_final_hp_metrics_and_named_runs(make_cfg, tmp_
     board.Reload()
     scalars = set(board.Tags()["scalars"])
     assert "hp_metric" not in scalars  # default_hp_metric is off
-    assert {"hp/val_f1_best", "hp/test_f1", "hp/test_acc", "hp/epochs"} <= scalars
     report = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
-    assert board.Scalars("hp/test_f1")[-1].value == pytest.approx(report["f1_macro"], abs=1e-6)
-    assert board.Scalars("hp/val_f1_best")[-1].value == pytest.approx(metrics["val/f1_best"])
+    val = json.loads((run_dir / "reports" / "val_metrics.json").read_text())
     content = board.PluginTagToContent("hparams")
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
-    assert "hp/val_f1_best" in {m.name.tag for m in experiment.experiment.metric_infos}
+    tags = {m.name.tag for m in experiment.experiment.metric_infos}
+    assert {"val/f1_macro_best", "val/f1_macro", "test/f1_macro", "test/accuracy", "epoch"} <= tags
+    # the tab shows each tag's last value: the final metrics (val: the best checkpoint's)
+    last = {tag: board.Scalars(tag)[-1].value for tag in tags}
+    assert last["test/f1_macro"] == pytest.approx(report["f1_macro"], abs=1e-6)
+    assert last["val/f1_macro"] == pytest.approx(val["f1_macro"], abs=1e-6)
+    assert last["val/f1_macro_best"] == pytest.approx(metrics["val/f1_macro_best"])
+    assert last["epoch"] == metrics["epoch"] == 2
     start = plugin_data_pb2.HParamsPluginData.FromString(
         content["_hparams_/session_start_info"]
     ).session_start_info.hparams

@@ -37,8 +37,12 @@ def write_classification_report(
     path: str | Path, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]
 ) -> Path:
     """Write :func:`classification_report_rows` as CSV (floats with 4 decimals)."""
+    return write_report_rows(path, classification_report_rows(y_true, y_pred, class_names))
+
+
+def write_report_rows(path: str | Path, rows: Sequence[dict[str, object]]) -> Path:
+    """Write rows of :func:`classification_report_rows` as CSV (floats with 4 decimals)."""
     path = Path(path)
-    rows = classification_report_rows(y_true, y_pred, class_names)
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["class", "precision", "recall", "f1", "support"])
         writer.writeheader()

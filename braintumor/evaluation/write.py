@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from braintumor.evaluation.classification import write_classification_report
+from braintumor.evaluation.classification import classification_report_rows, write_report_rows
 from braintumor.evaluation.confusion import plot_confusion_matrix
 from braintumor.evaluation.metrics import collapsed_accuracy, summary_metrics
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """The numbers of one split's report files, computed once from its predictions.
+
+    ``metrics``: the content of ``{split}_metrics.json`` (names of
+    :data:`~braintumor.evaluation.metrics.METRIC_NAMES`, plus ``extra``); ``per_class``: the
+    rows of ``classification_report_{split}.csv`` (``class``, ``precision``, ``recall``,
+    ``f1``, ``support``; one per class, then the ``macro avg`` and ``weighted avg`` rows).
+    """
+
+    metrics: dict[str, Any]
+    per_class: list[dict[str, Any]]
+
+    def class_rows(self) -> list[dict[str, Any]]:
+        """The rows of the classes alone (without the two average rows that end the table)."""
+        return self.per_class[:-2]
 
 
 def write_split_reports(
@@ -22,25 +42,26 @@ def write_split_reports(
     class_names: Sequence[str],
     extra: dict | None = None,
     collapse: Mapping[str, Sequence[str]] | None = None,
-) -> dict:
+    ece_bins: int = 15,
+) -> SplitReport:
     """Write ``{split}_metrics.json``, ``classification_report_{split}.csv`` and
-    ``confusion_matrix_{split}.png`` into ``out_dir``; return the metrics (with ``extra``).
+    ``confusion_matrix_{split}.png`` into ``out_dir``; return their numbers.
 
     ``collapse`` maps a name to the group of each class (e.g. ``"tumor_type"``); the metrics
     then include ``accuracy_<name>``, the accuracy with classes merged into their groups.
+    ``ece_bins``: bins of the calibration error (the model's ``ece_bins``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y_pred = np.asarray(y_prob).argmax(axis=1)
-    metrics = summary_metrics(y_true, y_prob, class_names)
+    metrics = summary_metrics(y_true, y_prob, class_names, ece_bins)
     for name, group_of_class in (collapse or {}).items():
         metrics[f"accuracy_{name}"] = collapsed_accuracy(y_true, y_pred, group_of_class)
     metrics.update(extra or {})
     (out / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_classification_report(
-        out / f"classification_report_{split}.csv", y_true, y_pred, class_names
-    )
+    rows = classification_report_rows(y_true, y_pred, class_names)
+    write_report_rows(out / f"classification_report_{split}.csv", rows)
     fig = plot_confusion_matrix(y_true, y_pred, class_names, title=f"{split} (n={len(y_true)})")
     fig.savefig(out / f"confusion_matrix_{split}.png", dpi=110)
     plt.close(fig)
-    return metrics
+    return SplitReport(metrics, rows)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from braintumor.atomic import write_atomically
+from braintumor.errors import UsageError
+from braintumor.evaluation.metrics import current_name
 from braintumor.runs.layout import RunDir
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,11 @@ def recorded_run(
     ``trained=False``: an evaluation of an existing checkpoint (``mode: evaluate``). Refused
     (:func:`refuse_if_in_use`) while another live run records itself in ``run_dir``.
     """
+    if objective_name and current_name(objective_name) != objective_name:
+        raise UsageError(
+            f"optimized_metric={objective_name}: that metric is now called "
+            f"{current_name(objective_name)} (the names: braintumor/evaluation/metrics.py)."
+        )
     refuse_if_in_use(run_dir)
     info: dict[str, Any] = {
         "status": "running",

@@ -24,6 +24,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from braintumor.evaluation.metrics import current_name, metric_key
 from braintumor.sweeps.table import (
     is_maximized,
     job_dirs,
@@ -35,7 +36,8 @@ from braintumor.sweeps.table import (
 
 log = logging.getLogger(__name__)
 
-MD_METRICS = [f"{s}/{k}" for s in ("val", "test") for k in ("accuracy", "f1_macro", "ece")]
+MD_METRICS = [metric_key(s, k) for s in ("val", "test") for k in ("accuracy", "f1_macro", "ece")]
+DEFAULT_METRIC = metric_key("val", "f1_macro_best")  # conf/train.yaml's optimized_metric
 
 
 def _sweep_settings(sweep_dir: Path) -> tuple[str | None, dict[str, str]]:
@@ -152,8 +154,9 @@ def write_sweep_report(
     if not rows:
         raise FileNotFoundError(f"'{sweep_dir}' has no job folders (with run_info.json).")
     sweep_direction, sweep_params = _sweep_settings(sweep_dir)
+    metric = current_name(metric) if metric else None
     metric = metric or next((r["objective_name"] for r in rows if r["objective_name"]), None)
-    metric = metric or "val/f1_best"
+    metric = metric or DEFAULT_METRIC
     for row in rows:  # a job's own objective, or the chosen metric
         if row["objective_name"] != metric or row["objective"] is None:
             row["objective"] = row["metrics"].get(metric)

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from braintumor.evaluation.metrics import current_name
 from braintumor.runs.layout import RunDir
 from braintumor.runs.record import read_run_info
 
@@ -80,11 +81,13 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     ):
         status = "interrupted"
     metrics = {**_metrics_from_reports(job_dir), **(info.get("metrics") or {})}
+    metrics = {current_name(k): v for k, v in metrics.items()}  # older runs' names too
+    objective_name = info.get("objective_name")
     return {
         "job": int(job_dir.name) if job_dir.name.isdigit() else job_dir.name,
         "status": status,
         "overrides": parse_overrides(overrides or []),
-        "objective_name": info.get("objective_name"),
+        "objective_name": current_name(objective_name) if objective_name else None,
         "objective": info.get("objective"),
         "metrics": metrics,
         "epochs": info.get("epochs"),

@@ -1,5 +1,6 @@
 """Hyperparameters for the loggers: the run's config at the start, and again at the end with
-its final ``hp/`` metrics, so TensorBoard's HPARAMS tab compares the runs of a sweep."""
+its final metrics (under their own names, e.g. ``test/f1_macro``), so TensorBoard's HPARAMS
+tab compares the runs of a sweep."""
 
 from __future__ import annotations
 
@@ -12,18 +13,20 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from braintumor.evaluation.metrics import metric_key
+
 HPARAM_SECTIONS = ("data", "model", "trainer", "seed")
-# final metrics shown in the HPARAMS tab, as hp/<key>: (pipeline metric, hp key)
-HP_METRICS = {
-    "val/f1_best": "hp/val_f1_best",
-    "val/f1_macro": "hp/val_f1",
-    "val/accuracy": "hp/val_acc",
-    "val/log_loss": "hp/val_log_loss",
-    "test/f1_macro": "hp/test_f1",
-    "test/accuracy": "hp/test_acc",
-    "test/ece": "hp/test_ece",
-    "epoch": "hp/epochs",
-}
+# the final metrics shown in the HPARAMS tab, named as everywhere else
+HP_METRICS = (
+    metric_key("val", "f1_macro_best"),
+    metric_key("val", "f1_macro"),
+    metric_key("val", "accuracy"),
+    metric_key("val", "log_loss"),
+    metric_key("test", "f1_macro"),
+    metric_key("test", "accuracy"),
+    metric_key("test", "ece"),
+    "epoch",  # epochs completed
+)
 
 
 def run_hparams(cfg: DictConfig, module: LightningModule) -> dict[str, Any]:
@@ -44,10 +47,10 @@ def run_hparams(cfg: DictConfig, module: LightningModule) -> dict[str, Any]:
 
 
 def hp_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The finite final metrics under their ``hp/`` names."""
+    """The finite final metrics of :data:`HP_METRICS`."""
     return {
-        hp: float(metrics[key])
-        for key, hp in HP_METRICS.items()
+        key: float(metrics[key])
+        for key in HP_METRICS
         if key in metrics and math.isfinite(float(metrics[key]))
     }
 
@@ -59,12 +62,16 @@ def log_start(trainer: Trainer, params: Mapping[str, Any]) -> None:
 
 
 def log_final(trainer: Trainer, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-    """Log the hyperparameters with their final ``hp/`` metrics (the HPARAMS tab's rows)."""
+    """Log the hyperparameters with their final metrics (the HPARAMS tab's rows).
+
+    The tab shows a metric's last value in the run: the values are logged once more at the
+    final step, so the curves' last points are the final metrics (best checkpoint's val/test).
+    """
     values = hp_metrics(metrics)
     if not values:
         return
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(dict(params), metrics=values)
+            logger.log_hyperparams(dict(params), metrics=values, step=trainer.global_step)
         else:  # other loggers have no hparams/metrics pairing: the values alone
             logger.log_metrics(values, step=trainer.global_step)

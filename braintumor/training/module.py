@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch import LightningModule
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
-    MulticlassCalibrationError,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
@@ -29,6 +29,7 @@ from torchmetrics.classification import (
 from torchmetrics.utilities.distributed import gather_all_tensors
 
 from braintumor.data.preprocessing import Preprocessing
+from braintumor.evaluation.metrics import metric_key
 from braintumor.models import build_model
 from braintumor.runs.checkpoints import load_checkpoint, newest_in
 from braintumor.training.callbacks.finetuning import FreezeBackbone
@@ -38,13 +39,14 @@ log = logging.getLogger(__name__)
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
-    """Accuracy (over all images) and macro precision, recall and F1."""
+    """Accuracy (over all images) and macro precision, recall and F1, under their names of
+    :data:`~braintumor.evaluation.metrics.METRIC_NAMES`."""
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "precision": MulticlassPrecision(num_classes, average="macro"),
-            "recall": MulticlassRecall(num_classes, average="macro"),
-            "f1": MulticlassF1Score(num_classes, average="macro"),
+            "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+            "precision_macro": MulticlassPrecision(num_classes, average="macro"),
+            "recall_macro": MulticlassRecall(num_classes, average="macro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
         }
     )
 
@@ -79,7 +81,7 @@ class MRIClassifier(LightningModule):
     scheduler_monitor : metric a ``ReduceLROnPlateau`` scheduler watches.
     label_smoothing : cross-entropy label smoothing.
     class_weights : optional per-class loss weights (e.g. inverse training frequencies).
-    ece_bins : bins of the expected calibration error.
+    ece_bins : bins of the expected calibration error of the reports.
     channels_last : keep activations in NHWC memory order (faster convolutions on CPU and GPU).
     freeze_backbone_epochs : train only the head (``net.head``) for this many epochs, with the
         backbone's weights and BatchNorm statistics frozen; then train everything.
@@ -130,18 +132,11 @@ class MRIClassifier(LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.train_loss = MeanMetric()
         self.val_metrics = metrics.clone(prefix="val/")
-        self.test_metrics = metrics.clone(prefix="test/")
+        # val/f1_macro_best (the attribute keeps its name: checkpoints store its state)
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # a resumed run remembers its best epoch
-        self.test_per_class = MetricCollection(
-            {
-                "precision": MulticlassPrecision(num_classes, average=None),
-                "recall": MulticlassRecall(num_classes, average=None),
-                "f1": MulticlassF1Score(num_classes, average=None),
-            },
-            prefix="test/",
-        )
-        self.test_ece = MulticlassCalibrationError(num_classes, n_bins=ece_bins, norm="l1")
+        # evaluation (trainer.validate / trainer.test) only collects the predictions: the
+        # reports compute the val/test metrics once from them (braintumor.evaluation)
         self._targets: list[torch.Tensor] = []
         self._probs: list[torch.Tensor] = []
 
@@ -267,14 +262,18 @@ class MRIClassifier(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._gather_collected()
+        if self._trainer is not None and self._trainer.state.fn != TrainerFn.FITTING:
+            self.val_metrics.reset()  # an evaluation: the report scores what was collected
+            return
         values = self.val_metrics.compute()
         self.val_metrics.reset()
-        self.log_dict({k: v for k, v in values.items() if k != "val/f1"})
-        self.log("val/f1", values["val/f1"], prog_bar=True)
+        f1 = metric_key("val", "f1_macro")
+        self.log_dict({k: v for k, v in values.items() if k != f1})
+        self.log(f1, values[f1], prog_bar=True)
         if self._trainer is not None and self._trainer.sanity_checking:
             return  # not an epoch: the best F1 (restored on resume) must not see it
-        self.val_f1_best.update(values["val/f1"])
-        self.log("val/f1_best", self.val_f1_best.compute(), prog_bar=True)
+        self.val_f1_best.update(values[f1])
+        self.log(metric_key("val", "f1_macro_best"), self.val_f1_best.compute(), prog_bar=True)
 
     # ------------------------------------------------------------------------------ test
     def on_test_epoch_start(self) -> None:
@@ -282,23 +281,11 @@ class MRIClassifier(LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         loss, logits, y = self._step(batch)
-        self.test_metrics.update(logits, y)
-        self.test_per_class.update(logits, y)
-        self.test_ece.update(logits.float().softmax(dim=1), y)
         self._collect(logits, y)
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
-        self._gather_collected()
-        self.log_dict(self.test_metrics.compute())
-        self.test_metrics.reset()
-        self.log("test/ece", self.test_ece.compute())
-        self.test_ece.reset()
-        for key, values in self.test_per_class.compute().items():
-            metric = key.removeprefix("test/")
-            for name, value in zip(self.class_names, values, strict=True):
-                self.log(f"test/{metric}_class/{metric_tag(name)}", value)
-        self.test_per_class.reset()
+        self._gather_collected()  # the report scores them (pipeline._report)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from braintumor.atomic import copy_atomically
+from braintumor.evaluation.metrics import current_name
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,23 @@ class RunCheckpoint(ModelCheckpoint):
     run resumed anywhere ends as it would have without the interruption. If one of them is
     gone from the old folder, Lightning's behaviour (and warning) is kept.
     """
+
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint saved before the metric names were unified filed the callbacks' states
+        under their monitor's old name (``val/f1``): they are filed under the current one
+        (``val/f1_macro``, the same number), so the best score and early stopping's patience
+        survive the resume. (Lightning's warning about the old names still shows.)"""
+        states = checkpoint.get("callbacks") or {}
+        for key in [k for k in states if isinstance(k, str)]:
+            renamed = re.sub(
+                r"'monitor': '([^']*)'", lambda m: f"'monitor': '{current_name(m[1])}'", key
+            )
+            if renamed != key and renamed not in states:
+                state = states[key]
+                if isinstance(state, dict) and "monitor" in state:
+                    state = {**state, "monitor": current_name(state["monitor"])}
+                states[renamed] = state
+                log.info(f"the checkpoint's {key} state is restored as {renamed}")
 
     @property
     def state_key(self) -> str:
