@@ -148,7 +148,7 @@ def test_every_metric_name_comes_from_the_vocabulary(trained_run, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    from braintumor.evaluation.metrics import METRIC_NAMES, is_metric_key
+    from braintumor.evaluation.metrics import METRIC_NAMES, REPORT_FIELDS, is_metric_key
     from braintumor.evaluation.summary import COLUMNS
     from braintumor.inference.app_page import METRIC_LABELS
     from braintumor.runs.record import recorded_run
@@ -169,7 +169,7 @@ def test_every_metric_name_comes_from_the_vocabulary(trained_run, tmp_path):
     assert [k for k in metrics if not is_metric_key(k)] == []
     for split in ("val", "test"):
         report = json.loads((run_dir / "reports" / f"{split}_metrics.json").read_text())
-        assert set(report) - {"checkpoint"} <= set(METRIC_NAMES)
+        assert set(report) - set(REPORT_FIELDS) <= set(METRIC_NAMES)
     assert set(COLUMNS) | set(METRIC_LABELS) <= set(METRIC_NAMES)
 
     sweep = tmp_path / "sweep"

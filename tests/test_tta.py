@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from braintumor.inference.tta import tta_logits, views
+from braintumor.models.tta import tta_logits, views
 
 
 def test_views_are_the_image_its_mirror_and_shifted_copies():

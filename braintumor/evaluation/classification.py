@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import precision_recall_fscore_support
+
+from braintumor.atomic import write_atomically
 
 
 def classification_report_rows(
@@ -43,9 +46,13 @@ def write_classification_report(
 def write_report_rows(path: str | Path, rows: Sequence[dict[str, object]]) -> Path:
     """Write rows of :func:`classification_report_rows` as CSV (floats with 4 decimals)."""
     path = Path(path)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["class", "precision", "recall", "f1", "support"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in row.items()})
-    return path
+    columns = ["class", "precision", "recall", "f1", "support"]
+    for row in rows:  # further per-class columns (AUROC, specificity, ...) in their order
+        columns += [k for k in row if k not in columns]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        cells = {k: "" if v is None else v for k, v in row.items()}
+        writer.writerow({k: f"{v:.4f}" if isinstance(v, float) else v for k, v in cells.items()})
+    return write_atomically(path, text.getvalue())

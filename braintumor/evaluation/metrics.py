@@ -30,7 +30,16 @@ METRIC_NAMES = (
     "log_loss",
     "accuracy_tumor_type",  # accuracy with the sequences of a tumor type merged (44 classes)
     "n",  # images scored
+    "balanced_accuracy",  # mean recall over the classes present
+    "ece_uncalibrated",  # the ECE before temperature scaling
+    "nll",  # negative log-likelihood of the calibrated probabilities
+    "brier",  # Brier score (sum over classes) of the calibrated probabilities
+    "temperature",  # the temperature the probabilities are scaled by
+    "aurc",  # area under the risk-coverage curve
 )
+# structured fields of a split's metrics JSON beside the numbers (not logged as scalars)
+REPORT_FIELDS = ("checkpoint", "ci95", "ci_method", "cases", "selective", "calibration",
+                 "per_class", "without_tta")  # fmt: skip
 # per-class numbers of the classification report, as <stage>/<name>/<class tag>
 PER_CLASS_NAMES = ("precision_class", "recall_class", "f1_class")
 # run-level numbers without a stage: epochs completed

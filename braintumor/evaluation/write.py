@@ -11,6 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from braintumor.atomic import write_atomically
 from braintumor.evaluation.classification import classification_report_rows, write_report_rows
 from braintumor.evaluation.confusion import plot_confusion_matrix
 from braintumor.evaluation.metrics import collapsed_accuracy, summary_metrics
@@ -43,6 +44,7 @@ def write_split_reports(
     extra: dict | None = None,
     collapse: Mapping[str, Sequence[str]] | None = None,
     ece_bins: int = 15,
+    per_class_extra: Sequence[Mapping[str, Any]] = (),
 ) -> SplitReport:
     """Write ``{split}_metrics.json``, ``classification_report_{split}.csv`` and
     ``confusion_matrix_{split}.png`` into ``out_dir``; return their numbers.
@@ -50,6 +52,7 @@ def write_split_reports(
     ``collapse`` maps a name to the group of each class (e.g. ``"tumor_type"``); the metrics
     then include ``accuracy_<name>``, the accuracy with classes merged into their groups.
     ``ece_bins``: bins of the calibration error (the model's ``ece_bins``).
+    ``per_class_extra``: more columns of the classification report, one dict per class.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,10 +61,26 @@ def write_split_reports(
     for name, group_of_class in (collapse or {}).items():
         metrics[f"accuracy_{name}"] = collapsed_accuracy(y_true, y_pred, group_of_class)
     metrics.update(extra or {})
-    (out / f"{split}_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    text = json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"
+    write_atomically(out / f"{split}_metrics.json", text)
     rows = classification_report_rows(y_true, y_pred, class_names)
+    for row, more in zip(rows, per_class_extra, strict=False):
+        row.update({k: v for k, v in more.items() if k != "class"})
     write_report_rows(out / f"classification_report_{split}.csv", rows)
     fig = plot_confusion_matrix(y_true, y_pred, class_names, title=f"{split} (n={len(y_true)})")
     fig.savefig(out / f"confusion_matrix_{split}.png", dpi=110)
     plt.close(fig)
     return SplitReport(metrics, rows)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NumPy numbers as Python ones and NaN/inf as ``None`` (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -151,6 +151,8 @@ class Classifier:
             result: dict[str, Any] = {
                 "file": name,
                 "top": [{"class": names[i], "probability": float(probs[i])} for i in order],
+                "abstain": bool(self.predictor.abstains(probs[None])[0]),
+                "threshold": self.predictor.threshold,
                 "gradcam": None,
                 "gradcam_class": None,
                 "gradcam_note": self.explain_note,

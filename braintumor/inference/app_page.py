@@ -93,7 +93,9 @@ form.addEventListener("submit", async (event) => {{
     }}
     return tr;
   }}));
-  document.getElementById("top-class").textContent = data.top[0].class;
+  document.getElementById("top-class").textContent = data.abstain
+    ? `uncertain - refer (best guess: ${{data.top[0].class}}, below the threshold `
+      + `${{(100 * data.threshold).toFixed(1)}} %)` : data.top[0].class;
   document.getElementById("top-probability").textContent =
     (100 * data.top[0].probability).toFixed(1) + " %";
   const overlay = document.getElementById("overlay");

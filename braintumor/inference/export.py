@@ -44,14 +44,16 @@ class ExportConfig:
 
 
 class _Probabilities(nn.Module):
-    """The network followed by a softmax: what the exported graph computes."""
+    """The network followed by a softmax of its logits divided by the checkpoint's fitted
+    temperature: the calibrated probabilities the exported graph computes."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         self.net = net
+        self.temperature = float(temperature)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(image).softmax(dim=1)
+        return (self.net(image) / self.temperature).softmax(dim=1)
 
 
 def same_checkpoint(recorded: str | None, ckpt: str | Path | None) -> bool:
@@ -97,7 +99,8 @@ def export_onnx(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     prep = module.preprocessing
-    model = _Probabilities(module.net).eval().cpu()
+    calibration = dict(getattr(module, "calibration", {}) or {})
+    model = _Probabilities(module.net, calibration.get("temperature", 1.0)).eval().cpu()
     example = torch.zeros(2, prep.channels, prep.image_size, prep.image_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter about its own internals
@@ -112,6 +115,7 @@ def export_onnx(
         "input": "image",
         "output": "probabilities",
         "gradcam_layer": module.hparams.get("gradcam_layer"),
+        "calibration": calibration,  # the temperature is applied inside the graph
         "torch": torch.__version__,
         **(extra or {}),
     }

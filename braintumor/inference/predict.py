@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from braintumor.atomic import write_atomically
 from braintumor.data.scan import is_scan_file
 from braintumor.errors import CheckpointError, UsageError
+from braintumor.evaluation.temperature import scale
 from braintumor.inference.explain import explain_picture, grad_cam, shrink, target_layer
 from braintumor.inference.predictor import Predictor, TorchPredictor, load_predictor
 
@@ -193,10 +194,11 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
             device = predictor.device
             targets = None if target is None else [target] * len(good)
             maps, probs_t = grad_cam(predictor.module, layer, batch.to(device), targets)
-            probs = probs_t.cpu().numpy()
+            probs = scale(probs_t.cpu().numpy(), predictor.temperature)  # calibrated
         else:
             probs = predictor.probabilities(batch)
         top = probs.argsort(axis=1)[:, ::-1][:, :topk]
+        abstain = predictor.abstains(probs)
         for row, ((i, _, thumbnail), p, order) in enumerate(zip(good, probs, top, strict=True)):
             record: dict[str, Any] = {
                 "file": str(files[i]),
@@ -206,6 +208,8 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
             for k, c in enumerate(order, start=1):
                 record[f"class_{k}"] = names[c]
                 record[f"probability_{k}"] = round(float(p[c]), 6)
+            record["confidence"] = record["probability"]  # calibrated top probability
+            record["abstain"] = bool(abstain[row])  # below the threshold: "uncertain - refer"
             if layer is not None:
                 explained = names[target if target is not None else order[0]]
                 path = _overlay_path(out, base, files[i], explained)

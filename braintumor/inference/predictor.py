@@ -57,6 +57,25 @@ class Predictor:
         self.channels = preprocessing.channels
         self.image_size = preprocessing.image_size
         self.transform = preprocessing.eval_transform()
+        # the temperature and abstention threshold fitted after training (empty: none)
+        self.calibration: dict[str, Any] = {}
+
+    @property
+    def temperature(self) -> float:
+        return float(self.calibration.get("temperature", 1.0))
+
+    @property
+    def threshold(self) -> float | None:
+        """Below this top probability the answer is "uncertain - refer" (``None``: always
+        answer)."""
+        value = self.calibration.get("threshold")
+        return None if value is None else float(value)
+
+    def abstains(self, probs: np.ndarray) -> np.ndarray:
+        """Per row of calibrated probabilities: whether the model should refer the image."""
+        if self.threshold is None:
+            return np.zeros(len(probs), dtype=bool)
+        return np.asarray(probs).max(1) < self.threshold
 
     def load(self, path: str | Path | BinaryIO) -> torch.Tensor:
         """Decode an image file or file object (any mode) to ``uint8`` ``(C, H, W)``; images of
@@ -85,6 +104,7 @@ class TorchPredictor(Predictor):
         super().__init__(module.preprocessing)
         self.device = resolve_device(device)
         self.module = module.to(self.device).eval()
+        self.calibration = dict(getattr(module, "calibration", {}) or {})
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> TorchPredictor:
@@ -97,7 +117,7 @@ class TorchPredictor(Predictor):
     @torch.inference_mode()
     def probabilities(self, batch: torch.Tensor) -> np.ndarray:
         logits = self.module(batch.to(self.device, non_blocking=True))
-        return logits.float().softmax(dim=1).cpu().numpy()
+        return (logits.float() / self.temperature).softmax(dim=1).cpu().numpy()
 
 
 class OnnxPredictor(Predictor):
@@ -123,6 +143,7 @@ class OnnxPredictor(Predictor):
                 f"sidecar '{sidecar}' of '{path}' is not usable ({error}): export again with "
                 "`python -m braintumor export ckpt=...`."
             ) from None
+        self.calibration = dict(self.metadata.get("calibration") or {})  # inside the graph
         providers = ["CPUExecutionProvider"]
         if device != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 # The key of a checkpoint that holds the SHA-256 of its weights (the state dict).
 CHECKSUM = "checksum"
+# The key of the calibration fitted after training (temperature, abstention threshold, ...).
+CALIBRATION = "calibration"
 
 # Files a run writes into <run>/checkpoints/ that a resume may start from (newest wins):
 # last.ckpt every epoch, step.ckpt every N steps (optional), interrupted.ckpt on SIGTERM/SIGINT.
@@ -146,6 +148,16 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             f"it was written (damaged on disk or in a copy). {advice}"
         )
     return checkpoint
+
+
+def store_calibration(path: str | Path, calibration: Mapping[str, Any]) -> None:
+    """Record ``calibration`` in the checkpoint at ``path`` (verified, rewritten atomically;
+    its weights and their checksum are unchanged)."""
+    checkpoint = load_checkpoint(path)
+    checkpoint[CALIBRATION] = dict(calibration)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_atomically(Path(path), buffer.getvalue())
 
 
 def _reason(error: BaseException) -> str:

@@ -31,7 +31,8 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.evaluation.metrics import metric_key
 from braintumor.models import build_model
-from braintumor.runs.checkpoints import load_checkpoint, newest_in
+from braintumor.models.tta import tta_logits
+from braintumor.runs.checkpoints import CALIBRATION, load_checkpoint, newest_in
 from braintumor.training.callbacks.finetuning import FreezeBackbone
 from braintumor.training.schedulers import planned_length, replan
 
@@ -139,6 +140,9 @@ class MRIClassifier(LightningModule):
         # reports compute the val/test metrics once from them (braintumor.evaluation)
         self._targets: list[torch.Tensor] = []
         self._probs: list[torch.Tensor] = []
+        self.tta = "none"  # evaluation only: test-time augmentation (braintumor.inference.tta)
+        # temperature, abstention threshold, ...: fitted after training, kept in the checkpoint
+        self.calibration: dict[str, Any] = {}
 
     # --------------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,6 +165,14 @@ class MRIClassifier(LightningModule):
         logits = self(x)
         return self.criterion(logits, y), logits, y
 
+    def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor]):
+        """``_step``, with the views of test-time augmentation outside of training."""
+        if self.tta == "none" or (self._trainer is not None and self.trainer.training):
+            return self._step(batch)
+        x, y = batch
+        logits = tta_logits(self, x, self.tta)
+        return self.criterion(logits, y), logits, y
+
     def _collect(self, logits: torch.Tensor, y: torch.Tensor) -> None:
         self._probs.append(logits.detach().float().softmax(dim=1).cpu())
         self._targets.append(y.detach().cpu())
@@ -174,8 +186,16 @@ class MRIClassifier(LightningModule):
         targets = torch.cat(self._targets) if self._targets else torch.zeros(0, dtype=torch.long)
         probs = torch.cat(self._probs) if self._probs else torch.zeros(0, k)
         device = self.device
-        self._targets = [t.cpu() for t in gather_all_tensors(targets.to(device))]
-        self._probs = [p.cpu() for p in gather_all_tensors(probs.to(device))]
+        world = self.trainer.world_size
+        shards = [t.cpu() for t in gather_all_tensors(targets.to(device))]
+        prob_shards = [p.cpu() for p in gather_all_tensors(probs.to(device))]
+        # process r scored images r, r + world, ... (ShardSampler): back into dataset order, so
+        # that the i-th prediction is the i-th image (cases and subgroups rely on it)
+        n = sum(len(t) for t in shards)
+        ordered, ordered_probs = torch.zeros(n, dtype=targets.dtype), torch.zeros(n, k)
+        for rank, (t, p) in enumerate(zip(shards, prob_shards, strict=True)):
+            ordered[rank::world], ordered_probs[rank::world] = t, p
+        self._targets, self._probs = [ordered], [ordered_probs]
 
     def collected_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """``(y_true, y_prob)`` of the last validation or test epoch."""
@@ -195,6 +215,13 @@ class MRIClassifier(LightningModule):
         module.on_load_checkpoint(checkpoint)
         module.load_state_dict(checkpoint["state_dict"])
         return module
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.calibration = dict(checkpoint.get(CALIBRATION) or {})
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.calibration:
+            checkpoint[CALIBRATION] = dict(self.calibration)
 
     # -------------------------------------------------------------------------- training
     def on_train_start(self) -> None:
@@ -255,7 +282,7 @@ class MRIClassifier(LightningModule):
         self._targets, self._probs = [], []
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        loss, logits, y = self._step(batch)
+        loss, logits, y = self._evaluation_step(batch)
         self.val_metrics.update(logits, y)
         self._collect(logits, y)
         self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
@@ -280,7 +307,7 @@ class MRIClassifier(LightningModule):
         self._targets, self._probs = [], []
 
     def test_step(self, batch, batch_idx: int) -> None:
-        loss, logits, y = self._step(batch)
+        loss, logits, y = self._evaluation_step(batch)
         self._collect(logits, y)
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
 
@@ -289,7 +316,8 @@ class MRIClassifier(LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        return self(x).float().softmax(dim=1)
+        temperature = float(self.calibration.get("temperature", 1.0))
+        return (self(x).float() / temperature).softmax(dim=1)  # calibrated
 
     # ----------------------------------------------------------------------- fine-tuning
     def head_and_backbone(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

@@ -1,0 +1,201 @@
+"""The evidence of one evaluated checkpoint: calibrated probabilities, intervals, case-level
+results, per-class numbers, subgroups and selective prediction, for val and test.
+
+:func:`calibrate` fits (or takes from the checkpoint) the temperature and the abstention
+threshold on validation; :func:`split_evidence` turns one split's raw predictions into the
+calibrated probabilities the reports score, the extra fields of ``{split}_metrics.json``, the
+per-class columns of ``classification_report_{split}.csv``, and writes the split's figures
+and tables (reliability, risk-coverage, cases, subgroups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+from braintumor.evaluation.bootstrap import bootstrap_intervals
+from braintumor.evaluation.calibration import expected_calibration_error
+from braintumor.evaluation.cases import case_metrics, case_results, write_cases_csv
+from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
+from braintumor.evaluation.per_class import per_class_metrics
+from braintumor.evaluation.selective import abstention_threshold, apply_threshold, risk_coverage
+from braintumor.evaluation.subgroups import (
+    mode_group,
+    sequence_of,
+    size_bucket,
+    subgroup_rows,
+    write_subgroups_csv,
+)
+from braintumor.evaluation.temperature import fit_temperature, scale
+
+CALIBRATIONS = ("temperature", "none")
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    """The ``eval.*`` keys: how the evidence is computed."""
+
+    calibration: str = "temperature"  # temperature | none
+    bootstrap: int = 1000  # resamples of the 95% intervals (0: none)
+    target_accuracy: float = 0.99  # the abstention threshold is chosen for this on validation
+    tta: str = "none"  # none | flip | flip_shift
+    ece_bins: int = 15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"eval.calibration must be one of {CALIBRATIONS}, got '{self.calibration}'."
+            )
+        if not 0 < self.target_accuracy <= 1:
+            raise ValueError(f"eval.target_accuracy must be in (0, 1], got {self.target_accuracy}.")
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """What is known of each image of a split besides its prediction: the scan's path, its
+    class folder and its case (group) id (``None`` when no groups exist)."""
+
+    root: Path
+    paths: Sequence[str]
+    folders: Sequence[str]
+    groups: Sequence[object] | None = None
+    sources: Sequence[str] | None = None
+
+    def has_cases(self) -> bool:
+        """Whether some case holds several images (else every image is its own case)."""
+        return self.groups is not None and len(set(map(str, self.groups))) < len(self.groups)
+
+
+@dataclass
+class SplitEvidence:
+    """The outputs of :func:`split_evidence` for one split."""
+
+    probs: np.ndarray  # calibrated
+    fields: dict[str, Any] = field(default_factory=dict)  # extra fields of the metrics JSON
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    subgroups: list[dict[str, Any]] = field(default_factory=list)
+
+
+def calibrate(
+    settings: EvidenceSettings,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    stored: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The calibration of a checkpoint: ``temperature`` (with ``fitted``, ``reason``) and the
+    abstention ``threshold`` for ``target_accuracy``. A calibration ``stored`` in the
+    checkpoint is used as it is; otherwise both are fitted on ``val`` = ``(y_true, raw probs)``.
+    """
+    if stored and stored.get("fitted"):
+        return {**stored, "source": "stored in the checkpoint"}
+    out: dict[str, Any] = {"method": settings.calibration, "tta": settings.tta}
+    if settings.calibration == "none" or val is None or not len(val[0]):
+        reason = "eval.calibration=none" if settings.calibration == "none" else "no validation set"
+        out.update(temperature=1.0, fitted=False, reason=f"not fitted: {reason}")
+    else:
+        fit = fit_temperature(*val)
+        out.update(temperature=fit.temperature, fitted=fit.fitted, reason=fit.reason)
+    out["target_accuracy"] = settings.target_accuracy
+    if val is not None and len(val[0]):
+        chosen = abstention_threshold(val[0], scale(val[1], out["temperature"]),
+                                      settings.target_accuracy)  # fmt: skip
+        out["threshold"] = chosen["threshold"]
+        if chosen["threshold"] is None:
+            out["threshold_reason"] = chosen.get("reason", "")
+    else:
+        out.update(threshold=None, threshold_reason="no validation set")
+    out["source"] = "fitted on validation"
+    return out
+
+
+def image_attributes(data: SplitData) -> dict[str, list[str]]:
+    """Subgroup attributes of each image: sequence, image mode, size bucket (and source)."""
+    modes, sizes = [], []
+    for path in data.paths:
+        try:
+            with Image.open(data.root / path) as image:  # the header only
+                modes.append(mode_group(image.mode))
+                sizes.append(size_bucket(*image.size))
+        except OSError:
+            modes.append("unreadable now")
+            sizes.append("unknown")
+    attributes = {
+        "sequence": [sequence_of(f) for f in data.folders],
+        "image_mode": modes,
+        "image_size": sizes,
+    }
+    if data.sources is not None:
+        attributes["source"] = list(data.sources)
+    return attributes
+
+
+def split_evidence(
+    out_dir: Path,
+    split: str,
+    y_true: np.ndarray,
+    raw: np.ndarray,
+    class_names: Sequence[str],
+    data: SplitData,
+    calibration: Mapping[str, Any],
+    settings: EvidenceSettings,
+) -> SplitEvidence:
+    """Calibrate ``raw`` probabilities, compute the split's evidence, write its figures and
+    tables into ``out_dir``; the metrics JSON fields are returned (the caller writes it)."""
+    temperature = float(calibration.get("temperature", 1.0))
+    probs = scale(raw, temperature)
+    y_true = np.asarray(y_true)
+    k = len(class_names)
+    result = SplitEvidence(probs)
+    f = result.fields
+    f["temperature"] = temperature
+    f["ece_uncalibrated"] = expected_calibration_error(y_true, raw, settings.ece_bins)
+    clipped = np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1.0) if len(y_true) else []
+    f["nll"] = float(-np.mean(np.log(clipped))) if len(y_true) else None
+    onehot = np.eye(k)[y_true] if len(y_true) else np.zeros((0, k))
+    f["brier"] = float(np.mean(((probs - onehot) ** 2).sum(1))) if len(y_true) else None
+    y_pred = probs.argmax(1) if len(y_true) else np.zeros(0, dtype=np.int64)
+    groups = data.groups if data.has_cases() else None
+    if settings.bootstrap > 0:
+        intervals, method = bootstrap_intervals(
+            y_true, y_pred, k, groups, settings.bootstrap, settings.seed
+        )
+        f["ci95"], f["ci_method"] = intervals, method
+    from braintumor.evaluation.bootstrap import confusion_counts, metrics_from_counts
+
+    f["balanced_accuracy"] = metrics_from_counts(confusion_counts(y_true, y_pred, k))[
+        "balanced_accuracy"
+    ]
+    curve = risk_coverage(y_true, probs)
+    f["aurc"] = curve.aurc
+    threshold = calibration.get("threshold")
+    f["selective"] = {
+        **apply_threshold(y_true, probs, threshold),
+        "target_accuracy": calibration.get("target_accuracy", settings.target_accuracy),
+        **({"reason": calibration["threshold_reason"]} if threshold is None else {}),
+    }
+    f["calibration"] = dict(calibration)
+    if groups is not None:
+        cases, taxonomy, labels = case_results(y_true, probs, groups, class_names)
+        write_cases_csv(out_dir / f"{split}_cases.csv", cases, taxonomy)
+        f["cases"] = case_metrics(cases, taxonomy, labels, settings.bootstrap, settings.seed)
+    result.per_class = per_class_metrics(y_true, probs, class_names, settings.ece_bins)
+    f["per_class"] = result.per_class
+    result.subgroups = subgroup_rows(y_true, probs, k, image_attributes(data))
+    write_subgroups_csv(out_dir / f"{split}_subgroups.csv", result.subgroups)
+    if len(y_true):
+        ece_after = expected_calibration_error(y_true, probs, settings.ece_bins)
+        fig = plot_reliability(y_true, raw, probs, temperature, f["ece_uncalibrated"], ece_after,
+                               settings.ece_bins, f"{split} (n={len(y_true)})")  # fmt: skip
+        fig.savefig(out_dir / f"reliability_{split}.png", dpi=110)
+        plt.close(fig)
+        fig = plot_risk_coverage(curve, threshold, f["selective"]["target_accuracy"],
+                                 f"{split}: risk-coverage (n={len(y_true)})")  # fmt: skip
+        fig.savefig(out_dir / f"risk_coverage_{split}.png", dpi=110)
+        plt.close(fig)
+    return result
