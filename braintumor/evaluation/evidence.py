@@ -99,7 +99,7 @@ def calibrate(
         reason = "eval.calibration=none" if settings.calibration == "none" else "no validation set"
         out.update(temperature=1.0, fitted=False, reason=f"not fitted: {reason}")
     else:
-        fit = fit_temperature(*val)
+        fit = fit_temperature(val[1], val[0])
         out.update(temperature=fit.temperature, fitted=fit.fitted, reason=fit.reason)
     out["target_accuracy"] = settings.target_accuracy
     if val is not None and len(val[0]):
