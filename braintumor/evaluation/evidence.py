@@ -10,6 +10,8 @@ and tables (reliability, risk-coverage, cases, subgroups).
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
+from braintumor.atomic import write_atomically
 from braintumor.evaluation.bootstrap import bootstrap_intervals
 from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.cases import case_metrics, case_results, write_cases_csv
@@ -184,6 +187,7 @@ def split_evidence(
         cases, taxonomy, labels = case_results(y_true, probs, groups, class_names)
         write_cases_csv(out_dir / f"{split}_cases.csv", cases, taxonomy)
         f["cases"] = case_metrics(cases, taxonomy, labels, settings.bootstrap, settings.seed)
+    write_predictions_csv(out_dir / f"{split}_predictions.csv", y_true, probs, class_names, data)
     result.per_class = per_class_metrics(y_true, probs, class_names, settings.ece_bins)
     f["per_class"] = result.per_class
     result.subgroups = subgroup_rows(y_true, probs, k, image_attributes(data))
@@ -199,3 +203,18 @@ def split_evidence(
         fig.savefig(out_dir / f"risk_coverage_{split}.png", dpi=110)
         plt.close(fig)
     return result
+
+
+def write_predictions_csv(
+    path: Path, y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], data: SplitData
+) -> Path:
+    """``{split}_predictions.csv``: per image its path, case, label, prediction and calibrated
+    probabilities (for audits, and the pooled out-of-fold results of cross-validation)."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["path", "group", "label", "predicted", *class_names])
+    groups = data.groups if data.groups is not None else [""] * len(data.paths)
+    for i, (path_, group) in enumerate(zip(data.paths, groups, strict=True)):
+        row = [path_, group, class_names[int(y_true[i])], class_names[int(probs[i].argmax())]]
+        writer.writerow(row + [f"{p:.6g}" for p in probs[i]])
+    return write_atomically(path, text.getvalue())

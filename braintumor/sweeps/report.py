@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from braintumor.evaluation.metrics import current_name, metric_key
+from braintumor.sweeps.cross_validation import write_cv_summary
 from braintumor.sweeps.table import (
     is_maximized,
     job_dirs,
@@ -191,6 +192,7 @@ def write_sweep_report(
 
     plt.close(figure)
     seeds = _write_seed_summary(out, rows) if "seed" in params else None
+    cv = write_cv_summary(out, rows)
     best = rows[0] if rows and rows[0]["objective"] is not None else None
     return {
         "rows": rows,
@@ -200,6 +202,7 @@ def write_sweep_report(
         "optuna_best": optuna_best,
         "table": out / "sweep_summary.md",
         "seed_summary": seeds,
+        "cv_summary": cv,
         "markdown": markdown_table(flat, columns),
     }
 
@@ -217,6 +220,8 @@ class SweepReportCallback(Callback):
         log.info(f"Sweep report: {result['table']} (best job: {result['best_job']})")
         if result["seed_summary"]:
             log.info(f"Seed summary: {result['seed_summary']}")
+        if result["cv_summary"]:
+            log.info(f"Cross-validation: {result['cv_summary']}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -236,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nwritten: {result['table']} (+ .csv, .png)")
     if result["seed_summary"]:
         print(f"seeds:   {result['seed_summary']}")
+    if result["cv_summary"]:
+        print(f"folds:   {result['cv_summary']}")
 
 
 if __name__ == "__main__":
