@@ -30,6 +30,7 @@ def test_a_subgroup_where_the_model_fails_shows_it_and_tiny_ones_get_no_metrics(
     rows = subgroup_rows(y, probs, 2, {"sequence": sequence})
     by = {r["value"]: r for r in rows}
     assert by["T1"]["accuracy"] == 1.0 and by["T2"]["accuracy"] == 0.0
+    assert by["T1"]["f1_macro"] == 1.0  # over the classes the subgroup holds
     assert by["T1C+"]["accuracy"] is None and "fewer than" in by["T1C+"]["note"]
     read = list(csv.DictReader(write_subgroups_csv(tmp_path / "s.csv", rows).open()))
     assert [r["value"] for r in read] == ["T1", "T1C+", "T2"] and read[1]["accuracy"] == ""

@@ -44,8 +44,9 @@ def subgroup_rows(
     num_classes: int,
     attributes: Mapping[str, Sequence[str]],
 ) -> list[dict[str, object]]:
-    """One row per (attribute, value): ``n``, ``accuracy``, ``f1_macro`` (macro over the model's
-    classes), or ``None`` with ``note`` below :data:`MIN_IMAGES` images."""
+    """One row per (attribute, value): ``n``, ``accuracy``, ``f1_macro`` (macro over the classes
+    present in the subgroup: T2 images hold no T1 class), or ``None`` with ``note`` below
+    :data:`MIN_IMAGES` images."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_prob).argmax(1) if len(y_true) else np.zeros(0, dtype=np.int64)
     rows = []
@@ -57,10 +58,12 @@ def subgroup_rows(
             if mask.sum() < MIN_IMAGES:
                 row.update(accuracy=None, f1_macro=None, note=f"fewer than {MIN_IMAGES} images")
             else:
-                point = metrics_from_counts(
-                    confusion_counts(y_true[mask], y_pred[mask], num_classes)
-                )
-                row.update(accuracy=point["accuracy"], f1_macro=point["f1_macro"], note="")
+                counts = confusion_counts(y_true[mask], y_pred[mask], num_classes)
+                present = np.nonzero(counts.sum(1))[0]  # a subgroup holds some classes only
+                tp, support, predicted = np.diag(counts), counts.sum(1), counts.sum(0)
+                f1 = 2 * tp[present] / (support[present] + predicted[present])
+                accuracy = metrics_from_counts(counts)["accuracy"]
+                row.update(accuracy=accuracy, f1_macro=float(f1.mean()), note="")
             rows.append(row)
     return rows
 
