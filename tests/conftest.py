@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -48,11 +50,29 @@ FAST = [
 ]
 
 
-def compose_config(output_dir: Path, overrides: list[str] = ()) -> DictConfig:
-    """Compose ``conf/train.yaml`` as ``train.py`` would, with the run directory set."""
+def compose_train(overrides: Sequence[str] = (), *, hydra: bool = False) -> DictConfig:
+    """``conf/train.yaml`` composed with ``overrides`` as ``train.py`` composes it: the one place
+    the tests call Hydra's ``initialize_config_dir``/``compose``.
+
+    ``hydra=True`` keeps the ``hydra`` node (run and sweep dirs, launcher, sweeper). A
+    misspelled key or option raises Hydra's ``ConfigCompositionException``. Hydra's global
+    state is left cleared.
+    """
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+        return hydra_compose("train", overrides=list(overrides), return_hydra_config=hydra)
+
+
+@pytest.fixture
+def compose():
+    """``compose(overrides=(), hydra=False)``: :func:`compose_train` for a test."""
+    yield compose_train
+    GlobalHydra.instance().clear()
+
+
+def compose_config(output_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``conf/train.yaml`` as ``train.py`` would, with the run directory set."""
+    cfg = compose_train(overrides, hydra=True)
     HydraConfig().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from braintumor.data.catalog import CatalogSettings, build_catalog
 from braintumor.data.split import kfold_splits
 from braintumor.errors import DataError
-from tests.conftest import CONF_DIR
 
 
 def _labels_and_groups(n_classes=4, per_class=30, group=3):
@@ -70,9 +67,6 @@ def test_folds_of_a_catalog_cover_every_scan_once(tiny_root):
     assert sorted(tested) == sorted(s.path for s in build_catalog(CatalogSettings(tiny_root)).scans)
 
 
-def test_experiment_cv5_sweeps_the_five_folds():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=cv5"], return_hydra_config=True)
-    GlobalHydra.instance().clear()
+def test_experiment_cv5_sweeps_the_five_folds(compose):
+    cfg = compose(["experiment=cv5"], hydra=True)
     assert cfg.data.n_folds == 5 and cfg.hydra.sweeper.params["data.fold"] == "range(5)"

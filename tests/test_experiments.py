@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
@@ -16,12 +15,6 @@ from tests.conftest import CONF_DIR, FAST, ROOT, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 SEARCHES = sorted(p.stem for p in (CONF_DIR / "hparams_search").glob("*.yaml"))
-
-
-def _compose(overrides: list[str], hydra: bool = False):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides, return_hydra_config=hydra)
 
 
 def test_the_issue_recipes_exist():
@@ -51,9 +44,8 @@ def test_experiment_composes_and_instantiates(name, tiny_root, tmp_path):
 
 
 @pytest.mark.parametrize("name", SEARCHES)
-def test_hparams_search_composes_with_a_resumable_sqlite_study(name):
-    cfg = _compose([f"hparams_search={name}"], hydra=True)
-    GlobalHydra.instance().clear()
+def test_hparams_search_composes_with_a_resumable_sqlite_study(name, compose):
+    cfg = compose([f"hparams_search={name}"], hydra=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("ResumableOptunaSweeper")
     assert sweeper.storage.startswith("sqlite:///") and sweeper.storage.endswith("/optuna.db")

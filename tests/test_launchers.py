@@ -6,10 +6,7 @@ import os
 import subprocess
 import sys
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-
-from tests.conftest import CONF_DIR, FAST, ROOT
+from tests.conftest import FAST, ROOT
 
 
 def test_local_launcher_runs_each_sweep_job_as_its_own_process(tiny_root, tmp_path):
@@ -30,14 +27,11 @@ def test_local_launcher_runs_each_sweep_job_as_its_own_process(tiny_root, tmp_pa
     assert len({p.name for p in jobs}) == 2 and str(os.getpid()) not in {p.name for p in jobs}
 
 
-def test_slurm_launcher_settings_compose():
-    GlobalHydra.instance().clear()
+def test_slurm_launcher_settings_compose(compose):
     overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu",
                  "hydra.launcher.gpus_per_node=4", "hydra.launcher.tasks_per_node=4",
                  "trainer=ddp", "trainer.devices=4"]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    GlobalHydra.instance().clear()
+    cfg = compose(overrides, hydra=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 4, 4)

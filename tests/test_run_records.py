@@ -10,11 +10,9 @@ import sys
 from datetime import datetime
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
 from braintumor.runs.record import read_run_info, recorded_run, write_run_info
-from tests.conftest import CONF_DIR, FAST, ROOT
+from tests.conftest import FAST, ROOT, compose_train
 
 
 def test_an_evaluation_is_recorded_completed_and_names_its_checkpoint(
@@ -46,11 +44,7 @@ class _SameSecond:
 
 
 def _run_dir() -> str:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", return_hydra_config=True)
-    GlobalHydra.instance().clear()
-    return str(cfg.hydra.run.dir)
+    return str(compose_train(hydra=True).hydra.run.dir)
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(monkeypatch):
@@ -68,7 +62,10 @@ def test_a_folder_another_live_run_is_writing_to_is_refused(tmp_path):
     try:
         info = {"status": "running", "host": socket.gethostname(), "pid": other.pid}
         write_run_info(run_dir, info)
-        with pytest.raises(FileExistsError) as error, recorded_run(run_dir, [], "val/f1_macro_best"):
+        with (
+            pytest.raises(FileExistsError) as error,
+            recorded_run(run_dir, [], "val/f1_macro_best"),
+        ):
             pytest.fail("the run started")
         message = str(error.value)
         assert f"'{run_dir / 'run_info.json'}'" in message and f"pid {other.pid}" in message

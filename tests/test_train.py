@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
@@ -20,7 +19,7 @@ from braintumor.data.image import load_image
 from braintumor.data.transforms import eval_transform
 from braintumor.errors import DataError
 from braintumor.training.module import MRIClassifier, metric_tag
-from tests.conftest import CONF_DIR, FAST, ROOT, tensorboard_dir
+from tests.conftest import FAST, ROOT, tensorboard_dir
 
 REPORTS = [
     "val_metrics.json",
@@ -32,10 +31,8 @@ REPORTS = [
 ]
 
 
-def test_default_config_composes_and_instantiates(tmp_path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train")
+def test_default_config_composes_and_instantiates(tmp_path, compose):
+    cfg = compose()
     assert cfg.data.layout == "folder" and cfg.data.synthetic.num_classes == 8
     assert cfg.optimized_metric == "val/f1_macro_best"
     assert cfg.model.scheduler.T_max == cfg.trainer.max_epochs
@@ -43,20 +40,15 @@ def test_default_config_composes_and_instantiates(tmp_path):
     assert len(augment.transforms(cfg.data.image_size)) >= 3
     assert augment.batch_augment(cfg.data.image_size) is not None
     for name in ("presplit", "folder"):
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            other = compose(config_name="train", overrides=[f"data={name}", "data.root=/x"])
+        other = compose([f"data={name}", "data.root=/x"])
         assert other.data.layout == name
-    GlobalHydra.instance().clear()
 
 
-def test_misspelled_key_or_group_fails_at_startup():
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        with pytest.raises(ConfigCompositionException, match="optimzer"):
-            compose(config_name="train", overrides=["model.optimzer.lr=1"])
-        with pytest.raises(ConfigCompositionException, match="nosuchdata"):
-            compose(config_name="train", overrides=["data=nosuchdata"])
-    GlobalHydra.instance().clear()
+def test_misspelled_key_or_group_fails_at_startup(compose):
+    with pytest.raises(ConfigCompositionException, match="optimzer"):
+        compose(["model.optimzer.lr=1"])
+    with pytest.raises(ConfigCompositionException, match="nosuchdata"):
+        compose(["data=nosuchdata"])
 
 
 def test_fast_dev_run(make_cfg, tmp_path):
