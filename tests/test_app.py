@@ -247,3 +247,26 @@ def test_last_ckpt_is_served_without_the_best_checkpoints_metrics(trained_ckpt, 
     assert (
         old.metrics is None and f"holds those of {best.name}, not of last.ckpt" in old.metrics_note
     )
+
+
+def test_the_page_links_the_model_card_and_an_onnx_export_carries_it(server, exported):
+    url, _ = server
+    card = urllib.request.urlopen(url + "/model-card").read().decode()
+    assert "Research use only" in card and "## Calibration" in card
+    assert 'href="model-card"' in urllib.request.urlopen(url + "/").read().decode()
+    from braintumor.inference.export import model_card_beside
+
+    onnx_path, _ = exported
+    assert model_card_beside(onnx_path).read_text() == card
+
+
+def test_a_referred_upload_says_uncertain(server, scan, trained_ckpt):
+    from braintumor.inference.predictor import TorchPredictor
+
+    url, _ = server
+    status, result = post(url, scan.read_bytes())
+    assert status == 200 and isinstance(result["abstain"], bool)
+    predictor = TorchPredictor.from_checkpoint(trained_ckpt, device="cpu")
+    top = result["top"][0]["probability"]
+    threshold = predictor.threshold
+    assert result["abstain"] == (threshold is not None and top < threshold)

@@ -71,6 +71,18 @@ class SplitData:
     groups: Sequence[object] | None = None
     sources: Sequence[str] | None = None
 
+    def first(self, n: int) -> SplitData:
+        """The first ``n`` images: what a run limited to a few batches scored (the loaders
+        visit a split in order)."""
+        if n > len(self.paths):
+            raise ValueError(f"{n} predictions for a split of {len(self.paths)} images.")
+        cut = slice(0, n)
+        return SplitData(
+            self.root, self.paths[cut], self.folders[cut],
+            self.groups[cut] if self.groups is not None else None,
+            self.sources[cut] if self.sources is not None else None,
+        )  # fmt: skip
+
     def has_cases(self) -> bool:
         """Whether some case holds several images (else every image is its own case)."""
         return self.groups is not None and len(set(map(str, self.groups))) < len(self.groups)
@@ -153,6 +165,8 @@ def split_evidence(
     temperature = float(calibration.get("temperature", 1.0))
     probs = scale(raw, temperature)
     y_true = np.asarray(y_true)
+    partial = len(y_true) < len(data.paths)  # trainer.limit_*_batches, fast_dev_run
+    data = data.first(len(y_true))
     k = len(class_names)
     result = SplitEvidence(probs)
     f = result.fields
@@ -183,6 +197,8 @@ def split_evidence(
         **({"reason": calibration["threshold_reason"]} if threshold is None else {}),
     }
     f["calibration"] = dict(calibration)
+    if partial:
+        f["ci_method"] = f"{f.get('ci_method', '')} (only the first {len(y_true)} images scored)"
     if groups is not None:
         cases, taxonomy, labels = case_results(y_true, probs, groups, class_names)
         write_cases_csv(out_dir / f"{split}_cases.csv", cases, taxonomy)

@@ -23,13 +23,18 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 
 from braintumor.inference.app_page import render_page
 from braintumor.inference.explain import explain_picture, grad_cam, target_layer
-from braintumor.inference.export import same_checkpoint, validation_metrics
+from braintumor.inference.export import (
+    model_card_beside,
+    run_model_card,
+    same_checkpoint,
+    validation_metrics,
+)
 from braintumor.inference.predictor import (
     MAX_PIXELS,
     OnnxPredictor,
@@ -75,6 +80,11 @@ class Classifier:
                     f"({source or 'unknown'}) is not available."
                 )
         self.metrics, self.metrics_note = self._metrics(metrics)
+        if isinstance(self.predictor, OnnxPredictor):
+            beside = model_card_beside(self.path)
+            self.model_card = beside if beside.is_file() else None
+        else:
+            self.model_card = run_model_card(self.path)
         self.lock = threading.Lock()  # Grad-CAM hooks and the ORT session are shared
 
     def _metrics(self, given: str | None) -> tuple[dict[str, Any] | None, str]:
@@ -121,6 +131,7 @@ class Classifier:
             "gradcam": self.explainer is not None,
             "validation_metrics": self.metrics,
             "validation_metrics_note": self.metrics_note,
+            "model_card": self.model_card is not None,
         }
 
     def classify(self, data: bytes, name: str, target: str | None = None) -> dict[str, Any]:
@@ -198,6 +209,12 @@ def create_app(classifier: Classifier, max_upload_bytes: int = 10_000_000) -> Fa
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
         return page
+
+    @app.get("/model-card", response_class=PlainTextResponse)
+    def model_card() -> PlainTextResponse:
+        if classifier.model_card is None:
+            return PlainTextResponse("No model card was written for this model.", 404)
+        return PlainTextResponse(classifier.model_card.read_text())
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:

@@ -40,6 +40,7 @@ PAGE = """<!doctype html>
  {image_size} px, {channels} channel(s)).</p>
 <h2>Validation metrics of this model</h2>
 {metrics}
+{card}
 <h2>Classify a scan</h2>
 <form id="form">
  <input type="file" id="file" accept="image/*" required>
@@ -142,6 +143,10 @@ def render_page(info: dict[str, Any], max_bytes: int) -> str:
         image_size=info["image_size"],
         channels=info["channels"],
         metrics=metrics_table(info["validation_metrics"], info.get("validation_metrics_note", "")),
+        card='<p><a href="model-card" target="_blank">Model card</a>: what the model was '
+        "trained and tested on, how well and how sure it is, and its limits.</p>"
+        if info.get("model_card")
+        else "<p>No model card was written for this model.</p>",
         options=options,
         max_bytes=max_bytes,
         max_mb=f"{max_bytes / 1e6:g}",

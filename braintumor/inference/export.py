@@ -92,6 +92,19 @@ def validation_metrics(ckpt: str | Path) -> tuple[dict[str, Any] | None, str]:
     )
 
 
+def model_card_beside(onnx_path: str | Path) -> Path:
+    """Where an exported model's card lies: ``model.onnx`` -> ``model.model_card.md``."""
+    return Path(onnx_path).with_suffix(".model_card.md")
+
+
+def run_model_card(ckpt: str | Path) -> Path | None:
+    """``<run>/reports/model_card.md`` when it describes this very checkpoint."""
+    metrics, _ = validation_metrics(ckpt)
+    run = RunDir.of_checkpoint(ckpt)
+    card = run.reports / "model_card.md" if run is not None else None
+    return card if metrics is not None and card is not None and card.is_file() else None
+
+
 def export_onnx(
     module: nn.Module, out: str | Path, opset: int = 18, extra: dict[str, Any] | None = None
 ) -> Path:
@@ -161,6 +174,9 @@ def export(cfg: ExportConfig) -> tuple[Path, float]:
         write_atomically(sidecar_path(staged), json.dumps(meta, indent=2) + "\n")
         os.replace(staged, out)
         os.replace(sidecar_path(staged), sidecar_path(out))
+        card = run_model_card(cfg.ckpt)
+        if card is not None:  # the card of this very checkpoint travels with the ONNX file
+            write_atomically(model_card_beside(out), card.read_text())
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out, diff
