@@ -32,3 +32,18 @@ def test_tta_logits_average_the_views_in_one_call():
     assert torch.allclose(out, forward(images))  # a mirror has the same mean
     with pytest.raises(ValueError, match=r"eval\.tta must be one of"):
         tta_logits(forward, images, "rotate")
+
+
+def test_a_predictor_applies_the_tta_its_calibration_was_fitted_with(trained_ckpt):
+    from braintumor.inference.predictor import TorchPredictor
+
+    predictor = TorchPredictor.from_checkpoint(trained_ckpt, device="cpu")
+    batch = torch.rand(3, predictor.channels, predictor.image_size, predictor.image_size)
+    plain = predictor.predict_batch(batch)
+    predictor.calibration = {**predictor.calibration, "tta": "flip", "temperature": 2.0}
+    with torch.no_grad():
+        logits = tta_logits(predictor.module, batch, "flip")
+    expected = torch.softmax(logits / 2.0, dim=1).numpy()
+    got = predictor.predict_batch(batch)
+    assert got == pytest.approx(expected, abs=1e-5) and got.sum(1) == pytest.approx(1.0)
+    assert not (got == pytest.approx(plain, abs=1e-4))

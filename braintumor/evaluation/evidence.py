@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,8 @@ def calibrate(
     else:
         fit = fit_temperature(val[1], val[0])
         out.update(temperature=fit.temperature, fitted=fit.fitted, reason=fit.reason)
+        if not fit.fitted:
+            warnings.warn(f"temperature scaling fell back to T=1: {fit.reason}.", stacklevel=2)
     out["target_accuracy"] = settings.target_accuracy
     if val is not None and len(val[0]):
         chosen = abstention_threshold(val[0], scale(val[1], out["temperature"]),

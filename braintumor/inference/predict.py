@@ -196,7 +196,7 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
             maps, probs_t = grad_cam(predictor.module, layer, batch.to(device), targets)
             probs = scale(probs_t.cpu().numpy(), predictor.temperature)  # calibrated
         else:
-            probs = predictor.probabilities(batch)
+            probs = predictor.predict_batch(batch)
         top = probs.argsort(axis=1)[:, ::-1][:, :topk]
         abstain = predictor.abstains(probs)
         for row, ((i, _, thumbnail), p, order) in enumerate(zip(good, probs, top, strict=True)):

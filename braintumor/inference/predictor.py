@@ -19,6 +19,7 @@ import torch
 from braintumor.data.image import load_image
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.errors import UsageError
+from braintumor.models.tta import views
 
 MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompression bombs)
 
@@ -71,6 +72,22 @@ class Predictor:
         value = self.calibration.get("threshold")
         return None if value is None else float(value)
 
+    @property
+    def tta(self) -> str:
+        """The test-time augmentation the calibration was fitted with (``none`` without)."""
+        return str(self.calibration.get("tta") or "none")
+
+    def predict_batch(self, batch: torch.Tensor) -> np.ndarray:
+        """Calibrated probabilities of a preprocessed batch, with the model's test-time
+        augmentation: the views' log-probabilities (logits up to a constant) are averaged."""
+        if self.tta == "none":
+            return self.probabilities(batch)
+        probs = self.probabilities(views(batch, self.tta))
+        logs = np.log(np.clip(probs, 1e-45, None)).reshape(-1, len(batch), probs.shape[1])
+        mean = logs.mean(0)
+        exp = np.exp(mean - mean.max(1, keepdims=True))
+        return exp / exp.sum(1, keepdims=True)
+
     def abstains(self, probs: np.ndarray) -> np.ndarray:
         """Per row of calibrated probabilities: whether the model should refer the image."""
         if self.threshold is None:
@@ -91,8 +108,8 @@ class Predictor:
         raise NotImplementedError
 
     def predict_images(self, images: Sequence[torch.Tensor]) -> np.ndarray:
-        """``uint8`` images -> probabilities."""
-        return self.probabilities(self.preprocess(images))
+        """``uint8`` images -> calibrated probabilities."""
+        return self.predict_batch(self.preprocess(images))
 
 
 class TorchPredictor(Predictor):
