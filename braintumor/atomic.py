@@ -63,3 +63,15 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
         tmp.unlink(missing_ok=True)
         removed.append(tmp)
     return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs on this machine (the writer of a temporary file, a
+    run's folder, a cache build): a file of a dead one is stale."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True

@@ -32,6 +32,7 @@ import torch
 from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
+from braintumor.atomic import process_alive
 from braintumor.data.image import load_image
 from braintumor.errors import DataError
 
@@ -180,16 +181,6 @@ def _build_pid(name: str, stem: str) -> int | None:
     return int(middle) if middle.isdigit() else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale(cache_dir: Path, stem: str, keep: set[str]) -> None:
     """Remove the array files of ``stem`` that no index names and no live process is writing
     (a killed run's unfinished build, the previous build, a version-1 cache's files)."""
@@ -197,7 +188,7 @@ def _remove_stale(cache_dir: Path, stem: str, keep: set[str]) -> None:
         if file.name in keep or file.name == f"{stem}.json":
             continue
         pid = _build_pid(file.name, stem)
-        if pid is not None and pid != os.getpid() and _alive(pid):
+        if pid is not None and pid != os.getpid() and process_alive(pid):
             continue
         file.unlink(missing_ok=True)
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from braintumor.atomic import write_atomically
+from braintumor.atomic import process_alive, write_atomically
 from braintumor.errors import UsageError
 from braintumor.evaluation.metrics import current_name
 from braintumor.runs.layout import RunDir
@@ -57,16 +57,6 @@ def add_to_run_info(run_dir: Path, key: str, entry: Mapping[str, Any]) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def refuse_if_in_use(run_dir: Path) -> None:
     """Raise :class:`FileExistsError` if another live process of this host is recording a run
     in ``run_dir`` (its ``run_info.json`` says ``running``). A run that was killed leaves a
@@ -78,7 +68,7 @@ def refuse_if_in_use(run_dir: Path) -> None:
         and info.get("host") == socket.gethostname()
         and isinstance(pid, int)
         and pid != os.getpid()
-        and _alive(pid)
+        and process_alive(pid)
     ):
         raise FileExistsError(
             f"'{run_dir / RUN_INFO}' belongs to a run still in progress (pid {pid}, started "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import statistics
 from collections.abc import Iterable, Sequence
@@ -18,21 +17,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from braintumor.atomic import process_alive
 from braintumor.evaluation.metrics import current_name
 from braintumor.runs.layout import RunDir
 from braintumor.runs.record import read_run_info
 
 LOWER_IS_BETTER = ("loss", "ece", "error")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -77,7 +67,7 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     if (
         status == "running"
         and info.get("host") == socket.gethostname()
-        and not _alive(int(info.get("pid", -1)))
+        and not process_alive(int(info.get("pid", -1)))
     ):
         status = "interrupted"
     metrics = {**_metrics_from_reports(job_dir), **(info.get("metrics") or {})}
