@@ -59,3 +59,10 @@ def test_reliability_and_risk_coverage_figures_render(tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 1000 and (
         tmp_path / "rc.png"
     ).stat().st_size > 1000
+
+
+def test_a_threshold_no_test_image_reaches_still_plots():
+    from braintumor.evaluation.evidence_plots import plot_risk_coverage
+
+    y, probs = _predictions(50)
+    plot_risk_coverage(risk_coverage(y, probs), 1.01, 0.99)  # nothing answered

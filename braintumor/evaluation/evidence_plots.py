@@ -60,8 +60,9 @@ def plot_risk_coverage(
     fig, ax = plt.subplots(figsize=(5.2, 4), layout="constrained")
     ax.plot(curve.coverage, curve.risk, color="#1f4e79", label=f"AURC {curve.aurc:.3f}")
     ax.axhline(1 - target_accuracy, ls=":", color="0.4", label=f"target accuracy {target_accuracy}")
-    if threshold is not None and len(curve.confidence):
-        at = int(np.nonzero(curve.confidence >= threshold)[0].max())
+    answered = np.nonzero(curve.confidence >= threshold)[0] if threshold is not None else []
+    if len(answered):  # (no image may reach the threshold chosen on validation)
+        at = int(answered.max())
         ax.plot(curve.coverage[at], curve.risk[at], "o", color="#c0392b",
                 label=f"threshold {threshold:.3f}: coverage {curve.coverage[at]:.2f}")  # fmt: skip
     top = max(0.05, float(curve.risk.max()) * 1.1) if len(curve.risk) else 1.0
