@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
 from braintumor.atomic import process_alive
+from braintumor.data.catalog import Catalog, warn_unreadable
 from braintumor.data.image import load_image
+from braintumor.data.split import SPLITS
 from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -322,3 +324,27 @@ def decode_all(
     _remove_stale(cache_dir, stem, keep={build.name})
     readable = _readable_rows(paths, row_of, errors)
     return DecodedImages(np.load(build, mmap_mode="r"), readable, build), errors
+
+
+def decode_catalog(
+    catalog: Catalog, size_of: Mapping[str, int], channels: int, mode: str,
+    cache_dir: str | Path | None = None, workers: int = 1,
+) -> tuple[Catalog, dict[str, DecodedImages]]:  # fmt: skip
+    """Every scan of ``catalog`` decoded once, each split at its ``size_of[split]`` (one array
+    per size); scans that fail here leave the catalog and join its skipped list. ``mode``
+    ``none``: nothing decoded (the loaders read the files)."""
+    if mode == "none" or not catalog.scans:
+        return catalog, {}
+    images: dict[str, DecodedImages] = {}
+    errors: dict[str, str] = {}
+    for size in sorted(set(size_of.values())):
+        splits = [split for split in SPLITS if size_of[split] == size]
+        wanted = [s.path for split in splits for s in catalog.in_split(split)]
+        decoded, failed = decode_all(catalog.root, wanted, channels, size, mode, cache_dir,
+                                     workers=workers)  # fmt: skip
+        errors.update(failed)
+        images.update(dict.fromkeys(splits, decoded))
+    if errors:
+        bad = [(s, errors[s.path]) for s in catalog.scans if s.path in errors]
+        warn_unreadable(bad, catalog.root)
+    return catalog.without(errors), images

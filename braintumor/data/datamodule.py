@@ -18,12 +18,11 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from braintumor.data.augmentation import Augmentation
-from braintumor.data.cache import DecodedImages, decode_all
+from braintumor.data.cache import decode_catalog
 from braintumor.data.catalog import (
     Catalog,
     CatalogSettings,
     build_catalog,
-    warn_unreadable,
 )
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.loaders import LoaderSettings, build_loader
@@ -134,7 +133,11 @@ class MRIDataModule(LightningDataModule):
             return
         if self.synthetic is not None and not self.root.exists():
             self.prepare_data()
-        self.catalog, images = self._decoded(build_catalog(self.settings))
+        size_of = {"train": self.input_size, "val": self.image_size, "test": self.image_size}
+        self.catalog, images = decode_catalog(
+            build_catalog(self.settings), size_of, self.channels, self.cache,
+            self.decoded_cache_dir, self.num_workers,
+        )  # fmt: skip
         eval_tf = self.preprocessing.eval_transform()
         transforms = {"train": self.augmentation.per_image(cached="train" in images)}
         for split in SPLITS:
@@ -145,28 +148,6 @@ class MRIDataModule(LightningDataModule):
         self.datasets["train"].batch_transform = self.augmentation.in_workers
         sizes = ", ".join(f"{len(d)} {k}" for k, d in self.datasets.items())
         log.debug(f"data: {self.root}, {self.num_classes} classes, {sizes}")
-
-    def _decoded(self, catalog: Catalog) -> tuple[Catalog, dict[str, DecodedImages]]:
-        """Training scans decoded at ``input_size``, the others at ``image_size``; scans that
-        fail here leave the catalog and join its skipped list."""
-        if self.cache == "none" or not catalog.scans:
-            return catalog, {}
-        size_of = {"train": self.input_size, "val": self.image_size, "test": self.image_size}
-        images: dict[str, DecodedImages] = {}
-        errors: dict[str, str] = {}
-        for size in sorted(set(size_of.values())):
-            splits = [split for split in SPLITS if size_of[split] == size]
-            wanted = [s.path for split in splits for s in catalog.in_split(split)]
-            decoded, failed = decode_all(
-                self.root, wanted, self.channels, size, self.cache, self.decoded_cache_dir,
-                workers=self.num_workers,
-            )  # fmt: skip
-            errors.update(failed)
-            images.update(dict.fromkeys(splits, decoded))
-        if errors:
-            warn_unreadable([(s, errors[s.path]) for s in catalog.scans if s.path in errors],
-                            self.root)  # fmt: skip
-        return catalog.without(errors), images
 
     # ------------------------------------------------------------------- what others need
     @property
