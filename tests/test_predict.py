@@ -2,7 +2,6 @@
 
 import csv
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from braintumor.inference.export import parse_args as export_parse_args
 from braintumor.inference.predict import PredictConfig, find_inputs, main, parse_args, predict
 from braintumor.training.module import MRIClassifier
 from tests.conftest import ROOT
+from tests.doc_commands import doc_commands
 
 
 @pytest.fixture
@@ -118,11 +118,9 @@ def test_predict_arguments_are_checked():
 
 
 def readme_commands(module: str) -> list[list[str]]:
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
-    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
+    """The arguments of every ``python -m braintumor <module>`` line of the README and docs/."""
     prefix = f"python -m braintumor {module} "
-    return [shlex.split(line.removeprefix(prefix)) for line in lines if line.startswith(prefix)]
+    return [shlex.split(line.removeprefix(prefix)) for line in doc_commands(prefix)]
 
 
 def test_readme_predict_and_export_commands_parse():
