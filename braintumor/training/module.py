@@ -312,7 +312,7 @@ class MRIClassifier(LightningModule):
         self.log("test/loss", loss, on_step=False, on_epoch=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
-        self._gather_collected()  # the report scores them (pipeline._report)
+        self._gather_collected()  # the reports score them (training.reporting)
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch

@@ -1,0 +1,194 @@
+"""The reports of an evaluated checkpoint: collect its val/test predictions through the
+Trainer, calibrate on val, write every split's reports and evidence (braintumor.evaluation), log
+their numbers once, and write the run's model card."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lightning.pytorch import Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig
+from torchvision.io import ImageReadMode, read_image
+
+from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.taxonomy import tumor_types
+from braintumor.evaluation import write_split_reports
+from braintumor.evaluation.evidence import EvidenceSettings, SplitData, calibrate, split_evidence
+from braintumor.evaluation.metrics import metric_key, summary_metrics
+from braintumor.evaluation.model_card import write_model_card
+from braintumor.evaluation.temperature import scale
+from braintumor.evaluation.write import SplitReport
+from braintumor.runs.layout import RunDir
+from braintumor.training.module import MRIClassifier, metric_tag
+
+log = logging.getLogger(__name__)
+
+
+def logged_metrics(split: str, report: SplitReport) -> dict[str, float]:
+    """A split report's numbers under their logger names: ``<split>/<name>`` (e.g.
+    ``test/f1_macro``) and ``<split>/<precision|recall|f1>_class/<class tag>``."""
+    values = {metric_key(split, k): v for k, v in report.metrics.items() if isinstance(v, float)}
+    for row in report.class_rows():
+        for name in ("precision", "recall", "f1"):
+            values[f"{split}/{name}_class/{metric_tag(str(row['class']))}"] = float(row[name])
+    return values
+
+
+def evidence_settings(cfg: DictConfig, module: MRIClassifier) -> EvidenceSettings:
+    """The ``eval.*`` settings of a run (defaults for configs without them)."""
+    ev = cfg.get("eval") or {}
+    return EvidenceSettings(
+        calibration=ev.get("calibration", "temperature"),
+        bootstrap=int(ev.get("bootstrap", 1000)),
+        target_accuracy=float(ev.get("target_accuracy", 0.99)),
+        tta=ev.get("tta", "none"),
+        ece_bins=int(module.hparams.get("ece_bins", 15)),
+        seed=int(cfg.get("seed") or 0),
+    )
+
+
+def _split_data(dm: MRIDataModule, split: str) -> SplitData:
+    """Each image of ``split``, in the order the loaders score them: path, folder, case."""
+    scans = dm.datasets[split].scans
+    catalog = dm.catalog
+    groups = None
+    if catalog.groups is not None:
+        group_of = dict(zip((s.path for s in catalog.scans), catalog.groups, strict=True))
+        groups = [group_of[s.path] for s in scans]
+    return SplitData(dm.root, [s.path for s in scans], [s.label for s in scans], groups)
+
+
+def _collect(trainer: Trainer, module: MRIClassifier, dm: MRIDataModule, split: str,
+             ckpt: str | None, tta: str) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The raw (uncalibrated) predictions of ``split``, with test-time augmentation ``tta``."""
+    run = trainer.validate if split == "val" else trainer.test
+    module.tta = tta
+    try:
+        run(module, datamodule=dm, ckpt_path=ckpt, verbose=False)
+    finally:
+        module.tta = "none"
+    return module.collected_predictions()
+
+
+def report_checkpoint(
+    trainer: Trainer,
+    module: MRIClassifier,
+    dm: MRIDataModule,
+    run_dir: Path,
+    ckpt: str | None,
+    label: str | None = None,
+    settings: EvidenceSettings | None = None,
+) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Evaluate ``module`` (or ``ckpt``) on val and test: calibrate on val, then write each
+    split's reports and evidence; return the metrics by split and the calibration.
+    ``label``: the checkpoint ``module`` was loaded from (reports name it as their source)."""
+    settings = settings or EvidenceSettings(ece_bins=int(module.hparams.get("ece_bins", 15)))
+    out = RunDir(run_dir).reports
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    boards = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+    collapse = {}
+    types = tumor_types(dm.class_names)
+    if types is not None and len(set(types)) < len(types):
+        collapse["tumor_type"] = types  # a 44-class model: also score the tumor type alone
+    raw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    plain: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split in ("val", "test"):
+        if len(dm.datasets[split]) == 0:
+            log.warning(f"the {split} split is empty: no {split} report.")
+            continue
+        raw[split] = _collect(trainer, module, dm, split, ckpt, settings.tta)
+        if settings.tta != "none":  # the same reports without it, for comparison
+            plain[split] = _collect(trainer, module, dm, split, ckpt, "none")
+    if not trainer.is_global_zero:
+        return {}, {}
+    calibration = calibrate(settings, raw.get("val"), module.calibration)
+    for split, (y_true, y_raw) in raw.items():
+        evidence = split_evidence(out, split, y_true, y_raw, dm.class_names,
+                                  _split_data(dm, split), calibration, settings)  # fmt: skip
+        extra = {"checkpoint": ckpt or label or "in-memory weights", **evidence.fields}
+        if split in plain:
+            calibrated = scale(plain[split][1], calibration["temperature"])
+            without = summary_metrics(plain[split][0], calibrated, dm.class_names,
+                                      settings.ece_bins)  # fmt: skip
+            extra["without_tta"] = {k: without[k] for k in ("accuracy", "f1_macro", "ece")}
+        report = write_split_reports(
+            out, split, y_true, evidence.probs, dm.class_names, extra, collapse,
+            ece_bins=settings.ece_bins, per_class_extra=evidence.per_class,
+        )  # fmt: skip
+        results[split] = report.metrics
+        for lg in trainer.loggers:  # the report's numbers, computed once, under their names
+            lg.log_metrics(logged_metrics(split, report), step=trainer.global_step)
+        if boards:  # the figure just written, not a second rendering
+            image = read_image(str(out / f"confusion_matrix_{split}.png"), ImageReadMode.RGB)
+            for board in boards:
+                board.experiment.add_image(f"{split}/confusion_matrix", image, trainer.global_step)
+    return results, calibration
+
+
+def write_run_model_card(
+    cfg: DictConfig, run_dir: Path, dm: MRIDataModule, module: MRIClassifier,
+    results: dict[str, dict],
+) -> None:  # fmt: skip
+    """``reports/model_card.md`` of the run (see :mod:`braintumor.evaluation.model_card`)."""
+    data_cfg = cfg.data
+    controls = []
+    if data_cfg.get("group_near_duplicates", True):
+        controls.append("perceptual near-duplicates and cropped copies kept in one split")
+    if data_cfg.get("group_file"):
+        controls.append(f"case groups from {data_cfg.group_file} kept in one split")
+    policy = (
+        f"{data_cfg.n_folds}-fold cross-validation, fold {data_cfg.get('fold') or 0} tested"
+        if data_cfg.get("n_folds")
+        else f"split file {data_cfg.split_file}"
+        if data_cfg.get("split_file")
+        else f"stratified by class (val {data_cfg.get('val_fraction')}, test "
+        f"{data_cfg.get('test_fraction')}, data.split_seed={data_cfg.get('split_seed')})"
+    )
+    name = "demo" if data_cfg.get("synthetic") else Path(str(dm.root)).name
+    overrides = " ".join(cfg.get("run_overrides") or [])
+    write_model_card(
+        RunDir(run_dir).reports / "model_card.md",
+        run={"name": Path(run_dir).name, "command": f"python train.py {overrides}".strip(),
+             "seed": cfg.get("seed"), "commit": _git_commit(), "date": _today()},
+        data={"name": name, "root": str(dm.root), "class_names": dm.class_names,
+              "taxonomy": dm.taxonomy, "split_policy": policy,
+              "counts": {k: len(d) for k, d in dm.datasets.items()},
+              "leakage_controls": "; ".join(controls) or "none", "skipped": len(dm.skipped)},
+        model={"network": type(module.net).__name__,
+               "parameters": f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M",
+               "recipe": f"{cfg.model.optimizer.get('_target_', '').rsplit('.', 1)[-1]} "
+               f"lr {cfg.model.optimizer.get('lr')}, {cfg.trainer.get('max_epochs')} epochs max, "
+               f"batch {data_cfg.get('batch_size')}, image {dm.image_size} px"},
+        results=results,
+        subgroups=_read_subgroups(RunDir(run_dir).reports / "test_subgroups.csv"),
+    )  # fmt: skip
+
+
+def _read_subgroups(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    number = {k: lambda v: float(v) if v else None for k in ("accuracy", "f1_macro")}
+    return [{k: number.get(k, str)(v) for k, v in r.items()} for r in rows]
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5, cwd=Path(__file__).parent)  # fmt: skip
+        return done.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
