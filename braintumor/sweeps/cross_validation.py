@@ -25,6 +25,7 @@ from braintumor.evaluation.bootstrap import (
     metrics_from_counts,
 )
 from braintumor.evaluation.calibration import expected_calibration_error
+from braintumor.evaluation.selective import risk_coverage
 from braintumor.runs.layout import RunDir
 
 FOLD_KEY = "data.fold"
@@ -81,6 +82,7 @@ def write_cv_summary(
         point = metrics_from_counts(confusion_counts(y, probs.argmax(1), len(classes)))
         cases = groups if has_cases else None
         intervals, method = bootstrap_intervals(y, probs.argmax(1), len(classes), cases, resamples)
+        point["aurc"] = risk_coverage(y, probs).aurc
         summary["pooled"] = {**point, "ece": expected_calibration_error(y, probs), "n": len(y),
                              "ci95": intervals, "ci_method": method}  # fmt: skip
         text = io.StringIO()
