@@ -46,4 +46,4 @@ def test_a_predictor_applies_the_tta_its_calibration_was_fitted_with(trained_ckp
     expected = torch.softmax(logits / 2.0, dim=1).numpy()
     got = predictor.predict_batch(batch)
     assert got == pytest.approx(expected, abs=1e-5) and got.sum(1) == pytest.approx(1.0)
-    assert not (got == pytest.approx(plain, abs=1e-4))
+    assert got != pytest.approx(plain, abs=1e-4)
