@@ -62,6 +62,7 @@ def test_a_run_reports_the_evidence_of_its_numbers(evidence_run):
     assert "target_accuracy" in test["selective"] and metrics["test/temperature"] > 0
     card = (reports / "model_card.md").read_text()
     assert "Research use only" in card and "Calibration" in card and "Subgroups" in card
+    assert "python train.py data=folder" in card and "eval.tta=flip" in card  # the command
 
 
 def test_the_calibration_travels_in_the_checkpoint_to_evaluate_and_predict(

@@ -153,7 +153,7 @@ def write_run_model_card(
         f"{data_cfg.get('test_fraction')}, data.split_seed={data_cfg.get('split_seed')})"
     )
     name = "demo" if data_cfg.get("synthetic") else Path(str(dm.root)).name
-    overrides = " ".join(cfg.get("run_overrides") or [])
+    overrides = " ".join(_command_line_overrides())
     write_model_card(
         RunDir(run_dir).reports / "model_card.md",
         run={"name": Path(run_dir).name, "command": f"python train.py {overrides}".strip(),
@@ -179,6 +179,16 @@ def _read_subgroups(path: Path) -> list[dict]:
         rows = list(csv.DictReader(f))
     number = {k: lambda v: float(v) if v else None for k in ("accuracy", "f1_macro")}
     return [{k: number.get(k, str)(v) for k, v in r.items()} for r in rows]
+
+
+def _command_line_overrides() -> list[str]:
+    """The overrides the run was started with (Hydra's record of the command line)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except (ValueError, AttributeError):  # not started through Hydra
+        return []
 
 
 def _git_commit() -> str:
