@@ -59,10 +59,10 @@ def main() -> None:
         dm2.save_split(split_b)
         identical = split_a.read_bytes() == split_b.read_bytes()
     splits_of = defaultdict(set)
-    for scan, split in zip(dm.scans, dm.splits, strict=True):
+    for scan, split in zip(dm.catalog.scans, dm.catalog.splits, strict=True):
         splits_of[scan.label].add(split)
     counts = defaultdict(int)
-    for scan in dm.scans:
+    for scan in dm.catalog.scans:
         counts[scan.label] += 1
     eligible = [c for c, n in counts.items() if n >= 3]
     complete = sum(splits_of[c] == {"train", "val", "test"} for c in eligible)

@@ -135,7 +135,7 @@ def measure(root: Path, cache_dir: str, run: str, args, gpu: bool) -> dict:
         "run": ", ".join([net, f"augment_on={augment_on}", *extra]),
         "pinned": pinned,
         "parts": parts,
-        "workers": dm.num_workers,
+        "workers": dm.loading.num_workers,
         "rate": clock.images / busy,
         "share": clock.wait / busy,
         "first": clock.epoch_seconds[0],

@@ -50,9 +50,10 @@ def naive_loader(root: Path, paths: set[str], size: int, dm: MRIDataModule) -> D
     ])  # fmt: skip
     folder = datasets.ImageFolder(str(root), transform=transform)
     folder.samples = [s for s in folder.samples if str(Path(s[0]).relative_to(root)) in paths]
-    workers = dm.num_workers
-    return DataLoader(folder, batch_size=dm.batch_size, shuffle=True, drop_last=True,
-                      num_workers=workers, persistent_workers=dm.persistent_workers)  # fmt: skip
+    loading = dm.loading
+    return DataLoader(folder, batch_size=loading.batch_size, shuffle=True, drop_last=True,
+                      num_workers=loading.num_workers,
+                      persistent_workers=loading.persistent_workers)  # fmt: skip
 
 
 def versus_naive(args: argparse.Namespace) -> list[str]:
@@ -85,10 +86,11 @@ def versus_naive(args: argparse.Namespace) -> list[str]:
     naive = median(rates["naive: ImageFolder + PIL + classic transforms"])
     return [
         f"Data: {root} ({len(paths)} training JPEGs of 200-630 px, 44 classes), 128 px, "
-        f"standard augmentation, batch {dm.batch_size}, {dm.num_workers} worker(s), persistent; "
+        f"standard augmentation, batch {dm.loading.batch_size}, "
+        f"{dm.loading.num_workers} worker(s), persistent; "
         f"medians of epochs 2-{args.epochs + 1} ({args.batches} batches each), interleaved. "
-        f"Building the cache (decode + resize all {len(dm.scans)} images once, "
-        f"{dm.num_workers} process(es)) took {build:.1f} s.",
+        f"Building the cache (decode + resize all {len(dm.catalog.scans)} images once, "
+        f"{dm.loading.num_workers} process(es)) took {build:.1f} s.",
         "",
         "| train loader | img/s | vs naive |",
         "| --- | ---: | ---: |",
@@ -119,10 +121,11 @@ def versus_model(args: argparse.Namespace) -> list[str]:
         loader_rates.append(rate(loader))
         model_rates.append(consume())
     settings = {
-        f"num_workers={dm.num_workers} (default), persistent": loader,
-        f"num_workers={dm.num_workers}, not persistent": DataLoader(
-            dm.datasets["train"], dm.batch_size, shuffle=True, num_workers=dm.num_workers),
-        "num_workers=0": DataLoader(dm.datasets["train"], dm.batch_size, shuffle=True),
+        f"num_workers={dm.loading.num_workers} (default), persistent": loader,
+        f"num_workers={dm.loading.num_workers}, not persistent": DataLoader(
+            dm.datasets["train"], dm.loading.batch_size, shuffle=True,
+            num_workers=dm.loading.num_workers),
+        "num_workers=0": DataLoader(dm.datasets["train"], dm.loading.batch_size, shuffle=True),
         "data.cache=none, default workers, persistent": _uncached(cfg),
     }  # fmt: skip
     for other in list(settings.values())[1:]:
@@ -133,8 +136,9 @@ def versus_model(args: argparse.Namespace) -> list[str]:
             setting_rates[name].append(rate(other))
     ratio = median(loader_rates) / median(model_rates)
     return [
-        f"Default config (`make train`: demo data, {dm.image_size} px, batch {dm.batch_size}, "
-        f"standard augmentation, data.cache={dm.cache}, {dm.num_workers} worker(s)); medians of "
+        f"Default config (`make train`: demo data, {dm.image_size} px, batch "
+        f"{dm.loading.batch_size}, standard augmentation, data.cache={dm.cache}, "
+        f"{dm.loading.num_workers} worker(s)); medians of "
         f"{args.epochs} interleaved epochs of {len(dm.datasets['train'])} training images.",
         "",
         "| what | img/s |",

@@ -38,7 +38,7 @@ for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader())
 arrays = {{id(d.images): d.images for d in dm.datasets.values() if d.images is not None}}
 cache = sum(a.nbytes for a in arrays.values())  # splits of one image size share an array
 print(json.dumps({{"imported": imported, "images": images, "cache": cache,
-                  "workers": dm.num_workers,
+                  "workers": dm.loading.num_workers,
                   "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}}))
 """

@@ -157,9 +157,9 @@ def out_of_memory_advice(dm: MRIDataModule) -> Iterator[None]:
             raise
         where = "GPU" if isinstance(error, torch.OutOfMemoryError) else "CPU"
         raise MemoryError(
-            f"out of {where} memory with data.batch_size={dm.batch_size} at "
+            f"out of {where} memory with data.batch_size={dm.loading.batch_size} at "
             f"data.image_size={dm.image_size} ({dm.channels} channel(s)). Lower data.batch_size "
-            f"(e.g. data.batch_size={max(1, dm.batch_size // 2)}) or data.image_size, use "
+            f"(e.g. data.batch_size={max(1, dm.loading.batch_size // 2)}) or data.image_size, use "
             "trainer.precision=bf16-mixed on a GPU, or trainer.accumulate_grad_batches=2 to keep "
             f"the effective batch. The error was: {text.splitlines()[0] if text else error!r}"
         ) from error
@@ -183,8 +183,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if main_process:
         dm.save_split(RunDir(run_dir).split_csv)
     skipped_log = RunDir(run_dir).skipped_images
-    if dm.skipped and main_process:
-        write_skipped(skipped_log, [(s.path, reason) for s, reason in dm.skipped])
+    if dm.catalog.skipped and main_process:
+        write_skipped(skipped_log, [(s.path, reason) for s, reason in dm.catalog.skipped])
     for dataset in dm.datasets.values():  # images that fail later are appended there
         dataset.skipped_log = skipped_log
     module = build_module(cfg, dm)

@@ -28,7 +28,6 @@ from braintumor.data.dataset import ScanDataset
 from braintumor.data.loaders import LoaderSettings, build_loader
 from braintumor.data.parameters import check_parameters, default_num_workers
 from braintumor.data.preprocessing import Preprocessing
-from braintumor.data.scan import Scan
 from braintumor.data.split import SPLITS
 from braintumor.data.synthetic import ensure_synthetic_dataset
 from braintumor.data.transforms import per_channel
@@ -39,16 +38,10 @@ log = logging.getLogger(__name__)
 class MRIDataModule(LightningDataModule):
     """Brain-MRI scans in class folders, split and served as DataLoaders.
 
-    Every parameter is the ``data.*`` config key of the same name; ``conf/data/folder.yaml``
-    documents each. In short: ``root`` + ``layout`` (``folder``: ``root/<class>/*``, split
-    here or as ``split_file`` records; ``presplit``: ``root/{train,val,test}/<class>/*``) and
-    the split settings decide the :class:`~braintumor.data.catalog.Catalog`; ``image_size``,
-    ``channels``, ``mean``, ``std`` the preprocessing; ``augment``, ``batch_augment``,
-    ``augment_on``, ``crop_margin`` the :class:`~braintumor.data.augmentation.Augmentation`;
-    ``cache`` (``memory``, ``disk``, ``none``) whether scans are decoded once; the rest are
-    DataLoader knobs. ``seed`` makes training order and augmentations functions of
-    ``(seed, epoch, image)``, so a resumed run replays exactly; ``synthetic`` generates the demo
-    data into ``root`` on first use.
+    Each parameter is the ``data.*`` key of the same name (documented in
+    ``conf/data/folder.yaml``); they go to the :class:`~braintumor.data.catalog.Catalog`
+    (split), the preprocessing, the :class:`~braintumor.data.augmentation.Augmentation`, the
+    decoded cache and the loaders (``seed``: order and augmentations = f(seed, epoch, image)).
     """
 
     def __init__(
@@ -136,7 +129,7 @@ class MRIDataModule(LightningDataModule):
         size_of = {"train": self.input_size, "val": self.image_size, "test": self.image_size}
         self.catalog, images = decode_catalog(
             build_catalog(self.settings), size_of, self.channels, self.cache,
-            self.decoded_cache_dir, self.num_workers,
+            self.decoded_cache_dir, self.loading.num_workers,
         )  # fmt: skip
         eval_tf = self.preprocessing.eval_transform()
         transforms = {"train": self.augmentation.per_image(cached="train" in images)}
@@ -150,30 +143,6 @@ class MRIDataModule(LightningDataModule):
         log.debug(f"data: {self.root}, {self.num_classes} classes, {sizes}")
 
     # ------------------------------------------------------------------- what others need
-    @property
-    def scans(self) -> list[Scan]:
-        return list(self.catalog.scans)
-
-    @property
-    def splits(self) -> list[str]:
-        return list(self.catalog.splits)
-
-    @property
-    def skipped(self) -> list[tuple[Scan, str]]:
-        return list(self.catalog.skipped)
-
-    @property
-    def batch_size(self) -> int:
-        return self.loading.batch_size
-
-    @property
-    def num_workers(self) -> int:
-        return self.loading.num_workers
-
-    @property
-    def persistent_workers(self) -> bool:
-        return self.loading.persistent_workers
-
     @property
     def class_names(self) -> list[str]:
         return self.catalog.class_names
@@ -204,9 +173,7 @@ class MRIDataModule(LightningDataModule):
         return build_loader(
             self.datasets[split], split, self.loading, shuffle,
             (trainer.global_rank, trainer.world_size) if trainer else (0, 1),
-            pin=self.loading.pin_memory
-            if self.loading.pin_memory is not None
-            else trainer is not None and trainer.strategy.root_device.type == "cuda",
+            on_cuda=trainer is not None and trainer.strategy.root_device.type == "cuda",
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:

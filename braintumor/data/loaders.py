@@ -26,11 +26,12 @@ class LoaderSettings:
 
 def build_loader(
     dataset: Dataset, split: str, settings: LoaderSettings, shuffle: bool,
-    shard: tuple[int, int] = (0, 1), pin: bool = False,
+    shard: tuple[int, int] = (0, 1), on_cuda: bool = False,
 ) -> DataLoader:  # fmt: skip
     """The loader of ``split``. Training (``shuffle``) draws a seeded order per epoch (classes
     equally often with ``sampler=balanced``); evaluation visits each image once. ``shard`` is
-    ``(rank, world size)``: each process gets its own share, without padding."""
+    ``(rank, world size)``: each process gets its own share, without padding. Batches are
+    pinned as ``pin_memory`` says, or (``None``) when training on a CUDA device."""
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise DataError(f"the {split} split is empty; check the split fractions or split file.")
     rank, world = shard
@@ -43,6 +44,7 @@ def build_loader(
         sampler = EpochSampler(len(dataset), settings.seed, weights, rank, world)  # type: ignore[arg-type]
         dataset = EpochSeededDataset(dataset, settings.seed)
     workers = settings.num_workers
+    pin = on_cuda if settings.pin_memory is None else settings.pin_memory
     return DataLoader(
         dataset, batch_size=settings.batch_size, sampler=sampler, num_workers=workers,
         pin_memory=pin, persistent_workers=settings.persistent_workers and workers > 0,

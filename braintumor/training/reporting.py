@@ -161,7 +161,8 @@ def write_run_model_card(
         data={"name": name, "root": str(dm.root), "class_names": dm.class_names,
               "taxonomy": dm.taxonomy, "split_policy": policy,
               "counts": {k: len(d) for k, d in dm.datasets.items()},
-              "leakage_controls": "; ".join(controls) or "none", "skipped": len(dm.skipped)},
+              "leakage_controls": "; ".join(controls) or "none",
+              "skipped": len(dm.catalog.skipped)},
         model={"network": type(module.net).__name__,
                "parameters": f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M",
                "recipe": f"{cfg.model.optimizer.get('_target_', '').rsplit('.', 1)[-1]} "

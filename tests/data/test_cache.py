@@ -90,7 +90,7 @@ def test_corrupt_image_is_reported_not_fatal(tiny_copy, tmp_path):
     for cache in ("memory", "disk"):
         with pytest.warns(UserWarning, match=r"skipping 1 unreadable image"):
             dm = _dm(tiny_copy, cache, tmp_path, check_images=False, group_near_duplicates=False)
-        assert [s.path for s, _ in dm.skipped] == [str(files[0].relative_to(tiny_copy))]
+        assert [s.path for s, _ in dm.catalog.skipped] == [str(files[0].relative_to(tiny_copy))]
         assert sum(len(d) for d in dm.datasets.values()) == 63
         for _ in dm.train_dataloader():
             pass

@@ -120,7 +120,7 @@ def test_unreadable_images_are_skipped_with_a_warning(tiny_copy):
         dm = _dm(tiny_copy)
     assert str(files[0]) in str(record[0].message)
     assert sum(len(d) for d in dm.datasets.values()) == 62
-    assert {s.path for s, _ in dm.skipped} == {
+    assert {s.path for s, _ in dm.catalog.skipped} == {
         str(f.relative_to(tiny_copy)) for f in (files[0], files[5])
     }
     for _ in dm.train_dataloader():  # a full epoch without a crash

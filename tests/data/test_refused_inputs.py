@@ -41,7 +41,7 @@ def _write_groups(path: Path, root: Path, style: str = "relative") -> Path:
 def _splits_per_group(dm: MRIDataModule) -> dict[str, set[str]]:
     split_of = {s.path: split for split, d in dm.datasets.items() for s in d.scans}
     spans = defaultdict(set)
-    for scan in dm.scans:
+    for scan in dm.catalog.scans:
         spans[f"{scan.label}:{int(Path(scan.path).stem.split('_')[-1]) // 4}"].add(
             split_of[scan.path]
         )
@@ -89,7 +89,7 @@ def test_split_file_still_accepts_data_whose_only_extra_files_are_unreadable(tin
     with pytest.warns(UserWarning, match="broken.jpeg"):
         dm = _dm(tiny_copy, split_file=path)
     assert sum(len(d) for d in dm.datasets.values()) == 64
-    assert [s.path.endswith("broken.jpeg") for s, _ in dm.skipped] == [True]
+    assert [s.path.endswith("broken.jpeg") for s, _ in dm.catalog.skipped] == [True]
 
 
 def test_group_file_giving_one_path_two_groups_is_refused(tiny_root, tmp_path):
