@@ -23,7 +23,11 @@ import numpy as np
 from PIL import Image
 
 from braintumor.atomic import write_atomically
-from braintumor.evaluation.bootstrap import bootstrap_intervals
+from braintumor.evaluation.bootstrap import (
+    bootstrap_intervals,
+    confusion_counts,
+    metrics_from_counts,
+)
 from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.cases import case_metrics, case_results, write_cases_csv
 from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
@@ -186,8 +190,6 @@ def split_evidence(
             y_true, y_pred, k, groups, settings.bootstrap, settings.seed
         )
         f["ci95"], f["ci_method"] = intervals, method
-    from braintumor.evaluation.bootstrap import confusion_counts, metrics_from_counts
-
     f["balanced_accuracy"] = metrics_from_counts(confusion_counts(y_true, y_pred, k))[
         "balanced_accuracy"
     ]
