@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -134,3 +139,24 @@ def exported(trained_ckpt, tmp_path_factory) -> tuple[Path, str]:
     with contextlib.redirect_stdout(printed):
         main([f"ckpt={trained_ckpt}", f"out={out}"])
     return out, printed.getvalue()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, seconds: float, what: str) -> dict:
+    """Poll ``url/api/info`` until the web page answers (its JSON), failing the test when
+    ``process`` exits first or nothing answers within ``seconds``."""
+    for _ in range(int(seconds / 0.25)):
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited early:\n{process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url + "/api/info", timeout=2) as response:
+                return json.load(response)
+        except OSError:
+            time.sleep(0.25)
+    pytest.fail(f"{what}: nothing answered on {url} within {seconds:g} s")

@@ -8,10 +8,8 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from braintumor.__main__ import COMMANDS
-from tests.conftest import CONF_DIR, ROOT
+from tests.conftest import CONF_DIR, ROOT, free_port, wait_until_serving
 from tests.doc_commands import DOCS, README, doc_commands, quick_start
 
 TRAIN = re.compile(r"^(\.venv/bin/)?python train\.py")
@@ -148,30 +146,15 @@ def _workspace(tmp_path: Path) -> Path:
     return work
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(command: str, env: dict, cwd: Path, scan: Path) -> dict:
     """Start ``command`` (the web page), classify ``scan`` through its API, stop it."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(["bash", "-c", f'{command} ARGS="--port {port} --threads 1"'],
                                cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(360):  # at most ~90 s to import torch and load the model
-            if process.poll() is not None:
-                pytest.fail(f"{command} exited early:\n{process.stdout.read()}")
-            try:
-                info = json.load(urllib.request.urlopen(url + "/api/info", timeout=2))
-                break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            pytest.fail(f"{command}: nothing answered on {url} within 90 s")
+    try:  # at most ~90 s to import torch and load the model
+        info = wait_until_serving(process, url, 90, command)
         request = urllib.request.Request(url + "/api/predict", data=scan.read_bytes(),
                                          headers={"x-filename": scan.name})  # fmt: skip
         result = json.load(urllib.request.urlopen(request, timeout=60))

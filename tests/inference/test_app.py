@@ -5,11 +5,9 @@ import io
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zlib
@@ -22,16 +20,10 @@ from PIL import Image
 from braintumor.inference.app import Classifier, UploadError
 from braintumor.inference.app_page import render_page
 from braintumor.inference.predictor import load_predictor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, wait_until_serving
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 MAX_UPLOAD_MB = 0.05
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +35,8 @@ def server(trained_ckpt):
     process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):  # at most ~60 s to import torch and load the model
-            if process.poll() is not None:
-                pytest.fail(f"the app exited early:\n{process.stdout.read()}")
-            try:
-                urllib.request.urlopen(url + "/api/info", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("the app did not answer within 60 s")
+    try:  # at most ~60 s to import torch and load the model
+        wait_until_serving(process, url, 60, "the app")
         yield url, process.stdout.readline()
     finally:
         process.terminate()
