@@ -4,7 +4,6 @@ their numbers once, and write the run's model card."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import subprocess
 from datetime import datetime, timezone
@@ -29,6 +28,8 @@ from braintumor.runs.layout import RunDir
 from braintumor.training.module import MRIClassifier, metric_tag
 
 log = logging.getLogger(__name__)
+
+SUBGROUPS = "subgroups"  # a split's subgroup rows beside its metrics (not in its JSON)
 
 
 def logged_metrics(split: str, report: SplitReport) -> dict[str, float]:
@@ -123,7 +124,7 @@ def report_checkpoint(
             out, split, y_true, evidence.probs, dm.class_names, extra, collapse,
             ece_bins=settings.ece_bins, per_class_extra=evidence.per_class,
         )  # fmt: skip
-        results[split] = report.metrics
+        results[split] = {**report.metrics, SUBGROUPS: evidence.subgroups}  # for the card
         for lg in trainer.loggers:  # the report's numbers, computed once, under their names
             lg.log_metrics(logged_metrics(split, report), step=trainer.global_step)
         if boards:  # the figure just written, not a second rendering
@@ -169,17 +170,8 @@ def write_run_model_card(
                f"lr {cfg.model.optimizer.get('lr')}, {cfg.trainer.get('max_epochs')} epochs max, "
                f"batch {data_cfg.get('batch_size')}, image {dm.image_size} px"},
         results=results,
-        subgroups=_read_subgroups(RunDir(run_dir).reports / "test_subgroups.csv"),
+        subgroups=(results.get("test") or {}).get(SUBGROUPS, []),
     )  # fmt: skip
-
-
-def _read_subgroups(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    number = {k: lambda v: float(v) if v else None for k in ("accuracy", "f1_macro")}
-    return [{k: number.get(k, str)(v) for k, v in r.items()} for r in rows]
 
 
 def _command_line_overrides() -> list[str]:
