@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from braintumor.data.duplicates import near_duplicate_pairs
-from braintumor.data.image import to_channels
+from braintumor.data.image import open_scan, to_channels
 
 MAX_CROP = 0.06  # the largest share of a side a copy may have lost
 CENTRE = 0.08  # the crop hash looks at the image without this share of each side
@@ -43,7 +43,7 @@ def crop_hash(gray: Image.Image) -> str:
 
 def thumbnail(path: str | Path) -> np.ndarray:
     """``SIDE`` x ``SIDE`` ``uint8`` grayscale of an image file (aspect not kept)."""
-    with Image.open(path) as image:
+    with open_scan(path) as image:
         image.draft("L" if image.mode in ("L", "RGB") else None, (2 * SIDE, 2 * SIDE))
         gray = to_channels(image, 1)
         return np.asarray(gray.resize((SIDE, SIDE), Image.BILINEAR), dtype=np.uint8)

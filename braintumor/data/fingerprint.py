@@ -15,11 +15,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import imagehash
-from PIL import Image
 from tqdm import tqdm
 
 from braintumor.data.cropped_copies import crop_hash
-from braintumor.data.image import to_channels
+from braintumor.data.image import open_scan, to_channels
 
 CACHE_VERSION = 3
 
@@ -46,7 +45,7 @@ def fingerprint(path: str | Path, hash_size: int = 16) -> Fingerprint:
     data = path.read_bytes()
     result = Fingerprint(stat.st_size, stat.st_mtime_ns, sha256=hashlib.sha256(data).hexdigest())
     try:
-        with Image.open(path) as image:
+        with open_scan(path) as image:
             result.width, result.height, result.mode = image.width, image.height, image.mode
             # Decode JPEGs at reduced scale, but no smaller than 256 px: coarser DCT scaling
             # moves the hash of a re-encoded copy by 10+ bits (measured), 256 px by <= 6.

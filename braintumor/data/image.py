@@ -1,4 +1,5 @@
-"""Decode any image PIL opens into a ``uint8`` tensor with 1 or 3 channels."""
+"""Decode any image PIL opens (and figshare's ``.mat`` slices) into a ``uint8`` tensor with
+1 or 3 channels."""
 
 from __future__ import annotations
 
@@ -8,6 +9,21 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+
+from braintumor.data.figshare import read_figshare_image
+
+READERS = {".mat": read_figshare_image}
+"""File name endings that are not read by PIL -> a reader to a ``uint8`` 2-D array."""
+
+
+def open_scan(path: str | Path | BinaryIO) -> Image.Image:
+    """``Image.open``, except for the endings of :data:`READERS` (figshare's ``.mat``
+    slices), which are read and windowed to an ``L`` image (already loaded)."""
+    if isinstance(path, (str, Path)):
+        reader = READERS.get(Path(path).suffix.lower())
+        if reader is not None:
+            return Image.fromarray(reader(path))
+    return Image.open(path)
 
 
 def to_channels(image: Image.Image, channels: int) -> Image.Image:
@@ -41,7 +57,7 @@ def load_image(
     before anything is decoded (a small PNG can decode to gigabytes).
     """
     try:
-        opened = Image.open(path)
+        opened = open_scan(path)
     except Image.DecompressionBombError as error:  # PIL's own limit, far above ours
         if max_pixels is None:
             raise

@@ -8,8 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
+from braintumor.data.image import open_scan
 from braintumor.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm")
@@ -141,7 +140,7 @@ def check_readable(path: str | Path) -> str | None:
     catches truncated files, at a fraction of the cost of a full decode.
     """
     try:
-        with Image.open(path) as image:
+        with open_scan(path) as image:
             image.draft(image.mode if image.mode in ("L", "RGB") else None, (64, 64))
             image.load()
     except Exception as error:  # PIL raises many types for bad files
