@@ -1,0 +1,214 @@
+"""The reports of a model scored on an external set (one it never saw), in the shared labels.
+
+:func:`write_external_reports` writes into ``reports/external/<source>/``:
+
+- ``external_metrics.json``: accuracy, balanced accuracy, macro precision/recall/F1 over the
+  shared labels (with 95% bootstrap intervals, over cases when images are grouped), ECE and
+  NLL of the shared-label probabilities, the images scored, the images out of the model's
+  label set (and what it answered for them), the near-copies of its training images removed;
+- ``classification_report_external.csv``: per shared label (then the macro and weighted
+  averages over them);
+- ``confusion_matrix_external.png`` and ``.csv``: true shared label x the model's answer;
+- ``external_predictions.csv``: every image, scored or not, with its labels and the answer;
+- ``out_of_label_set.csv``: per label the model lacks, the images and the model's answers.
+
+Plain functions of predictions (no Lightning, no datamodule).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from braintumor.atomic import write_atomically
+from braintumor.evaluation.bootstrap import HEADLINE, confusion_counts
+from braintumor.evaluation.calibration import expected_calibration_error
+from braintumor.evaluation.classification import write_report_rows
+from braintumor.evaluation.confusion import plot_confusion_matrix
+from braintumor.evaluation.label_space import OUT_OF_LABEL_SET, SharedLabels
+from braintumor.evaluation.write import json_safe
+
+SPLIT = "external"  # the file names' split part: external_metrics.json, ...
+
+
+@dataclass(frozen=True)
+class ExternalImages:
+    """The images of an external set that were predicted: relative path, source label, case
+    (``None`` without groups) and the model's calibrated probabilities over its classes
+    ``class_names``."""
+
+    paths: Sequence[str]
+    source_labels: Sequence[str]
+    probs: np.ndarray
+    class_names: Sequence[str]
+    groups: Sequence[object] | None = None
+
+
+def shared_metrics(counts: np.ndarray, n_shared: int) -> dict[str, float]:
+    """Headline metrics of a ``(K, K)`` confusion matrix whose first ``n_shared`` classes are
+    the shared labels (the only true ones): macro averages over those alone; an answer in a
+    model-only class is a miss of the true one."""
+    tp = np.diag(counts)[:n_shared]
+    support, predicted = counts.sum(1)[:n_shared], counts.sum(0)[:n_shared]
+    total = counts.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    present = support > 0
+    return {
+        "accuracy": float(tp.sum() / total) if total else float("nan"),
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
+        "precision_macro": float(precision[present].mean()) if present.any() else float("nan"),
+        "recall_macro": float(recall[present].mean()) if present.any() else float("nan"),
+        "f1_macro": float(f1[present].mean()) if present.any() else float("nan"),
+    }
+
+
+def shared_intervals(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: int, n_shared: int,
+    groups: Sequence[object] | None, resamples: int, seed: int,
+) -> tuple[dict[str, list[float]], str]:  # fmt: skip
+    """95% percentile bootstrap intervals of :func:`shared_metrics`, over whole cases when
+    ``groups`` are given (else over images), seeded."""
+    if groups is None:
+        _, unit_of = np.unique(np.arange(len(y_true)), return_inverse=True)
+        method = f"bootstrap over images ({len(y_true)}), {resamples} resamples, percentile"
+    else:
+        _, unit_of = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+        n = int(unit_of.max()) + 1 if len(unit_of) else 0
+        method = (f"bootstrap over cases ({n} groups of {len(y_true)} images), {resamples} "
+                  "resamples, percentile")  # fmt: skip
+    n_units = int(unit_of.max()) + 1 if len(unit_of) else 0
+    if n_units < 2 or resamples < 1:
+        return {name: [float("nan")] * 2 for name in HEADLINE}, method
+    rng = np.random.default_rng(seed)
+    values = {name: np.empty(resamples) for name in HEADLINE}
+    for b in range(resamples):
+        drawn = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+        counts = confusion_counts(y_true, y_pred, labels, drawn[unit_of].astype(float))
+        for name, value in shared_metrics(counts, n_shared).items():
+            values[name][b] = value
+    return {
+        name: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
+        for name, v in values.items()
+    }, method
+
+
+def _class_rows(counts: np.ndarray, shared: Sequence[str]) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for i, name in enumerate(shared):
+        tp, support, predicted = counts[i, i], counts[i].sum(), counts[:, i].sum()
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        f = 2 * tp / (support + predicted) if support + predicted else 0.0
+        rows.append({"class": name, "precision": float(p), "recall": float(r), "f1": float(f),
+                     "support": int(support)})  # fmt: skip
+    weights = np.array([row["support"] for row in rows], dtype=float)
+    for average in ("macro", "weighted"):
+        w = np.ones_like(weights) if average == "macro" else weights
+        w = w * (weights > 0)  # over the labels present in the set
+        total = w.sum() or 1.0
+        rows.append({
+            "class": f"{average} avg",
+            **{k: float(sum(r[k] * wi for r, wi in zip(rows, w, strict=False)) / total)
+               for k in ("precision", "recall", "f1")},
+            "support": int(weights.sum()),
+        })  # fmt: skip
+    return rows
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def write_external_reports(
+    out_dir: str | Path,
+    images: ExternalImages,
+    space: SharedLabels,
+    extra: Mapping[str, Any] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    ece_bins: int = 15,
+) -> dict[str, Any]:
+    """Score ``images`` in the labels of ``space`` and write the files listed above into
+    ``out_dir``; return the content of ``external_metrics.json``. ``extra``: more fields of
+    it (the checkpoint, the source, the near-copies removed, ...)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    label_probs = space.probabilities(images.probs)
+    answers = label_probs.argmax(1) if len(label_probs) else np.zeros(0, dtype=int)
+    shared_of = [space.external_label[label] for label in images.source_labels]
+    index = {name: i for i, name in enumerate(space.labels)}
+    scored = np.array([s != OUT_OF_LABEL_SET for s in shared_of], dtype=bool)
+    y_true = np.array([index[s] for s in shared_of if s != OUT_OF_LABEL_SET], dtype=int)
+    y_pred, probs = answers[scored], label_probs[scored]
+    k = len(space.labels)
+    counts = confusion_counts(y_true, y_pred, k) if len(y_true) else np.zeros((k, k))
+    metrics: dict[str, Any] = {"n": int(scored.sum()), **shared_metrics(counts, space.n_shared)}
+    if len(y_true):
+        metrics["ece"] = expected_calibration_error(y_true, probs, ece_bins)
+        metrics["nll"] = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)
+                                       ).mean())  # fmt: skip
+    groups = None
+    if images.groups is not None:
+        kept = [g for g, s in zip(images.groups, scored, strict=True) if s]
+        groups = kept if len(set(map(str, kept))) < len(kept) else None
+    if bootstrap > 0:
+        metrics["ci95"], metrics["ci_method"] = shared_intervals(
+            y_true, y_pred, k, space.n_shared, groups, bootstrap, seed
+        )
+    out_of_set = Counter(
+        (label, space.labels[a])
+        for label, s, a in zip(images.source_labels, shared_of, answers, strict=True)
+        if s == OUT_OF_LABEL_SET
+    )
+    metrics.update({
+        "level": space.level,
+        "shared_labels": list(space.shared),
+        "model_only_labels": list(space.model_only),
+        "model_classes": dict(zip(images.class_names, space.model_label, strict=True)),
+        "label_of_source_label": dict(space.external_label),
+        "n_images": len(images.paths),
+        "n_out_of_label_set": int((~scored).sum()),
+        "out_of_label_set": {label: {a: n for (lab, a), n in out_of_set.items() if lab == label}
+                             for label in sorted({lab for lab, _ in out_of_set})},
+        **(extra or {}),
+    })  # fmt: skip
+    text = json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"
+    write_atomically(out / f"{SPLIT}_metrics.json", text)
+    write_report_rows(out / f"classification_report_{SPLIT}.csv", _class_rows(counts, space.shared))
+    shared = space.shared
+    write_atomically(out / f"confusion_matrix_{SPLIT}.csv", _csv_text(
+        ["true \\ predicted", *space.labels],
+        [[name, *map(int, counts[i])] for i, name in enumerate(shared)],
+    ))  # fmt: skip
+    fig = plot_confusion_matrix(y_true, y_pred, list(space.labels),
+                                title=f"external (n={len(y_true)}, {space.level})")  # fmt: skip
+    fig.savefig(out / f"confusion_matrix_{SPLIT}.png", dpi=110)
+    plt.close(fig)
+    groups_all = images.groups if images.groups is not None else [""] * len(images.paths)
+    write_atomically(out / f"{SPLIT}_predictions.csv", _csv_text(
+        ["path", "group", "source_label", "label", "predicted", *space.labels],
+        [[p, g, lab, s, space.labels[a], *(f"{x:.6g}" for x in row)]
+         for p, g, lab, s, a, row in zip(images.paths, groups_all, images.source_labels,
+                                         shared_of, answers, label_probs, strict=True)],
+    ))  # fmt: skip
+    write_atomically(out / "out_of_label_set.csv", _csv_text(
+        ["source_label", "predicted", "images"],
+        [[lab, a, n] for (lab, a), n in sorted(out_of_set.items())],
+    ))  # fmt: skip
+    return metrics

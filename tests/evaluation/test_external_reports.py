@@ -1,0 +1,90 @@
+"""The external-set reports as functions of predictions (braintumor.evaluation.external) and the
+near-copies of training images (braintumor.evaluation.near_copies)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from braintumor.data.fingerprint import fingerprint_scans
+from braintumor.evaluation.external import ExternalImages, shared_metrics, write_external_reports
+from braintumor.evaluation.label_space import shared_labels
+from braintumor.evaluation.near_copies import find_near_copies
+
+NICKPARVAR = {"glioma": "glioma", "meningioma": "meningioma", "notumor": "normal",
+              "pituitary": "pituitary"}  # fmt: skip
+
+
+def _onehot(indices, k):
+    probs = np.full((len(indices), k), 0.02)
+    probs[np.arange(len(indices)), indices] = 1 - 0.02 * (k - 1)
+    return probs
+
+
+def test_external_reports_score_the_shared_labels_and_count_the_others(tmp_path):
+    classes = ["glioma", "meningioma", "pituitary"]  # a figshare-like model
+    space = shared_labels(classes, NICKPARVAR)
+    labels = ["glioma", "glioma", "meningioma", "pituitary", "notumor", "notumor", "notumor"]
+    answers = [0, 1, 1, 2, 0, 2, 2]
+    images = ExternalImages([f"{i}.jpg" for i in range(7)], labels, _onehot(answers, 3), classes)
+    metrics = write_external_reports(tmp_path, images, space, {"source": "nickparvar4"},
+                                     bootstrap=50)  # fmt: skip
+    assert metrics["n"] == 4 and metrics["n_out_of_label_set"] == 3
+    assert metrics["accuracy"] == pytest.approx(0.75)
+    assert metrics["out_of_label_set"] == {"notumor": {"glioma": 1, "pituitary": 2}}
+    assert metrics["source"] == "nickparvar4" and metrics["level"] == "family"
+    saved = json.loads((tmp_path / "external_metrics.json").read_text())
+    assert saved["accuracy"] == pytest.approx(0.75) and len(saved["ci95"]["f1_macro"]) == 2
+    for name in ("classification_report_external.csv", "confusion_matrix_external.png",
+                 "confusion_matrix_external.csv", "external_predictions.csv",
+                 "out_of_label_set.csv"):  # fmt: skip
+        assert (tmp_path / name).is_file(), name
+    rows = list(csv.DictReader((tmp_path / "external_predictions.csv").open()))
+    assert [r["label"] for r in rows[4:]] == ["out of its label set"] * 3
+    report = {r["class"]: r for r in csv.DictReader(
+        (tmp_path / "classification_report_external.csv").open())}  # fmt: skip
+    assert set(report) == {"glioma", "meningioma", "pituitary", "macro avg", "weighted avg"}
+    assert report["glioma"]["recall"] == "0.5000" and report["meningioma"]["precision"] == "0.5000"
+
+
+def test_answers_in_a_model_only_label_are_misses_not_averaged_classes():
+    # shared: glioma, normal; the model also has other_tumor (never true here)
+    counts = np.array([[3, 0, 1], [0, 4, 0], [0, 0, 0]])
+    metrics = shared_metrics(counts, n_shared=2)
+    assert metrics["accuracy"] == pytest.approx(7 / 8)
+    assert metrics["recall_macro"] == pytest.approx((0.75 + 1.0) / 2)  # two labels, not three
+    assert metrics["precision_macro"] == pytest.approx(1.0)
+
+
+def test_confusion_csv_has_shared_rows_and_every_model_answer(tmp_path):
+    classes = ["glioma", "normal", "other_tumor"]
+    space = shared_labels(classes, NICKPARVAR)
+    images = ExternalImages(["a", "b", "c"], ["glioma", "notumor", "glioma"],
+                            _onehot([0, 1, 2], 3), classes)  # fmt: skip
+    write_external_reports(tmp_path, images, space, bootstrap=0)
+    rows = list(csv.reader((tmp_path / "confusion_matrix_external.csv").open()))
+    assert rows[0] == ["true \\ predicted", "glioma", "normal", "other_tumor"]
+    assert rows[1] == ["glioma", "1", "0", "1"] and rows[2] == ["normal", "0", "1", "0"]
+
+
+def test_near_copies_of_training_images_are_found_and_others_kept(tmp_path):
+    rng = np.random.default_rng(0)
+    train, ext = tmp_path / "train", tmp_path / "ext"
+    train.mkdir()
+    ext.mkdir()
+    pictures = [rng.integers(0, 255, (64, 64), dtype=np.uint8) for _ in range(4)]
+    for i, picture in enumerate(pictures[:3]):
+        Image.fromarray(picture).resize((128, 128)).save(train / f"t{i}.png")
+    Image.fromarray(pictures[0]).resize((128, 128)).save(ext / "same.png")  # identical pixels
+    Image.fromarray(pictures[1]).resize((120, 120)).save(ext / "rescaled.jpg", quality=80)
+    Image.fromarray(pictures[3]).resize((128, 128)).save(ext / "new.png")
+    train_prints = fingerprint_scans(train, ["t0.png", "t1.png", "t2.png"])
+    ext_prints = fingerprint_scans(ext, ["same.png", "rescaled.jpg", "new.png"])
+    split = {"t0.png": "train", "t1.png": "val", "t2.png": "train"}
+    copies = find_near_copies(ext_prints, train_prints, split, max_distance=12)
+    found = {c.path: (c.training_path, c.training_split) for c in copies}
+    assert found == {"same.png": ("t0.png", "train"), "rescaled.jpg": ("t1.png", "val")}
