@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from braintumor.atomic import write_atomically
 from braintumor.evaluation.classification import classification_report_rows, write_report_rows
-from braintumor.evaluation.confusion import plot_confusion_matrix
+from braintumor.evaluation.confusion_report import write_confusion_reports
 from braintumor.evaluation.metrics import collapsed_accuracy, summary_metrics
 
 
@@ -45,14 +44,19 @@ def write_split_reports(
     collapse: Mapping[str, Sequence[str]] | None = None,
     ece_bins: int = 15,
     per_class_extra: Sequence[Mapping[str, Any]] = (),
+    paths: Sequence[str] | None = None,
+    min_support: int = 10,
 ) -> SplitReport:
-    """Write ``{split}_metrics.json``, ``classification_report_{split}.csv`` and
-    ``confusion_matrix_{split}.png`` into ``out_dir``; return their numbers.
+    """Write ``{split}_metrics.json``, ``classification_report_{split}.csv`` and the
+    confusion matrices (``confusion_matrix_{split}.png`` and ``.html``, and one per
+    ``collapse`` entry) into ``out_dir``; return their numbers.
 
     ``collapse`` maps a name to the group of each class (e.g. ``"tumor_type"``); the metrics
     then include ``accuracy_<name>``, the accuracy with classes merged into their groups.
     ``ece_bins``: bins of the calibration error (the model's ``ece_bins``).
     ``per_class_extra``: more columns of the classification report, one dict per class.
+    ``paths``: each image's file (examples in the HTML confusion matrix); ``min_support``:
+    rows of fewer images are marked in the row-normalized matrix.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,9 +71,7 @@ def write_split_reports(
     for row, more in zip(rows, per_class_extra, strict=False):
         row.update({k: v for k, v in more.items() if k != "class"})
     write_report_rows(out / f"classification_report_{split}.csv", rows)
-    fig = plot_confusion_matrix(y_true, y_pred, class_names, title=f"{split} (n={len(y_true)})")
-    fig.savefig(out / f"confusion_matrix_{split}.png", dpi=110)
-    plt.close(fig)
+    write_confusion_reports(out, split, y_true, y_pred, class_names, paths, collapse, min_support)
     return SplitReport(metrics, rows)
 
 
