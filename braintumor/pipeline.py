@@ -40,6 +40,11 @@ from braintumor.runs.checkpoints import (
 )
 from braintumor.runs.environment import write_environment
 from braintumor.runs.layout import RunDir
+from braintumor.training.external_validation import (
+    external_settings,
+    is_external,
+    score_external,
+)
 from braintumor.training.hparams import log_final, log_start, run_hparams
 from braintumor.training.module import MRIClassifier
 from braintumor.training.reporting import (
@@ -233,6 +238,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
             write_run_model_card(cfg, run_dir, dm, module, results)
     for split, values in results.items():
         metrics.update({f"{split}/{k}": v for k, v in values.items() if isinstance(v, float)})
+    external = (cfg.get("eval") or {}).get("external_data")
+    if external and main_process:  # a set left out of training (leave_one_source_out)
+        scorer = MRIClassifier.from_checkpoint(ckpt) if ckpt else module
+        found = score_external(external, scorer, ckpt or "in-memory weights", RunDir(run_dir),
+                               run_dir, external_settings(cfg))  # fmt: skip
+        metrics.update({f"external/{k}": v for k, v in found.items() if isinstance(v, float)})
     log_final(trainer, params, metrics)
     if main_process:
         _summarize(run_dir, ckpt, results)
@@ -261,6 +272,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise FileNotFoundError(f"checkpoint '{ckpt}' does not exist (ckpt_path).")
     run_dir = Path(cfg.paths.output_dir)
     module = MRIClassifier.from_checkpoint(ckpt)  # verified against its checksum
+    if is_external(cfg, ckpt):  # a set the checkpoint never saw: all of it, label maps
+        write_environment(run_dir, cfg)
+        found = score_external(cfg.data, module, str(ckpt), RunDir.of_checkpoint(ckpt), run_dir,
+                               external_settings(cfg))  # fmt: skip
+        return {f"external/{k}": v for k, v in found.items() if isinstance(v, float)}
     prep = module.preprocessing
     beside = None
     reuse = (cfg.get("eval") or {}).get("reuse_split", True)
@@ -283,7 +299,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if tuple(dm.class_names) != prep.class_names:
         raise DataError(
             f"checkpoint '{ckpt}' does not fit the classes of the data at '{dm.root}': "
-            f"{class_difference(prep.class_names, dm.class_names)}."
+            f"{class_difference(prep.class_names, dm.class_names)}. To score it on this set "
+            "as an external one (all its images, through the label maps), add eval.external=true."
         )
     dm.save_split(RunDir(run_dir).split_csv)
     trainer = build_trainer(cfg)

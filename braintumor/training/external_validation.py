@@ -1,0 +1,256 @@
+"""Score a checkpoint on an external set (one it never saw): every readable image of the set,
+through the label maps, without the near-copies of the model's training images, and, where the
+set ships tumour masks (figshare3), Grad-CAM checked against them.
+
+``python train.py train=false ckpt_path=CKPT data=<set> data.root=DIR`` lands here when the set
+is foreign to the checkpoint (``eval.external``); after training, ``eval.external_data``
+scores a set left out (``experiment=leave_one_source_out``). The reports go to the model's run
+folder, ``reports/external/<source>/`` (:mod:`braintumor.evaluation.external`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from braintumor.data.catalog import Catalog
+from braintumor.data.dataset import ScanDataset
+from braintumor.data.figshare import read_figshare_mat
+from braintumor.data.label_maps import map_labels
+from braintumor.errors import UsageError
+from braintumor.evaluation.external import ExternalImages, write_external_reports
+from braintumor.evaluation.label_space import OUT_OF_LABEL_SET, model_families, shared_labels
+from braintumor.evaluation.near_copies import (
+    NearCopy,
+    find_near_copies,
+    fingerprints,
+    training_images,
+    write_near_copies_csv,
+)
+from braintumor.evaluation.pointing_game import MaskScore, score_map, summarize, write_summary_csv
+from braintumor.inference.explain import grad_cam, resize_map, target_layer
+from braintumor.runs.layout import RunDir
+from braintumor.training.module import MRIClassifier
+
+log = logging.getLogger(__name__)
+
+MASK_READERS = {".mat": lambda path: read_figshare_mat(path).tumor_mask}
+"""File endings whose scans carry a tumour mask -> a reader of it (figshare's slices)."""
+
+
+@dataclass(frozen=True)
+class ExternalSettings:
+    """The ``eval.external_*`` keys."""
+
+    remove_near_copies: bool = True
+    pointing_tolerance: int = 0  # pixels the mask grows by for the pointing game's hit test
+    bootstrap: int = 1000
+    seed: int = 0
+    batch_size: int = 32
+
+
+def external_settings(cfg: DictConfig) -> ExternalSettings:
+    ev = cfg.get("eval") or {}
+    return ExternalSettings(
+        remove_near_copies=bool(ev.get("remove_near_copies", True)),
+        pointing_tolerance=int(ev.get("pointing_tolerance", 0)),
+        bootstrap=int(ev.get("bootstrap", 1000)),
+        seed=int(cfg.get("seed") or 0),
+        batch_size=int(cfg.data.get("batch_size", 32)),
+    )
+
+
+def data_source(data_cfg: DictConfig) -> str:
+    """The source name of a data config: its ``source`` key, else its root folder's name."""
+    return str(data_cfg.get("source") or Path(str(data_cfg.root)).name)
+
+
+def training_record(run: RunDir | None) -> dict[str, Any]:
+    """The data config of the run a checkpoint was trained in (its ``environment.json``), or
+    ``{}`` when the checkpoint lies outside a run folder."""
+    if run is None or not run.environment.is_file():
+        return {}
+    config = json.loads(run.environment.read_text()).get("config") or {}
+    return dict(config.get("data") or {})
+
+
+def training_sources(record: dict[str, Any]) -> list[str]:
+    """The sources a run trained on (``data.sources`` of a merged set, or ``data.source``)."""
+    if record.get("sources"):
+        return [str(s) for s in record["sources"]]
+    return [str(record["source"])] if record.get("source") else []
+
+
+def is_external(cfg: DictConfig, ckpt: str | Path) -> bool:
+    """Whether ``train=false`` scores ``cfg.data`` as an external set of checkpoint ``ckpt``:
+    ``eval.external`` true; or ``auto`` (the default) when the data names its source and the
+    checkpoint's run recorded the sources it trained on, and they do not include it."""
+    mode = (cfg.get("eval") or {}).get("external", "auto")
+    if mode not in (True, False, "auto"):
+        raise UsageError(f"eval.external must be true, false or auto, got {mode!r}.")
+    if mode != "auto":
+        return bool(mode)
+    source = cfg.data.get("source")
+    trained_on = training_sources(training_record(RunDir.of_checkpoint(ckpt)))
+    return bool(source) and bool(trained_on) and source not in trained_on
+
+
+def _external_catalog(data_cfg: DictConfig, module: MRIClassifier) -> Catalog:
+    """Every readable scan of the set (no split: all are scored), decoded later from disk."""
+    cfg = OmegaConf.to_container(data_cfg, resolve=True)
+    prep = module.preprocessing
+    cfg.update(
+        val_fraction=0.0, test_fraction=0.0, split_file=None, n_folds=None, fold=None,
+        cache="none", image_size=prep.image_size, channels=prep.channels,
+        mean=list(prep.mean), std=list(prep.std), num_workers=0,
+    )  # fmt: skip
+    dm = instantiate(cfg, _convert_="all")
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm.catalog
+
+
+def _remove_near_copies(
+    catalog: Catalog, data_cfg: DictConfig, run: RunDir | None, settings: ExternalSettings
+) -> tuple[list[int], list[NearCopy], Path | None]:
+    """Indices of the catalog's scans to score, the near-copies removed, the training root."""
+    keep = list(range(len(catalog.scans)))
+    if not settings.remove_near_copies:
+        return keep, [], None
+    seen = training_images(run if run is not None else RunDir(Path("(no run folder)")))
+    hash_size = int(data_cfg.get("hash_size", 16))
+    cache_dir = Path(data_cfg.cache_dir) if data_cfg.get("cache_dir") else None
+    ours = fingerprints(catalog.root, [s.path for s in catalog.scans], hash_size, cache_dir)
+    theirs = fingerprints(seen.root, seen.paths, hash_size, cache_dir)
+    split_of = dict(zip(seen.paths, seen.splits, strict=True))
+    copies = find_near_copies(
+        ours, theirs, split_of, int(data_cfg.get("near_duplicate_distance", 12))
+    )
+    removed = {c.path for c in copies}
+    return [i for i in keep if catalog.scans[i].path not in removed], copies, seen.root
+
+
+def _predict(
+    module: MRIClassifier, dataset: ScanDataset, paths: Sequence[Path], settings: ExternalSettings
+) -> tuple[np.ndarray, list[MaskScore | None]]:
+    """Calibrated probabilities of every image, and for those with a tumour mask the Grad-CAM
+    of the predicted class scored against it."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    module = module.to(device).eval()
+    temperature = float(module.calibration.get("temperature", 1.0))
+    has_masks = any(Path(p).suffix.lower() in MASK_READERS for p in paths)
+    layer = target_layer(module) if has_masks else None
+    loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False)
+    probs: list[np.ndarray] = []
+    scores: list[MaskScore | None] = []
+    start = 0
+    for images, _ in loader:
+        batch_paths = paths[start : start + len(images)]
+        start += len(images)
+        with torch.no_grad():
+            logits = module(images.to(device)).float()
+        p = (logits / temperature).softmax(1).cpu().numpy()
+        probs.append(p)
+        readers = [MASK_READERS.get(Path(path).suffix.lower()) for path in batch_paths]
+        if layer is None or not any(readers):
+            scores += [None] * len(images)
+            continue
+        maps, _ = grad_cam(module, layer, images.to(device), p.argmax(1).tolist())
+        for cam, path, reader in zip(maps, batch_paths, readers, strict=True):
+            if reader is None:
+                scores.append(None)
+                continue
+            mask = reader(path)
+            if not mask.any():
+                scores.append(None)  # a slice without a drawn tumour: nothing to point at
+                continue
+            upsampled = resize_map(cam.cpu(), tuple(mask.shape))
+            scores.append(score_map(upsampled, mask, settings.pointing_tolerance))
+    return (np.concatenate(probs) if probs else np.zeros((0, len(module.class_names)))), scores
+
+
+def score_external(
+    data_cfg: DictConfig,
+    module: MRIClassifier,
+    checkpoint: str,
+    run: RunDir | None,
+    fallback_run: Path,
+    settings: ExternalSettings,
+) -> dict[str, Any]:
+    """Score ``module`` (from ``checkpoint``, trained in ``run``) on the set of ``data_cfg``
+    and write its reports into ``<run>/reports/external/<source>/`` (``fallback_run`` when
+    the checkpoint lies outside a run folder); return its metrics."""
+    source = data_source(data_cfg)
+    record = training_record(run)
+    trained_on = training_sources(record)
+    if source in trained_on:
+        raise UsageError(
+            f"the checkpoint was trained on source '{source}' ({run.root if run else ''}): it is "
+            "not an external set for it. Score its own test split with eval.external=false."
+        )
+    catalog = _external_catalog(data_cfg, module)
+    labels = sorted({s.label for s in catalog.scans})
+    families = {
+        k: fam for k, (fam, _) in map_labels(source, labels, data_cfg.get("label_map")).items()
+    }
+    space = shared_labels(
+        model_families(module.class_names, trained_on, record.get("label_map")),
+        families, model_name=f"the model ({checkpoint})", external_name=f"'{source}'",
+    )  # fmt: skip
+    keep, copies, training_root = _remove_near_copies(catalog, data_cfg, run, settings)
+    scans = [catalog.scans[i] for i in keep]
+    groups = [catalog.groups[i] for i in keep] if catalog.groups is not None else None
+    prep = module.preprocessing
+    dataset = ScanDataset(catalog.root, scans, labels, prep.channels, prep.eval_transform())
+    paths = [catalog.root / s.path for s in scans]
+    log.info(f"scoring {checkpoint} on {len(scans)} images of '{source}' ({catalog.root}); "
+             f"{len(copies)} near-copies of its training images removed")  # fmt: skip
+    probs, mask_scores = _predict(module, dataset, paths, settings)
+    out = RunDir(run.root if run is not None else fallback_run).reports / "external" / source
+    extra = {
+        "checkpoint": checkpoint, "source": source, "root": str(catalog.root),
+        "trained_on": trained_on or "unknown (no run record)",
+        "near_copies_removed": len(copies),
+        "near_copies_removed_by_split": {s: sum(c.training_split == s for c in copies)
+                                         for s in ("train", "val")},
+        "near_copies_checked": settings.remove_near_copies,
+        "skipped_unreadable": len(catalog.skipped),
+        "calibration_temperature": float(module.calibration.get("temperature", 1.0)),
+    }  # fmt: skip
+    if training_root is not None:
+        write_near_copies_csv(out / "near_copies.csv", copies, training_root)
+    images = ExternalImages([s.path for s in scans], [s.label for s in scans], probs,
+                            module.class_names, groups)  # fmt: skip
+    scored = [i for i, s in enumerate(mask_scores) if s is not None]
+    if scored:
+        true = [space.external_label[scans[i].label] for i in scored]
+        answer = space.probabilities(probs[scored]).argmax(1)
+        correct = [t == space.labels[a] for t, a in zip(true, answer, strict=True)]
+        names = [families[scans[i].label] if t == OUT_OF_LABEL_SET else t
+                 for i, t in zip(scored, true, strict=True)]  # fmt: skip
+        rows = summarize([mask_scores[i] for i in scored], names, correct)
+        write_summary_csv(out / "pointing_game.csv", rows)
+        extra["pointing_game"] = {
+            "target": "the predicted class",
+            "tolerance_px": settings.pointing_tolerance,
+            **{k: v for k, v in rows[-1].items() if k != "class"},
+        }
+    bins = int(module.hparams.get("ece_bins", 15))
+    metrics = write_external_reports(out, images, space, extra, settings.bootstrap, settings.seed,
+                                     bins)  # fmt: skip
+    log.info(
+        f"external '{source}': {metrics['n']} images scored at the {space.level} level, "
+        f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['f1_macro']:.3f}; "
+        f"{metrics['n_out_of_label_set']} out of the model's label set -> {out}"
+    )
+    return metrics
