@@ -1,13 +1,14 @@
 """The data catalog: which scans a run uses, in which split, under which class, and which it
 skipped. Built by plain stages, each a function of the previous one's result::
 
-    scan (class folders, split file or pre-split folders)
+    scan (class folders, split file, pre-split folders or .mat slices: sources.py)
       -> readable (decode each scan once; unreadable ones are skipped and reported)
-      -> groups (near-duplicates + the user's case ids)
+      -> groups (near-duplicates + patient ids in the files + the user's case ids)
       -> split (stratified; whole groups)
-      -> taxonomy (folder names -> class names)
+      -> taxonomy (folder names -> class names, through the source's label map)
 
 :func:`build_catalog` runs them for one :class:`CatalogSettings`; the result is frozen.
+Several sources at once: :mod:`braintumor.data.merged`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from braintumor.data.cropped_copies import cropped_copy_pairs
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
-from braintumor.data.scan import Scan, find_classes, scan_class_folders
+from braintumor.data.label_maps import classes_of
+from braintumor.data.scan import Scan, scan_class_folders
+from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
 from braintumor.data.split import (
     SPLITS,
     assign_splits,
@@ -31,12 +34,9 @@ from braintumor.data.split import (
     read_split_csv,
     write_split_csv,
 )
-from braintumor.data.taxonomy import label_map
 from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
-
-LAYOUTS = ("folder", "presplit")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,9 @@ class CatalogSettings:
     cropped_copy_similarity: float = 0.985
     cache_dir: Path | None = None  # where fingerprints are kept between runs
     workers: int = 1
+    source: str = ""  # the public set (its label map); "" for plain class folders
+    label_map: Path | None = None  # a user's label map, overriding the source's
+    exclude_folders: tuple[str, ...] = ()  # folders of root that are not classes
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class Catalog:
     @property
     def class_names(self) -> list[str]:
         return sorted(set(self.label_of.values()))
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The source of each scan (``""`` for plain class folders)."""
+        return tuple(s.source for s in self.scans)
 
     def in_split(self, split: str) -> list[Scan]:
         return [s for s, p in zip(self.scans, self.splits, strict=True) if p == split]
@@ -109,7 +117,7 @@ def warn_unreadable(bad: Sequence[tuple[Scan, str]], root: Path, of: str = "") -
 
 
 @dataclass
-class _Stages:
+class CatalogStages:
     """The stages of one catalog build, sharing the fingerprints (one decode per scan)."""
 
     settings: CatalogSettings
@@ -145,10 +153,13 @@ class _Stages:
         return [s for s in scans if s.path not in bad_paths]
 
     # ------------------------------------------------------------------------------ groups
-    def groups(self, scans: list[Scan]) -> list[int] | None:
-        """Near-duplicate groups combined with the user's groups; None when neither is on."""
+    def groups(
+        self, scans: list[Scan], patients: Sequence[str | None] | None = None
+    ) -> list[int] | None:
+        """Near-duplicate groups combined with the patients (figshare's ids) and the user's
+        groups; None when none of them is on."""
         cfg = self.settings
-        groupings: list[list] = []
+        groupings: list[Sequence] = [patients] if patients is not None else []
         if cfg.group_near_duplicates:
             prints = [self.prints[s.path] for s in scans]
             pairs = near_duplicate_pairs([p.phash for p in prints], cfg.near_duplicate_distance)
@@ -173,19 +184,33 @@ class _Stages:
     # ------------------------------------------------------------------------------ scan
     def folders(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
         """``root/<class>/``, split here."""
-        cfg = self.settings
-        scans = self.readable(scan_class_folders(cfg.root, names))
+        scans = self.readable(scan_class_folders(self.settings.root, names))
         groups = self.groups(scans)
+        return scans, self.split(scans, groups), groups
+
+    def figshare(self) -> tuple[list[str], list[Scan], list[str], list[int] | None]:
+        """``.mat`` slices: labels and patient ids read from the files, split here (patients
+        whole)."""
+        cfg = self.settings
+        found = scan_figshare(cfg.root, cfg.source)
+        if found.skipped:
+            self.skipped += found.skipped
+            warn_unreadable(found.skipped, cfg.root, f" of {len(found.scans) + len(found.skipped)}")
+        patient_of = dict(zip((s.path for s in found.scans), found.patients or [], strict=True))
+        scans = self.readable(found.scans)
+        groups = self.groups(scans, [patient_of[s.path] for s in scans])
+        names = sorted({s.label for s in scans})
+        return names, scans, self.split(scans, groups), groups
+
+    def split(self, scans: list[Scan], groups: list[int] | None) -> list[str]:
+        """Stratified by label, whole groups, K-fold when ``n_folds`` is set."""
+        cfg = self.settings
         labels = [s.label for s in scans]
         if cfg.n_folds is not None:
-            splits = kfold_splits(
+            return kfold_splits(
                 labels, groups, cfg.n_folds, cfg.fold or 0, cfg.val_fraction, cfg.split_seed
             )
-        else:
-            splits = assign_splits(
-                labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed
-            )
-        return scans, splits, groups
+        return assign_splits(labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
 
     def split_file(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
         """``root/<class>/`` split as a ``split.csv`` records; it must describe all of root."""
@@ -234,17 +259,12 @@ class _Stages:
         )
 
     def presplit(self) -> tuple[list[str], list[Scan], list[str]]:
-        """``root/{train,val,test}/<class>/``; without ``val/``, val is carved out of train."""
+        """``root/{train,val,test}/<class>/`` (or ``Training``, ...); without ``val/``, val is
+        carved out of train."""
         cfg = self.settings
-        folders = {split: cfg.root / split for split in SPLITS}
-        for split in ("train", "test"):
-            if not folders[split].is_dir():
-                raise DataError(
-                    f"data.layout=presplit expects '{folders[split]}' (root/train, root/test and "
-                    "optionally root/val, each holding the same class folders)."
-                )
-        present = [split for split in SPLITS if folders[split].is_dir()]
-        classes = {split: find_classes(folders[split]) for split in present}
+        folders = find_split_folders(cfg.root)
+        present = [split for split in SPLITS if split in folders]
+        classes = {split: class_folders(folders[split], cfg.exclude_folders) for split in present}
         names = classes["train"]
         problems = []
         for split in present[1:]:
@@ -264,7 +284,8 @@ class _Stages:
         splits: list[str] = []
         for split in present:
             found = scan_class_folders(folders[split], names, tree=cfg.root)
-            found = self.readable([Scan(f"{split}/{s.path}", s.label) for s in found])
+            prefix = folders[split].name
+            found = self.readable([Scan(f"{prefix}/{s.path}", s.label) for s in found])
             scans += found
             splits += [split] * len(found)
         if "val" not in present and cfg.val_fraction > 0:
@@ -307,22 +328,30 @@ def build_catalog(settings: CatalogSettings) -> Catalog:
         )
     if settings.fold is not None and settings.n_folds is None:
         raise DataError(f"data.fold={settings.fold} needs data.n_folds (e.g. data.n_folds=5).")
-    stages = _Stages(settings)
+    if settings.split_file is not None and settings.layout == "figshare":
+        raise DataError(
+            "data.split_file is not supported with data.layout=figshare: the split is made "
+            "anew from the patient ids (it depends only on data.split_seed)."
+        )
+    stages = CatalogStages(settings)
     groups: list[int] | None = None
     if settings.layout == "folder":
-        names = find_classes(settings.root)
-        source = stages.split_file if settings.split_file is not None else stages.folders
-        scans, splits, groups = source(names)
+        names = class_folders(settings.root, settings.exclude_folders)
+        scan = stages.split_file if settings.split_file is not None else stages.folders
+        scans, splits, groups = scan(names)
+    elif settings.layout == "figshare":
+        names, scans, splits, groups = stages.figshare()
     else:
         names, scans, splits = stages.presplit()
+    source = settings.source
     catalog = Catalog(
         root=settings.root,
         folder_names=tuple(names),
-        scans=tuple(scans),
+        scans=tuple(replace(s, source=source) for s in scans),
         splits=tuple(splits),
-        label_of=label_map(names, settings.taxonomy),
+        label_of=classes_of(source, names, settings.taxonomy, settings.label_map),
         groups=tuple(groups) if groups is not None else None,
-        skipped=tuple(stages.skipped),
+        skipped=tuple((replace(s, source=source), why) for s, why in stages.skipped),
     )
     warn_missing_classes(catalog)
     return catalog

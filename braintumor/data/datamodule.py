@@ -26,11 +26,13 @@ from braintumor.data.catalog import (
 )
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.loaders import LoaderSettings, build_loader
+from braintumor.data.merged import build_merged_catalog, source_settings
 from braintumor.data.parameters import check_parameters, default_num_workers
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.data.split import SPLITS
 from braintumor.data.synthetic import ensure_synthetic_dataset
 from braintumor.data.transforms import per_channel
+from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class MRIDataModule(LightningDataModule):
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | Path | None,
         layout: str = "folder",
         image_size: int = 128,
         channels: int = 1,
@@ -82,10 +84,20 @@ class MRIDataModule(LightningDataModule):
         crop_margin: float = 0.0,
         augment_on: str = "batch",
         batch_augment: Callable | None = None,
+        source: str | None = None,
+        label_map: str | Path | None = None,
+        exclude_folders: Sequence[str] = (),
+        sources: Sequence[str] | None = None,
+        roots: Mapping[str, str | Path] | None = None,
+        label_maps: Mapping[str, str | Path | None] | None = None,
+        source_weights: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         check_parameters(locals())
-        self.root = Path(root)
+        self.sources = source_settings(sources, roots, label_maps) if sources else None
+        if root is None and self.sources is None:
+            raise DataError("data.root is required (data.root=/path/to/data).")
+        self.root = Path(root) if root is not None else Path(".")
         self.image_size, self.channels = int(image_size), int(channels)
         self.mean = per_channel(mean, self.channels, "data.mean")
         self.std = per_channel(std, self.channels, "data.std")
@@ -94,7 +106,7 @@ class MRIDataModule(LightningDataModule):
         self.loading = LoaderSettings(
             batch_size, workers, pin_memory, persistent_workers and workers > 0,
             multiprocessing_context, sampler, int(torch.randint(2**31, ()).item())
-            if seed is None else int(seed),
+            if seed is None else int(seed), dict(source_weights) if source_weights else None,
         )  # fmt: skip
         self.synthetic = dict(synthetic) if synthetic else None
         self.taxonomy, self.cache = taxonomy, cache
@@ -105,7 +117,8 @@ class MRIDataModule(LightningDataModule):
             group_near_duplicates, near_duplicate_distance, hash_size,
             Path(group_file) if group_file else None, float(group_file_unmatched),
             group_cropped_copies, float(cropped_copy_similarity),
-            Path(cache_dir) if cache_dir else None, workers,
+            Path(cache_dir) if cache_dir else None, workers, source or "",
+            Path(label_map) if label_map else None, tuple(exclude_folders or ()),
         )  # fmt: skip
         self.augmentation = Augmentation(
             augment_on, self.mean, self.std, self.channels, self.image_size, self.input_size,
@@ -127,9 +140,14 @@ class MRIDataModule(LightningDataModule):
         if self.synthetic is not None and not self.root.exists():
             self.prepare_data()
         size_of = {"train": self.input_size, "val": self.image_size, "test": self.image_size}
+        if self.sources is not None:
+            catalog = build_merged_catalog(self.settings, self.sources)
+            self.root = catalog.root  # the sources' common folder: scan paths start there
+        else:
+            catalog = build_catalog(self.settings)
         self.catalog, images = decode_catalog(
-            build_catalog(self.settings), size_of, self.channels, self.cache,
-            self.decoded_cache_dir, self.loading.num_workers,
+            catalog, size_of, self.channels, self.cache, self.decoded_cache_dir,
+            self.loading.num_workers,
         )  # fmt: skip
         eval_tf = self.preprocessing.eval_transform()
         transforms = {"train": self.augmentation.per_image(cached="train" in images)}

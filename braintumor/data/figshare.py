@@ -100,10 +100,18 @@ def _label_and_pid(data, path: Path) -> tuple[int, str]:
 
 
 def read_figshare_labels(path: str | Path) -> tuple[int, str]:
-    """``(label code, patient id)`` of one slice, without reading its pixels."""
+    """``(label code, patient id)`` of one slice, without reading its pixels (every field
+    must be present)."""
     path = Path(path)
     with _open(path) as file:
-        return _label_and_pid(_cjdata(file, path), path)
+        data = _cjdata(file, path)
+        missing = [name for name in FIELDS if name not in data]
+        if missing:
+            raise DataError(
+                f"'{path}' lacks the field(s) {', '.join(f'cjdata.{m}' for m in missing)} "
+                f"(a figshare slice has {', '.join(FIELDS)})."
+            )
+        return _label_and_pid(data, path)
 
 
 def read_figshare_image(path: str | Path) -> np.ndarray:

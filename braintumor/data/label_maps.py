@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import csv
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from braintumor.data.taxonomy import parse_folder
+from braintumor.data.taxonomy import NORMAL, TUMOR, parse_folder
+from braintumor.data.taxonomy import TAXONOMIES as FOLDER_TAXONOMIES
+from braintumor.data.taxonomy import label_map as folder_label_map
 from braintumor.errors import DataError
 
 FAMILIES = ("glioma", "meningioma", "pituitary", "other_tumor", "normal")
@@ -164,3 +167,49 @@ def map_labels(
             "data.label_map=/path/to/map.yaml (or a CSV source_label,family,sequence)."
         )
     return result
+
+
+FAMILY_TAXONOMIES = ("family", "family_sequence")
+TAXONOMIES = (*FOLDER_TAXONOMIES, *FAMILY_TAXONOMIES)
+
+
+def has_label_map(source: str, path: str | Path | None = None) -> bool:
+    return bool(label_map_files(source, path))
+
+
+def classes_of(
+    source: str, labels: Sequence[str], taxonomy: str, path: str | Path | None = None
+) -> dict[str, str]:
+    """Each source label -> its class under ``taxonomy``.
+
+    ``folder`` and ``tumor_type`` read the labels themselves (:mod:`~braintumor.data.taxonomy`);
+    ``family`` and ``family_sequence`` (``"glioma T1C+"``) go through the source's label map, and
+    so does ``tumor_vs_normal`` when the source has one (Br35H's ``yes``/``no`` has no
+    ``<Type> <Sequence>`` to read).
+    """
+    if taxonomy not in TAXONOMIES:
+        raise ValueError(f"data.taxonomy must be one of {TAXONOMIES}, got '{taxonomy}'.")
+    if taxonomy == "folder" or taxonomy == "tumor_type":
+        return folder_label_map(labels, taxonomy)
+    if taxonomy == "tumor_vs_normal" and not has_label_map(source, path):
+        return folder_label_map(labels, taxonomy)
+    if taxonomy in FAMILY_TAXONOMIES and not has_label_map(source, path):
+        raise DataError(
+            f"data.taxonomy={taxonomy} maps each label to a family through a label map, and "
+            f"{'these class folders' if not source else f'source {source!r}'} have none. Write "
+            "one (label: [family, sequence], or a CSV source_label,family,sequence) and pass it "
+            "as data.label_map=/path/to/map.yaml."
+        )
+    mapped = map_labels(source, list(labels), path)
+    if taxonomy == "tumor_vs_normal":
+        return {label: NORMAL if fam == "normal" else TUMOR for label, (fam, _) in mapped.items()}
+    vague = [label for label, (fam, _) in mapped.items() if fam == UNSPECIFIED_TUMOR]
+    if vague:
+        raise DataError(
+            f"source '{source}' label(s) {vague} say 'tumour' without its family, so "
+            f"data.taxonomy={taxonomy} has no class for them. Use data.taxonomy=tumor_vs_normal, "
+            "or leave this source out."
+        )
+    if taxonomy == "family":
+        return {label: fam for label, (fam, _) in mapped.items()}
+    return {label: f"{fam} {seq}" for label, (fam, seq) in mapped.items()}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from braintumor.data.sampling import EpochSampler, EpochSeededDataset, ShardSampler
+from braintumor.data.scan import Scan
 from braintumor.errors import DataError
 
 
@@ -22,6 +24,7 @@ class LoaderSettings:
     multiprocessing_context: str | None = None  # None: the platform's default start method
     sampler: str | None = None  # None (shuffle) or "balanced"
     seed: int = 0  # training order and augmentations = f(seed, epoch, image)
+    source_weights: Mapping[str, float] | None = None  # each source's share of training draws
 
 
 def build_loader(
@@ -41,6 +44,8 @@ def build_loader(
         if settings.sampler == "balanced":
             counts = Counter(dataset.targets)  # type: ignore[attr-defined]
             weights = [1.0 / counts[t] for t in dataset.targets]  # type: ignore[attr-defined]
+        if settings.source_weights:
+            weights = source_weighted(dataset.scans, settings.source_weights, weights)  # type: ignore[attr-defined]
         sampler = EpochSampler(len(dataset), settings.seed, weights, rank, world)  # type: ignore[arg-type]
         dataset = EpochSeededDataset(dataset, settings.seed)
     workers = settings.num_workers
@@ -51,3 +56,27 @@ def build_loader(
         multiprocessing_context=settings.multiprocessing_context if workers else None,
         drop_last=shuffle and len(sampler) > settings.batch_size,
     )  # fmt: skip
+
+
+def source_weighted(
+    scans: Sequence[Scan], source_weights: Mapping[str, float], weights: list[float] | None
+) -> list[float]:
+    """Per-image draw weights giving each source a share of the training draws proportional
+    to its weight (``data.source_weights``), within a source as ``weights`` (or uniform)."""
+    sources = [s.source for s in scans]
+    unknown = sorted(set(source_weights) - set(sources))
+    if unknown:
+        raise DataError(
+            f"data.source_weights names source(s) {unknown} that have no training image; the "
+            f"sources are {sorted(set(sources))}."
+        )
+    if any(float(w) < 0 for w in source_weights.values()):
+        raise DataError(f"data.source_weights must be >= 0, got {dict(source_weights)}.")
+    base = weights or [1.0] * len(scans)
+    totals = Counter()
+    for source, w in zip(sources, base, strict=True):
+        totals[source] += w
+    return [
+        float(source_weights.get(source, 1.0)) * w / totals[source]
+        for source, w in zip(sources, base, strict=True)
+    ]

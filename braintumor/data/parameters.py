@@ -8,7 +8,7 @@ from typing import Any
 
 from braintumor.data.augmentation import AUGMENT_ON
 from braintumor.data.cache import CACHE_MODES
-from braintumor.data.catalog import LAYOUTS
+from braintumor.data.sources import LAYOUTS
 
 CHOICES: dict[str, tuple] = {  # every constrained parameter, declared once
     "layout": LAYOUTS,

@@ -17,10 +17,19 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 
 @dataclass(frozen=True)
 class Scan:
-    """One image file: its path relative to the data root and its class (folder) name."""
+    """One image file: its path relative to the data root, its class (folder) name in its
+    source, and the source (public set) it comes from ("" for a plain folder of classes)."""
 
     path: str
     label: str
+    source: str = ""
+
+    @property
+    def source_label(self) -> str:
+        """The label as the source names it (a merged catalog's labels read
+        ``<source>/<label>``, since two sets may use one name for different classes)."""
+        prefix = f"{self.source}/"
+        return self.label[len(prefix) :] if self.label.startswith(prefix) else self.label
 
 
 def is_scan_file(name: str) -> bool:

@@ -230,15 +230,23 @@ def write_split_csv(
     splits: Sequence[str],
     groups: Sequence[int] | None = None,
 ) -> Path:
-    """Write ``path,class,split[,group]`` rows (paths relative to the data root)."""
+    """Write ``path,class,split[,group][,source]`` rows (paths relative to the data root;
+    ``source`` when scans come from named sources)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sources = any(scan.source for scan in scans)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "class", "split"] + (["group"] if groups is not None else []))
+        writer.writerow(
+            ["path", "class", "split"]
+            + (["group"] if groups is not None else [])
+            + (["source"] if sources else [])
+        )
         for i, (scan, split) in enumerate(zip(scans, splits, strict=True)):
             extra = [groups[i]] if groups is not None else []
-            writer.writerow([scan.path, scan.label, split, *extra])
+            writer.writerow(
+                [scan.path, scan.label, split, *extra, *([scan.source] if sources else [])]
+            )
     return path
 
 
@@ -260,4 +268,5 @@ def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str], list[int] |
     if bad:
         raise DataError(f"split file '{path}' has unknown split name(s) {bad}; use {SPLITS}.")
     groups = [int(r["group"]) for r in rows] if "group" in (reader.fieldnames or []) else None
-    return [Scan(r["path"], r["class"]) for r in rows], [r["split"] for r in rows], groups
+    scans = [Scan(r["path"], r["class"], r.get("source") or "") for r in rows]
+    return scans, [r["split"] for r in rows], groups

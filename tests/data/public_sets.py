@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
+from braintumor.data.figshare import LABELS
 from braintumor.data.synthetic import render_scan
 
 MATLAB_HEADER = (
@@ -156,3 +157,47 @@ SEVENTEEN = {
 def write_17c(root: Path, per_class: int = 4, seed: int = 0) -> None:
     """A few of the 17-class set's long folder names (accents and parentheses included)."""
     write_class_folders(root, SEVENTEEN, per_class, seed)
+
+
+COPY_KINDS = ("rewindow", "rewindow+rescale", "rewindow+crop", "rewindow+crop+rescale")
+
+
+def plant_figshare_copies(
+    figshare: Path, nickparvar: Path, n_copies: int, seed: int = 0
+) -> list[tuple[str, str, str]]:
+    """Copy ``n_copies`` figshare slices into the 4-class set as JPEGs, the way that set holds
+    them: windowed by another rule (min..max instead of our percentile window), and some
+    rescaled and cropped by 1-3% of a side. Returns ``(figshare path, copy path, kind)``."""
+    rng = np.random.default_rng(seed)
+    slices = sorted(p.name for p in figshare.glob("*.mat") if p.name != "cvind.mat")
+    chosen = rng.choice(len(slices), size=n_copies, replace=False)
+    planted = []
+    for k, index in enumerate(chosen):
+        name = slices[int(index)]
+        label, values = raw_slice(figshare / name)
+        low, high = float(values.min()), float(values.max())
+        image = Image.fromarray(((values - low) / (high - low) * 255).round().astype(np.uint8))
+        kind = COPY_KINDS[k % len(COPY_KINDS)]
+        if "crop" in kind:
+            w, h = image.size
+            cut = [rng.uniform(0.0, 0.01) for _ in range(4)]
+            cut[int(rng.integers(4))] = rng.uniform(0.01, 0.03)
+            image = image.crop(
+                (round(cut[0] * w), round(cut[1] * h), w - round(cut[2] * w), h - round(cut[3] * h))
+            )
+        if "rescale" in kind:
+            scale = rng.uniform(0.8, 1.6)
+            image = image.resize((round(image.width * scale), round(image.height * scale)))
+        split = "Training" if k % 3 else "Testing"
+        copy = f"{split}/{LABELS[label]}/fig_copy{k}.jpg"  # the 4-class set's folder names
+        image.save(nickparvar / copy, quality=int(rng.integers(70, 95)))
+        planted.append((name, copy, kind))
+    return planted
+
+
+def raw_slice(path: Path) -> tuple[int, np.ndarray]:
+    """``(label code, image upright as float)`` straight from the HDF5 file (not through the
+    reader under test)."""
+    with h5py.File(path, "r") as file:
+        data = file["cjdata"]
+        return int(np.asarray(data["label"]).ravel()[0]), np.asarray(data["image"]).T.astype(float)

@@ -1,0 +1,181 @@
+"""One catalog over several sources (``data=merged data.sources=[nickparvar4,figshare3]``).
+
+Each source is scanned in its own layout and checked under its own root (its fingerprints
+cached there), then the scans are put under the sources' common folder, labelled
+``<source>/<label>`` (two sets may give one name to different classes) and grouped and split
+together: near-copies across sets, patients and the user's groups each stay in one split.
+A pre-split source's own train/test folders are not kept: a copy of one of its test images in
+another set would otherwise have to be trained on. Classes come from each source's label map
+under a shared taxonomy (``family``, ``family_sequence`` or ``tumor_vs_normal``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from braintumor.data.catalog import (
+    Catalog,
+    CatalogSettings,
+    CatalogStages,
+    warn_missing_classes,
+    warn_unreadable,
+)
+from braintumor.data.label_maps import classes_of
+from braintumor.data.public_sets import PUBLIC_SETS
+from braintumor.data.scan import Scan, scan_class_folders
+from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
+from braintumor.errors import DataError
+
+log = logging.getLogger(__name__)
+
+MERGED_TAXONOMIES = ("family", "family_sequence", "tumor_vs_normal")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One source of a merged set: its name, root, layout and label map."""
+
+    name: str
+    root: Path
+    layout: str = "folder"
+    label_map: Path | None = None
+    exclude_folders: tuple[str, ...] = ()
+
+
+def source_settings(
+    sources: Sequence[str],
+    roots: Mapping[str, str | Path] | None,
+    label_maps: Mapping[str, str | Path | None] | None = None,
+) -> list[SourceSettings]:
+    """The settings of each named source: a public set's layout, or ``folder`` for a set of
+    your own (which then needs a root and a label map)."""
+    roots, label_maps = dict(roots or {}), dict(label_maps or {})
+    if not sources:
+        raise DataError(
+            "data=merged needs data.sources, e.g. data.sources=[nickparvar4,figshare3]."
+        )
+    if len(set(sources)) != len(sources):
+        raise DataError(f"data.sources names a source twice: {list(sources)}.")
+    result = []
+    for name in sources:
+        if not roots.get(name):
+            raise DataError(
+                f"source '{name}' has no root: set data.roots.{name}=/path/to/{name} "
+                f"(known sets: {', '.join(PUBLIC_SETS)})."
+            )
+        known = PUBLIC_SETS.get(name)
+        layout, exclude = (known.layout, known.exclude_folders) if known else ("folder", ())
+        mapped = Path(label_maps[name]) if label_maps.get(name) else None
+        result.append(SourceSettings(name, Path(roots[name]), layout, mapped, exclude))
+    return result
+
+
+def scan_source(
+    stages: CatalogStages, source: SourceSettings
+) -> tuple[list[Scan], list[str] | None]:
+    """A source's readable scans (paths relative to its root) and their patients."""
+    root = source.root
+    if not root.is_dir():
+        known = PUBLIC_SETS.get(source.name)
+        hint = f" (python -m braintumor download {source.name} --out {root})" if known else ""
+        raise DataError(f"the root of source '{source.name}', '{root}', does not exist{hint}.")
+    if source.layout == "figshare":
+        found = scan_figshare(root, source.name)
+        if found.skipped:
+            stages.skipped += found.skipped
+            total = len(found.scans) + len(found.skipped)
+            warn_unreadable(found.skipped, root, f" of {total} in source '{source.name}'")
+        patient_of = dict(zip((s.path for s in found.scans), found.patients or [], strict=True))
+        scans = stages.readable(found.scans)
+        return scans, [f"{source.name}:{patient_of[s.path]}" for s in scans]
+    if source.layout == "presplit":
+        scans = []
+        for folder in find_split_folders(root).values():
+            names = class_folders(folder, source.exclude_folders)
+            scans += [
+                Scan(f"{folder.name}/{s.path}", s.label)
+                for s in scan_class_folders(folder, names, tree=root)
+            ]
+    else:
+        scans = scan_class_folders(root, class_folders(root, source.exclude_folders))
+    return stages.readable(scans), None
+
+
+def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSettings]) -> Catalog:
+    """Scan every source, then group and split them as one set (see the module docstring)."""
+    if settings.taxonomy not in MERGED_TAXONOMIES:
+        raise DataError(
+            f"data.taxonomy={settings.taxonomy} has no meaning across sources; a merged set "
+            f"needs one of {MERGED_TAXONOMIES} (classes through each source's label map)."
+        )
+    if settings.split_file is not None:
+        raise DataError(
+            "data.split_file is not supported with data=merged: the merged split is made anew "
+            "(it depends only on data.split_seed and the sources)."
+        )
+    common = Path(os.path.commonpath([str(s.root.absolute()) for s in sources]))
+    merged = CatalogStages(replace(settings, root=common))
+    scans: list[Scan] = []
+    patients: list[str | None] = []
+    label_of: dict[str, str] = {}
+    for source in sources:
+        own = CatalogStages(
+            replace(settings, root=source.root, source=source.name, group_file=None)
+        )
+        found, found_patients = scan_source(own, source)
+        prefix = source.root.absolute().relative_to(common).as_posix()
+
+        def rebased(scan: Scan, prefix: str = prefix, name: str = source.name) -> Scan:
+            path = scan.path if prefix == "." else f"{prefix}/{scan.path}"
+            return Scan(path, f"{name}/{scan.label}", name)
+
+        labels = sorted({s.label for s in found})
+        classes = classes_of(source.name, labels, settings.taxonomy, source.label_map)
+        label_of.update({f"{source.name}/{k}": v for k, v in classes.items()})
+        for scan in found:
+            merged.prints[rebased(scan).path] = own.prints[scan.path]
+        scans += [rebased(s) for s in found]
+        patients += found_patients or [None] * len(found)
+        merged.skipped += [(rebased(s), why) for s, why in own.skipped]
+        log.info(f"source {source.name}: {len(found)} images under {source.root}")
+    groups = merged.groups(scans, patients)
+    catalog = Catalog(
+        root=common,
+        folder_names=tuple(sorted(label_of)),
+        scans=tuple(scans),
+        splits=tuple(merged.split(scans, groups)),
+        label_of=label_of,
+        groups=tuple(groups) if groups is not None else None,
+        skipped=tuple(merged.skipped),
+    )
+    warn_cross_source_copies(catalog)
+    warn_missing_classes(catalog)
+    return catalog
+
+
+def cross_source_groups(catalog: Catalog) -> list[list[Scan]]:
+    """The groups that hold images of more than one source (copies across sets)."""
+    if catalog.groups is None:
+        return []
+    members: dict[int, list[Scan]] = {}
+    for scan, group in zip(catalog.scans, catalog.groups, strict=True):
+        members.setdefault(group, []).append(scan)
+    return [m for m in members.values() if len({s.source for s in m}) > 1]
+
+
+def warn_cross_source_copies(catalog: Catalog) -> None:
+    """Say how many images have a near-copy in another source (kept in one split with it)."""
+    shared = cross_source_groups(catalog)
+    if shared:
+        n = sum(len(m) for m in shared)
+        warnings.warn(
+            f"{n} images in {len(shared)} groups are near-copies across sources (the sets "
+            "overlap); each group is kept in one split. python -m braintumor audit ROOT ROOT ... "
+            "lists them.",
+            stacklevel=3,
+        )
