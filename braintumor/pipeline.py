@@ -43,6 +43,7 @@ from braintumor.runs.layout import RunDir
 from braintumor.training.external_validation import (
     external_settings,
     is_external,
+    leave_source_out,
     score_external,
 )
 from braintumor.training.hparams import log_final, log_start, run_hparams
@@ -180,6 +181,7 @@ def _summarize(run_dir: Path, ckpt: str | None, results: dict[str, dict]) -> Non
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit ``cfg.model`` on ``cfg.data``, then evaluate the best checkpoint; return metrics."""
+    cfg = leave_source_out(cfg)  # eval.held_out: train without a source, then score it
     if cfg.get("seed") is not None:
         seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)

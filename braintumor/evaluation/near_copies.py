@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ class NearCopy:
 
 def training_images(run: RunDir) -> TrainingImages:
     """The images of ``run``'s ``train``/``val`` splits (its ``split.csv``), under the data root
-    its ``environment.json`` records."""
+    its ``environment.json`` records (a merged set's: the common folder of its sources' roots)."""
     if not run.split_csv.is_file() or not run.environment.is_file():
         raise DataError(
             f"the model's run folder '{run.root}' lacks split.csv or environment.json, so its "
@@ -56,8 +57,14 @@ def training_images(run: RunDir) -> TrainingImages:
             "checkpoint inside its run folder (<run>/checkpoints/), or set "
             "eval.external.remove_near_copies=false to score without that check."
         )
-    config = json.loads(run.environment.read_text()).get("config") or {}
-    root = Path(str((config.get("data") or {}).get("root", "")))
+    data = (json.loads(run.environment.read_text()).get("config") or {}).get("data") or {}
+    if data.get("sources"):  # a merged set: paths start at the sources' common folder
+        roots = [
+            Path(str((data.get("roots") or {}).get(s, ""))).absolute() for s in data["sources"]
+        ]
+        root = Path(os.path.commonpath([str(r) for r in roots]))
+    else:
+        root = Path(str(data.get("root", "")))
     with run.split_csv.open(newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("split") in SEEN_SPLITS]
     if not root.is_dir():

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader
 
 from braintumor.data.catalog import Catalog
@@ -29,7 +29,7 @@ from braintumor.data.figshare import read_figshare_mat
 from braintumor.data.label_maps import map_labels
 from braintumor.errors import UsageError
 from braintumor.evaluation.external import ExternalImages, write_external_reports
-from braintumor.evaluation.label_space import OUT_OF_LABEL_SET, model_families, shared_labels
+from braintumor.evaluation.label_space import model_families, shared_labels
 from braintumor.evaluation.near_copies import (
     NearCopy,
     find_near_copies,
@@ -71,8 +71,25 @@ def external_settings(cfg: DictConfig) -> ExternalSettings:
 
 
 def data_source(data_cfg: DictConfig) -> str:
-    """The source name of a data config: its ``source`` key, else its root folder's name."""
-    return str(data_cfg.get("source") or Path(str(data_cfg.root)).name)
+    """The source name of a data config: its ``source`` key (or the one of ``sources``), else
+    its root folder's name."""
+    sources = list(data_cfg.get("sources") or [])
+    if len(sources) > 1:
+        raise UsageError(
+            f"an external set is scored one source at a time; data.sources names {sources}. "
+            "Score each with data=<set> data.root=... (or data.sources=[<one>])."
+        )
+    return str(sources[0] if sources else data_cfg.get("source") or Path(str(data_cfg.root)).name)
+
+
+def _label_map_file(data_cfg: DictConfig, source: str) -> str | None:
+    """The user's label map of ``source``: ``data.label_map`` or ``data.label_maps.<source>``."""
+    return data_cfg.get("label_map") or (data_cfg.get("label_maps") or {}).get(source)
+
+
+def _source_label(label: str, source: str) -> str:
+    """A merged catalog's ``<source>/<label>`` -> ``<label>``; other labels as they are."""
+    return label.removeprefix(f"{source}/")
 
 
 def training_record(run: RunDir | None) -> dict[str, Any]:
@@ -103,6 +120,29 @@ def is_external(cfg: DictConfig, ckpt: str | Path) -> bool:
     source = cfg.data.get("source")
     trained_on = training_sources(training_record(RunDir.of_checkpoint(ckpt)))
     return bool(source) and bool(trained_on) and source not in trained_on
+
+
+def leave_source_out(cfg: DictConfig) -> DictConfig:
+    """``eval.held_out=<source>`` of a merged set: the config that trains on ``data.sources``
+    without it, and scores it after training as an external set (``eval.external_data``: the
+    same data settings, that source alone). ``cfg`` as it is without ``eval.held_out``."""
+    held = (cfg.get("eval") or {}).get("held_out")
+    if not held:
+        return cfg
+    sources = [str(s) for s in cfg.data.get("sources") or []]
+    if held not in sources or len(sources) < 2:
+        raise UsageError(
+            f"eval.held_out={held} leaves a source of a merged set out of training: it needs "
+            f"data=merged with data.sources naming it and at least one other (got {sources})."
+        )
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        external = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=True))
+        external.sources = [held]
+        cfg.data.sources = [s for s in sources if s != held]
+        cfg.eval.external_data = external
+    log.info(f"leaving {held} out: training on {list(cfg.data.sources)}, then scoring {held}")
+    return cfg
 
 
 def _external_catalog(data_cfg: DictConfig, module: MRIClassifier) -> Catalog:
@@ -199,19 +239,21 @@ def score_external(
             "not an external set for it. Score its own test split with eval.external=false."
         )
     catalog = _external_catalog(data_cfg, module)
-    labels = sorted({s.label for s in catalog.scans})
-    families = {
-        k: fam for k, (fam, _) in map_labels(source, labels, data_cfg.get("label_map")).items()
-    }
+    label_of = [_source_label(scan.label, source) for scan in catalog.scans]
+    labels = sorted(set(label_of))
+    mapped = map_labels(source, labels, _label_map_file(data_cfg, source))
+    families = {label: family for label, (family, _) in mapped.items()}
     space = shared_labels(
         model_families(module.class_names, trained_on, record.get("label_map")),
         families, model_name=f"the model ({checkpoint})", external_name=f"'{source}'",
     )  # fmt: skip
     keep, copies, training_root = _remove_near_copies(catalog, data_cfg, run, settings)
     scans = [catalog.scans[i] for i in keep]
+    scan_labels = [label_of[i] for i in keep]
     groups = [catalog.groups[i] for i in keep] if catalog.groups is not None else None
     prep = module.preprocessing
-    dataset = ScanDataset(catalog.root, scans, labels, prep.channels, prep.eval_transform())
+    dataset = ScanDataset(catalog.root, scans, sorted({s.label for s in scans}), prep.channels,
+                          prep.eval_transform())  # fmt: skip
     paths = [catalog.root / s.path for s in scans]
     log.info(f"scoring {checkpoint} on {len(scans)} images of '{source}' ({catalog.root}); "
              f"{len(copies)} near-copies of its training images removed")  # fmt: skip
@@ -229,15 +271,14 @@ def score_external(
     }  # fmt: skip
     if training_root is not None:
         write_near_copies_csv(out / "near_copies.csv", copies, training_root)
-    images = ExternalImages([s.path for s in scans], [s.label for s in scans], probs,
-                            module.class_names, groups)  # fmt: skip
+    images = ExternalImages([s.path for s in scans], scan_labels, probs, module.class_names,
+                            groups)  # fmt: skip
     scored = [i for i, s in enumerate(mask_scores) if s is not None]
-    if scored:
-        true = [space.external_label[scans[i].label] for i in scored]
+    if scored:  # per true family; "correct" in the shared labels (never when out of set)
+        true = [space.external_label[scan_labels[i]] for i in scored]
         answer = space.probabilities(probs[scored]).argmax(1)
         correct = [t == space.labels[a] for t, a in zip(true, answer, strict=True)]
-        names = [families[scans[i].label] if t == OUT_OF_LABEL_SET else t
-                 for i, t in zip(scored, true, strict=True)]  # fmt: skip
+        names = [families[scan_labels[i]] for i in scored]
         rows = summarize([mask_scores[i] for i in scored], names, correct)
         write_summary_csv(out / "pointing_game.csv", rows)
         extra["pointing_game"] = {
