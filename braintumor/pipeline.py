@@ -198,7 +198,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     if main_process:
         write_environment(run_dir, cfg)
-    params = run_hparams(cfg, module)
+    params = run_hparams(cfg)
     log_start(trainer, params)
     n_params = sum(p.numel() for p in module.parameters())
     log.info(

@@ -18,7 +18,7 @@ from braintumor import pipeline
 from braintumor.data.image import load_image
 from braintumor.data.transforms import eval_transform
 from braintumor.errors import DataError
-from braintumor.training.module import MRIClassifier, metric_tag
+from braintumor.training.module import MRIClassifier
 from tests.conftest import FAST, ROOT, tensorboard_dir
 
 REPORTS = [
@@ -105,9 +105,10 @@ def test_tensorboard_gets_curves_images_and_confusion_matrices(trained_run):
         "lr-Adam",
     } <= scalars
     assert {"test/loss", "test/ece", "test/f1_macro", "test/log_loss"} <= scalars
-    assert any(t.startswith("test/f1_class/") for t in scalars)
+    assert not any(t.startswith("test/f1_class/") for t in scalars)  # one table and one figure
     images = set(board.Tags()["images"])
     assert {"train/augmented_samples", "val/confusion_matrix", "test/confusion_matrix"} <= images
+    assert {"val/per_class", "test/per_class"} <= images
 
 
 def test_loggers_get_the_reports_numbers_computed_once(trained_run):
@@ -124,10 +125,13 @@ def test_loggers_get_the_reports_numbers_computed_once(trained_run):
                 assert board.Scalars(key)[-1].value == pytest.approx(value, abs=1e-6), key
                 assert metrics[key] == value, key
         rows = csv.DictReader((run_dir / "reports" / f"classification_report_{split}.csv").open())
+        table = board.Tensors(f"{split}/per_class/text_summary")[-1].tensor_proto.string_val[0]
         for row in (r for r in rows if not r["class"].endswith(" avg")):
+            cells = next(
+                x for x in table.decode().splitlines() if x.startswith(f"| {row['class']} |")
+            )
             for name in ("precision", "recall", "f1"):
-                tag = f"{split}/{name}_class/{metric_tag(row['class'])}"
-                assert board.Scalars(tag)[-1].value == pytest.approx(float(row[name]), abs=1e-4)
+                assert f"| {float(row[name]):.3f} |" in cells, (name, cells)
     # torchmetrics during training and the report agree: the best checkpoint's val F1 as
     # the epochs measured it is the report's val F1 of that checkpoint
     val = json.loads((run_dir / "reports" / "val_metrics.json").read_text())

@@ -55,6 +55,7 @@ class EvidenceSettings:
     tta: str = "none"  # none | flip | flip_shift
     ece_bins: int = 15
     seed: int = 0
+    min_support: int = 10  # confusion matrices mark the rows of fewer images
 
     def __post_init__(self) -> None:
         if self.calibration not in CALIBRATIONS:
@@ -63,6 +64,8 @@ class EvidenceSettings:
             )
         if not 0 < self.target_accuracy <= 1:
             raise ValueError(f"eval.target_accuracy must be in (0, 1], got {self.target_accuracy}.")
+        if self.min_support < 0:
+            raise ValueError(f"eval.min_support must be 0 or more, got {self.min_support}.")
 
 
 @dataclass(frozen=True)

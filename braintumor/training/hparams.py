@@ -1,21 +1,22 @@
-"""Hyperparameters for the loggers: the run's config at the start, and again at the end with
-its final metrics (under their own names, e.g. ``test/f1_macro``), so TensorBoard's HPARAMS
-tab compares the runs of a sweep."""
+"""Hyperparameters for the loggers: what a person chose for a run (config groups, the keys set
+on the command line or by a sweeper, and the headline keys of ``hparams`` in
+``conf/train.yaml``), logged at the start and again at the end with the final metrics (under
+their own names, e.g. ``test/f1_macro``), so TensorBoard's HPARAMS tab tells the runs of a
+sweep apart by what differs between them."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from braintumor.evaluation.metrics import metric_key
 
-HPARAM_SECTIONS = ("data", "model", "trainer", "seed")
 # the final metrics shown in the HPARAMS tab, named as everywhere else
 HP_METRICS = (
     metric_key("val", "f1_macro_best"),
@@ -25,24 +26,59 @@ HP_METRICS = (
     metric_key("test", "f1_macro"),
     metric_key("test", "accuracy"),
     metric_key("test", "ece"),
-    "epoch",  # epochs completed
 )
+# config groups that pick machinery, not a model or its data (left out of the hparams)
+NOT_HYPERPARAMETERS = ("hydra", "paths", "logger", "callbacks", "hparams_search", "hparams")
+# words of keys whose values are places or classes, not choices (data.root, paths.cache_dir,
+# model.net.weights_path, _target_), left out besides Hydra's override_dirname.exclude_keys
+PLACE_WORDS = ("root", "dir", "path", "file", "cache", "target")
 
 
-def run_hparams(cfg: DictConfig, module: LightningModule) -> dict[str, Any]:
-    """The config sections that define a run, the chosen config groups (``augment``,
-    ``model``, ``experiment``, ... as ``choice/<group>``) and the parameter count."""
-    params: dict[str, Any] = {
-        k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-        for k in HPARAM_SECTIONS
-        if k in cfg
-    }
+def _is_place(key: str) -> bool:
+    return any(w in PLACE_WORDS for part in key.split(".") for w in part.split("_"))
+
+
+def _override_keys(excluded: Sequence[str]) -> list[str]:
+    """The keys set on the command line (or by a sweeper), as ``a.b.c`` or a group name."""
+    keys = []
+    for override in HydraConfig.get().overrides.task:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key.split(".")[0].split("/")[0] in NOT_HYPERPARAMETERS or key in excluded:
+            continue
+        if not _is_place(key):
+            keys.append(key)
+    return keys
+
+
+def _value(value: Any) -> Any:
+    """A value TensorBoard's HPARAMS tab can show (numbers, text, booleans)."""
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return "null" if value is None else value
+    return str(value)
+
+
+def run_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The hyperparameters a person set or swept: the chosen config groups (``model``,
+    ``data``, ``experiment``, ...), every key set on the command line or by a sweeper (less
+    paths and Hydra's ``override_dirname.exclude_keys``), and the keys listed in ``hparams``
+    (``model.optimizer.lr``, ``data.batch_size``, ...). No ``_target_``, no folders."""
+    params: dict[str, Any] = {}
+    keys = [str(k) for k in cfg.get("hparams") or []]
     if HydraConfig.initialized():
-        choices = HydraConfig.get().runtime.choices
-        params["choice"] = {
-            k: v for k, v in choices.items() if not k.startswith("hydra") and v is not None
-        }
-    params["model/params/total"] = sum(p.numel() for p in module.parameters())
+        hydra = HydraConfig.get()
+        for group, choice in hydra.runtime.choices.items():
+            if choice is not None and group.split("/")[0] not in NOT_HYPERPARAMETERS:
+                params[group] = choice
+        excluded = list(hydra.job.config.override_dirname.exclude_keys or [])
+        keys = [*keys, *(k for k in _override_keys(excluded) if k not in keys)]
+    for key in keys:
+        if key in params:  # a config group
+            continue
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is not None or key in cfg.get("hparams", []):
+            params[key] = _value(value)
     return params
 
 

@@ -114,7 +114,8 @@ class MRIClassifier(LightningModule):
         divergence_factor: float | None = 100.0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # in checkpoints; the loggers get the run's own hparams (training.hparams)
+        self.save_hyperparameters(logger=False)
         self.preprocessing = Preprocessing.from_dict(preprocessing)  # travels in the checkpoint
         self.class_names: list[str] = list(self.preprocessing.class_names)
         num_classes = len(self.class_names)

@@ -14,7 +14,6 @@ import numpy as np
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
-from torchvision.io import ImageReadMode, read_image
 
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.taxonomy import tumor_types
@@ -25,6 +24,7 @@ from braintumor.evaluation.model_card import write_model_card
 from braintumor.evaluation.temperature import scale
 from braintumor.evaluation.write import SplitReport
 from braintumor.runs.layout import RunDir
+from braintumor.training.board import log_split_figures
 from braintumor.training.module import MRIClassifier, metric_tag
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,12 @@ log = logging.getLogger(__name__)
 SUBGROUPS = "subgroups"  # a split's subgroup rows beside its metrics (not in its JSON)
 
 
-def logged_metrics(split: str, report: SplitReport) -> dict[str, float]:
+def logged_metrics(split: str, report: SplitReport, per_class: bool = True) -> dict[str, float]:
     """A split report's numbers under their logger names: ``<split>/<name>`` (e.g.
-    ``test/f1_macro``) and ``<split>/<precision|recall|f1>_class/<class tag>``."""
+    ``test/f1_macro``) and, with ``per_class``, ``<split>/<precision|recall|f1>_class/<class
+    tag>`` (TensorBoard gets those as one table and one figure instead)."""
     values = {metric_key(split, k): v for k, v in report.metrics.items() if isinstance(v, float)}
-    for row in report.class_rows():
+    for row in report.class_rows() if per_class else []:
         for name in ("precision", "recall", "f1"):
             values[f"{split}/{name}_class/{metric_tag(str(row['class']))}"] = float(row[name])
     return values
@@ -52,6 +53,7 @@ def evidence_settings(cfg: DictConfig, module: MRIClassifier) -> EvidenceSetting
         tta=ev.get("tta", "none"),
         ece_bins=int(module.hparams.get("ece_bins", 15)),
         seed=int(cfg.get("seed") or 0),
+        min_support=int(ev.get("min_support", 10)),
     )
 
 
@@ -112,8 +114,9 @@ def report_checkpoint(
         return {}, {}
     calibration = calibrate(settings, raw.get("val"), module.calibration)
     for split, (y_true, y_raw) in raw.items():
-        evidence = split_evidence(out, split, y_true, y_raw, dm.class_names,
-                                  _split_data(dm, split), calibration, settings)  # fmt: skip
+        data = _split_data(dm, split)
+        evidence = split_evidence(out, split, y_true, y_raw, dm.class_names, data, calibration,
+                                  settings)  # fmt: skip
         extra = {"checkpoint": ckpt or label or "in-memory weights", **evidence.fields}
         if split in plain:
             calibrated = scale(plain[split][1], calibration["temperature"])
@@ -123,14 +126,14 @@ def report_checkpoint(
         report = write_split_reports(
             out, split, y_true, evidence.probs, dm.class_names, extra, collapse,
             ece_bins=settings.ece_bins, per_class_extra=evidence.per_class,
+            paths=data.first(len(y_true)).paths, min_support=settings.min_support,
         )  # fmt: skip
         results[split] = {**report.metrics, SUBGROUPS: evidence.subgroups}  # for the card
         for lg in trainer.loggers:  # the report's numbers, computed once, under their names
-            lg.log_metrics(logged_metrics(split, report), step=trainer.global_step)
-        if boards:  # the figure just written, not a second rendering
-            image = read_image(str(out / f"confusion_matrix_{split}.png"), ImageReadMode.RGB)
-            for board in boards:
-                board.experiment.add_image(f"{split}/confusion_matrix", image, trainer.global_step)
+            values = logged_metrics(split, report, per_class=lg not in boards)
+            lg.log_metrics(values, step=trainer.global_step)
+        for board in boards:  # the figures just written; per class: one table, one figure
+            log_split_figures(board, out, split, report.class_rows(), trainer.global_step)
     return results, calibration
 
 
