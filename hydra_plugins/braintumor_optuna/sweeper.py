@@ -1,21 +1,57 @@
-"""``ResumableOptunaSweeper``: hydra-optuna-sweeper's sweeper, made resumable and tolerant of
-failed trials (the loop is in :mod:`._impl`, imported only when a sweep starts, so that
-Hydra's start-up, which imports every plugin module, stays fast)."""
+"""``ResumableOptunaSweeper`` (``hydra/sweeper=optuna_resumable``): a Hydra sweeper on Optuna
+>= 4 with resume, failure tolerance, pruning and many workers per study. The loop is in
+:mod:`._loop`, imported only when a sweep starts, so that Hydra's start-up (which imports
+every plugin module) stays fast."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
 
 
-class ResumableOptunaSweeper(OptunaSweeper):
-    """``hydra/sweeper=optuna_resumable``: the Optuna sweeper with resume and failure
-    tolerance; same options as ``hydra/sweeper=optuna``."""
+class ResumableOptunaSweeper(Sweeper):
+    """Options: see :class:`hydra_plugins.braintumor_optuna.config.ResumableOptunaSweeperConf`."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(
+        self,
+        sampler: Any,
+        direction: Any,
+        storage: str | None,
+        study_name: str | None,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        params: Any = None,
+        pruner: str = "none",
+        pruners: Any = None,
+        heartbeat_interval: int = 30,
+        grace_period: int = 180,
+    ) -> None:
+        if not 0.0 <= max_failure_rate <= 1.0:
+            raise ValueError(f"hydra.sweeper.max_failure_rate={max_failure_rate}: give 0..1.")
+        if not storage or not study_name:
+            raise ValueError("hydra.sweeper.storage and hydra.sweeper.study_name are needed.")
+        self.sampler, self.direction, self.storage = sampler, direction, storage
+        self.study_name, self.n_trials, self.n_jobs = study_name, n_trials, max(1, n_jobs)
+        self.max_failure_rate, self.params = max_failure_rate, params
+        self.pruner, self.pruners = pruner, pruners or {}
+        self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's schema chatter
-        from hydra_plugins.braintumor_optuna._impl import ResumableOptunaSweeperImpl
 
-        self.sweeper = ResumableOptunaSweeperImpl(**options)
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:  # fmt: skip
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from hydra_plugins.braintumor_optuna._loop import sweep
+
+        return sweep(self, arguments)
