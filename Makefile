@@ -11,8 +11,9 @@ ARGS ?=
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format tensorboard download-44c app clean bench
+.PHONY: help install train test test-full lint format tensorboard download-44c download-set app clean bench
 DATA_44C ?= data/brain44c
+SET ?= figshare3
 ARCHIVE ?=
 
 help:  ## list the targets
@@ -56,6 +57,9 @@ tensorboard: $(STAMP)  ## TensorBoard over every run under outputs/
 
 download-44c: $(STAMP)  ## fetch the public 44-class set to $(DATA_44C) (Kaggle credentials, or ARCHIVE=zip)
 	$(BIN)/python -m braintumor download --out $(DATA_44C) $(if $(ARCHIVE),--archive $(ARCHIVE))
+
+download-set: $(STAMP)  ## fetch SET=brain17c|nickparvar4|figshare3|br35h to data/SET (ARCHIVE=zip)
+	$(BIN)/python -m braintumor download $(SET) --out data/$(SET) $(if $(ARCHIVE),--archive $(ARCHIVE))
 
 ifneq ($(filter app,$(MAKECMDGOALS)),)
 ifndef CKPT

@@ -1,9 +1,10 @@
-"""Fetch the public 44-class set, from Kaggle or from an archive downloaded by hand.
+"""Fetch a public set, from Kaggle, from its own URL, or from an archive downloaded by hand.
 
-``python -m braintumor download --out data/brain44c`` uses the Kaggle client
-(``kagglehub``) and your Kaggle credentials; ``--archive archive.zip`` (or a folder) installs a
-copy you downloaded elsewhere, with no network at all. Offline or without credentials the
-command stops at once and says how to do the manual download.
+``python -m braintumor download [NAME] --out data/NAME`` (NAME: brain44c, the default,
+brain17c, nickparvar4, figshare3, br35h) uses the Kaggle client (``kagglehub``) and your
+Kaggle credentials, or the set's URL (figshare3); ``--archive archive.zip`` (or a folder)
+installs a copy you downloaded elsewhere, with no network at all. Offline or without
+credentials the command stops at once and says how to do the manual download.
 """
 
 from __future__ import annotations
@@ -13,20 +14,32 @@ import os
 import shutil
 import socket
 import tempfile
+import urllib.parse
+import urllib.request
 import zipfile
 from pathlib import Path
 
+from braintumor.data.figshare import is_figshare_slice
+from braintumor.data.public_sets import PUBLIC_SETS, PublicSet
 from braintumor.data.scan import find_classes, is_scan_file
+from braintumor.data.sources import SPLIT_FOLDER_NAMES
 from braintumor.errors import DataError
 
-DATASET = "fernando2rad/brain-tumor-mri-images-44c"
-PAGE = f"https://www.kaggle.com/datasets/{DATASET}"
-MANUAL = (
-    f"Manual download: open {PAGE} in a browser (a free Kaggle account is needed), click "
-    "'Download' to get the zip archive, copy it to this machine and run\n"
-    "  make download-44c ARCHIVE=/path/to/archive.zip\n"
-    "(or: python -m braintumor download --archive /path/to/archive.zip --out data/brain44c)."
-)
+MAKE_TARGETS = {"brain44c": "download-44c"}  # the sets with a make target of their own
+
+
+def manual(public: PublicSet) -> str:
+    """How to download ``public`` by hand and install it offline."""
+    where = "(a free Kaggle account is needed), click 'Download'" if public.kaggle else (
+        "and click 'Download all'")  # fmt: skip
+    target = MAKE_TARGETS.get(public.name)
+    make = f"  make {target} ARCHIVE=/path/to/archive.zip\n(or: " if target else "  "
+    close = ")" if target else ""
+    return (
+        f"Manual download: open {public.page} in a browser {where} to get the zip archive, "
+        f"copy it to this machine and run\n{make}python -m braintumor download {public.name} "
+        f"--archive /path/to/archive.zip --out data/{public.name}{close}."
+    )
 
 
 def has_kaggle_credentials() -> bool:
@@ -67,53 +80,118 @@ def find_class_root(base: Path) -> Path:
     return best
 
 
-def install(source: Path, out: Path) -> Path:
-    """Copy the class folders found in ``source`` (zip archive or folder) to ``out``."""
+def find_presplit_root(base: Path) -> Path:
+    """The folder under ``base`` (4 levels deep) that holds train and test folders."""
+    for dirpath, dirnames, _ in os.walk(base):
+        if len(Path(dirpath).relative_to(base).parts) > 4:
+            dirnames[:] = []
+            continue
+        names = {d.casefold() for d in dirnames}
+        if names & set(SPLIT_FOLDER_NAMES["train"]) and names & set(SPLIT_FOLDER_NAMES["test"]):
+            return Path(dirpath)
+    raise DataError(f"no train/test (Training/Testing) folders found under '{base}'.")
+
+
+def unzip_nested(base: Path) -> None:
+    """Extract the zip archives inside ``base`` in place (figshare's article zip holds four
+    zips of slices), each into a folder of its name."""
+    for archive in sorted(base.rglob("*.zip")):
+        with zipfile.ZipFile(archive) as inner:
+            inner.extractall(archive.with_suffix(""))
+        archive.unlink()
+
+
+def copy_figshare_slices(base: Path, out: Path) -> None:
+    """Every ``N.mat`` slice under ``base`` into ``out`` (flat, as the loader expects)."""
+    unzip_nested(base)
+    slices = [p for p in base.rglob("*.mat") if is_figshare_slice(p.name)]
+    if not slices:
+        raise DataError(f"no .mat slices found under '{base}' (the figshare set's N.mat files).")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in slices:
+        shutil.copy2(path, out / path.name)
+
+
+def install(source: Path, out: Path, public: PublicSet = PUBLIC_SETS["brain44c"]) -> Path:
+    """Copy ``public``'s files found in ``source`` (zip archive or folder) to ``out``: its
+    class folders, its train/test folders, or its ``.mat`` slices."""
     if out.exists() and any(out.iterdir()):
         raise DataError(f"'{out}' already exists and is not empty; remove it or pick --out.")
     with tempfile.TemporaryDirectory() as tmp:
         if source.is_file():
             if not zipfile.is_zipfile(source):
                 raise DataError(
-                    f"'{source}' is not a zip archive; pass the Kaggle zip or a folder."
+                    f"'{source}' is not a zip archive; pass the downloaded zip or a folder."
                 )
             with zipfile.ZipFile(source) as archive:
                 archive.extractall(tmp)
             base = Path(tmp)
         elif source.is_dir():
             base = source
+            if public.layout == "figshare":  # nested zips are extracted: work on a copy
+                base = Path(shutil.copytree(source, Path(tmp) / "copy"))
         else:
-            raise DataError(f"'{source}' does not exist. {MANUAL}")
-        root = find_class_root(base)
+            raise DataError(f"'{source}' does not exist. {manual(public)}")
         out.parent.mkdir(parents=True, exist_ok=True)
+        if public.layout == "figshare":
+            copy_figshare_slices(base, out)
+            return out
+        root = find_presplit_root(base) if public.layout == "presplit" else find_class_root(base)
         shutil.copytree(root, out, dirs_exist_ok=True)
     return out
 
 
+def fetch_url(public: PublicSet, out: Path, probe: tuple[str, int] | None) -> Path:
+    """Download ``public``'s archive from its URL (no credentials) and install it."""
+    host = probe or (urllib.parse.urlparse(public.urls[0]).hostname or "", 443)
+    if not can_reach(*host):
+        raise DataError(
+            f"cannot reach {host[0]}:{host[1]}: this machine looks offline.\n{manual(public)}"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "archive.zip"
+        try:
+            urllib.request.urlretrieve(public.urls[0], archive)
+        except OSError as error:
+            raise DataError(
+                f"download of {public.urls[0]} failed: {error}\n{manual(public)}"
+            ) from error
+        return install(archive, out, public)
+
+
 def download(
-    out: Path, archive: Path | None = None, probe: tuple[str, int] = ("www.kaggle.com", 443)
+    out: Path,
+    archive: Path | None = None,
+    probe: tuple[str, int] | None = None,
+    name: str = "brain44c",
 ) -> Path:
-    """Install the dataset into ``out`` from ``archive``, or download it with kagglehub."""
+    """Install the set ``name`` into ``out`` from ``archive``, or download it (kagglehub, or
+    the set's URL); ``probe`` is the host checked for a connection first."""
+    if name not in PUBLIC_SETS:
+        raise DataError(f"unknown set '{name}'; one of {', '.join(PUBLIC_SETS)}.")
+    public = PUBLIC_SETS[name]
+    how = manual(public)
     if archive is not None:
-        return install(archive, out)
+        return install(archive, out, public)
+    if public.kaggle is None:
+        return fetch_url(public, out, probe)
+    probe = probe or ("www.kaggle.com", 443)
     if not has_kaggle_credentials():
         raise DataError(
             "no Kaggle credentials found (KAGGLE_USERNAME + KAGGLE_KEY, or ~/.kaggle/kaggle.json;"
-            f" see https://www.kaggle.com/docs/api).\n{MANUAL}"
+            f" see https://www.kaggle.com/docs/api).\n{how}"
         )
     if not can_reach(*probe):
-        raise DataError(
-            f"cannot reach {probe[0]}:{probe[1]}: this machine looks offline.\n{MANUAL}"
-        )
+        raise DataError(f"cannot reach {probe[0]}:{probe[1]}: this machine looks offline.\n{how}")
     import kagglehub  # imported late: only this path needs it
 
     try:
-        path = Path(kagglehub.dataset_download(DATASET))
+        path = Path(kagglehub.dataset_download(public.kaggle))
     except Exception as error:  # the client raises many types (HTTP, auth, ...)
         raise DataError(
-            f"Kaggle download failed: {type(error).__name__}: {error}\n{MANUAL}"
+            f"Kaggle download failed: {type(error).__name__}: {error}\n{how}"
         ) from error
-    return install(path, out)
+    return install(path, out, public)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -121,21 +199,28 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m braintumor download", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("data/brain44c"), help="where the class folders go"
+        "name", nargs="?", default="brain44c", choices=list(PUBLIC_SETS),
+        help="the set (default brain44c)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where the set goes (default data/NAME)"
     )
     parser.add_argument(
         "--archive", type=Path, default=None, help="a manually downloaded zip (or folder)"
     )
     args = parser.parse_args(argv)
+    out = args.out or Path("data") / args.name
     try:
-        out = download(args.out, args.archive)
+        out = download(out, args.archive, name=args.name)
     except DataError as error:
         raise SystemExit(f"error: {error}") from None
-    classes = find_classes(out)
-    n_images = sum(1 for p in out.rglob("*") if p.is_file() and is_scan_file(p.name))
-    print(f"{n_images} images in {len(classes)} class folders at {out}")
-    print(f"next: python -m braintumor audit {out}")
-    print(f"      python train.py data=brain44c data.root={out}")
+    if PUBLIC_SETS[args.name].layout == "figshare":
+        print(f"{sum(1 for _ in out.glob('*.mat'))} .mat slices at {out}")
+    else:
+        n_images = sum(1 for p in out.rglob("*") if p.is_file() and is_scan_file(p.name))
+        print(f"{n_images} images in {len(find_classes(out))} folders at {out}")
+    print(f"next: python -m braintumor audit {args.name}={out}")
+    print(f"      python train.py data={args.name} data.root={out}")
 
 
 if __name__ == "__main__":

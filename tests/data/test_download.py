@@ -7,6 +7,7 @@ import pytest
 
 from braintumor.data import download as dl
 from braintumor.errors import DataError
+from tests.data.public_sets import write_br35h, write_figshare, write_nickparvar
 
 
 @pytest.fixture
@@ -60,3 +61,52 @@ def test_offline_fails_at_once(no_credentials, monkeypatch, tmp_path):
 def test_command_line_reports_errors_cleanly(no_credentials, tmp_path):
     with pytest.raises(SystemExit, match="error: no Kaggle credentials"):
         dl.main(["--out", str(tmp_path / "out")])
+
+
+def _zip_folder(folder, archive, prefix):
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in folder.rglob("*"):
+            if f.is_file():
+                z.write(f, f"{prefix}/{f.relative_to(folder).as_posix()}")
+    return archive
+
+
+def test_nickparvar_archive_installs_training_and_testing(tmp_path):
+    write_nickparvar(tmp_path / "src", train=2, test=1)
+    archive = _zip_folder(tmp_path / "src", tmp_path / "a.zip", "brain-tumor-mri-dataset")
+    out = dl.download(tmp_path / "nick", archive=archive, name="nickparvar4")
+    assert sorted(p.name for p in out.iterdir()) == ["Testing", "Training"]
+    assert len(list(out.rglob("*.jpg"))) == 12
+
+
+def test_figshare_article_zip_of_zips_installs_the_slices_flat(tmp_path):
+    slices = tmp_path / "slices"
+    write_figshare(slices, patients=2, per_patient=2)
+    article = tmp_path / "article"
+    article.mkdir()
+    for part, names in (("1-2", ["1.mat", "2.mat"]), ("3-4", ["3.mat", "4.mat"])):
+        with zipfile.ZipFile(article / f"brainTumorDataPublic_{part}.zip", "w") as z:
+            for name in names:
+                z.write(slices / name, name)
+    (article / "cvind.mat").write_bytes((slices / "cvind.mat").read_bytes())
+    archive = _zip_folder(article, tmp_path / "1512427.zip", ".")
+    out = dl.download(tmp_path / "figshare3", archive=archive, name="figshare3")
+    assert sorted(p.name for p in out.iterdir()) == ["1.mat", "2.mat", "3.mat", "4.mat"]
+
+
+def test_br35h_archive_keeps_its_folders(tmp_path):
+    write_br35h(tmp_path / "src", per_class=2)
+    out = dl.download(tmp_path / "br35h", archive=tmp_path / "src", name="br35h")
+    assert sorted(p.name for p in out.iterdir()) == ["no", "pred", "yes"]  # pred: not read
+
+
+def test_figshare_offline_fails_at_once_with_the_manual_way(tmp_path):
+    with pytest.raises(DataError, match=r"offline(.|\n)*download figshare3 --archive"):
+        dl.download(tmp_path / "out", name="figshare3", probe=("127.0.0.1", 9))
+
+
+def test_unknown_set_is_named(tmp_path):
+    with pytest.raises(DataError, match="unknown set 'brats'"):
+        dl.download(tmp_path / "out", name="brats")
+    with pytest.raises(SystemExit):
+        dl.main(["brats"])
