@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from braintumor.data.audit import main
 from braintumor.data.catalog import CatalogSettings
 from braintumor.data.cross_audit import audit_sources, parse_source
 from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.figshare import read_figshare_labels
 from braintumor.data.loaders import source_weighted
 from braintumor.data.merged import build_merged_catalog, source_settings
 from braintumor.data.scan import Scan
@@ -77,8 +79,6 @@ def test_merged_catalog_knows_every_images_source_and_maps_classes(sets):
 def test_figshare_patients_stay_whole_in_a_merged_split(sets):
     base, _ = sets
     catalog = build_merged_catalog(merged_settings(base, split_seed=3), sources_of(base))
-    from braintumor.data.figshare import read_figshare_labels
-
     splits: dict[str, set] = {}
     for scan, split in zip(catalog.scans, catalog.splits, strict=True):
         if scan.source == "figshare3":
@@ -168,3 +168,14 @@ def test_audit_across_sets_lists_the_planted_copies(sets, tmp_path):
     assert report["overlap"]["nickparvar4"]["figshare3"] >= 0.95 * len(planted)
     assert report["sources"]["nickparvar4"]["layout"] == "presplit"
     assert report["sources"]["figshare3"]["n_images"] == 60
+
+
+def test_audit_command_across_sets_writes_markdown_and_json(sets, tmp_path, capsys):
+    base, _ = sets
+    report = main([f"figshare3={base / 'figshare3'}", f"nickparvar4={base / 'nickparvar4'}",
+                   "--out", str(tmp_path / "audit"), "--workers", "1"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert f"{report['n_images_in_several_sets']} in" in printed and "Full audit" in printed
+    markdown = (tmp_path / "audit" / "audit.md").read_text()
+    assert "## Overlap" in markdown and "| nickparvar4 | presplit |" in markdown
+    assert (tmp_path / "audit" / "audit.json").is_file()
