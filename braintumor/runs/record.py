@@ -1,6 +1,6 @@
 """``run_info.json``: what one run did — status, wall time, overrides, metrics — written at its
-start (status ``running``) and again at its end (``completed`` or ``failed``), so a sweep's
-report can read every job, including those that failed or were killed. It also marks the
+start (status ``running``) and again at its end (``completed``, ``pruned`` or ``failed``), so a
+sweep's report can read every job, including those that failed or were killed. It also marks the
 folder as taken: a second run started in it while the first is alive is refused."""
 
 from __future__ import annotations
@@ -157,6 +157,8 @@ def recorded_run(
         info["wall_time_s"] = round(time.monotonic() - start, 2)
         info["finished"] = _now()
         added = {k: v for k, v in (read_run_info(run_dir) or {}).items() if k not in info}
+        if info["status"] == "completed" and added.get("pruned"):  # by OptunaPruning
+            info["status"] = "pruned"
         try:
             write_run_info(run_dir, {**info, **added})  # e.g. checkpoint_failures
         except OSError as error:

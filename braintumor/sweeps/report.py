@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import logging
 import math
 from collections.abc import Sequence
@@ -24,8 +25,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from braintumor.atomic import write_atomically
 from braintumor.evaluation.metrics import current_name, metric_key
 from braintumor.sweeps.cross_validation import write_cv_summary
+from braintumor.sweeps.study import open_storage, redact, sweep_study
 from braintumor.sweeps.table import (
     is_maximized,
     job_dirs,
@@ -55,20 +58,26 @@ def _sweep_settings(sweep_dir: Path) -> tuple[str | None, dict[str, str]]:
 
 
 def optuna_trials(sweep_dir: Path) -> tuple[dict[int, dict[str, Any]], int | None]:
-    """``({trial number: {state, value}}, best trial number)`` of the study in
-    ``sweep_dir/optuna.db`` (empty when there is none)."""
-    db = sweep_dir / "optuna.db"
-    if not db.is_file():
+    """``({trial number: {state, value}}, best trial number)`` of the sweep folder's study
+    (its ``optuna_study.yaml``, or an ``optuna.db``/``optuna.journal`` in it; empty when
+    there is none or it cannot be read)."""
+    found = sweep_study(sweep_dir)
+    if found is None:
         return {}, None
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{db}"
-    summaries = optuna.get_all_study_summaries(storage)
-    if len(summaries) != 1:
-        log.warning(f"{db} holds {len(summaries)} studies: not matching trials to jobs")
+    name, spec = found
+    try:
+        storage = open_storage(spec)
+        names = [name] if name else [s.study_name for s in optuna.get_all_studies(storage)]
+        if len(names) != 1:
+            log.warning(f"{redact(spec)} holds {len(names)} studies: not matching trials to jobs")
+            return {}, None
+        study = optuna.load_study(study_name=names[0], storage=storage)
+    except Exception as error:  # a report of the job folders still helps
+        log.warning(f"the study in {redact(spec)} could not be read: {error}")
         return {}, None
-    study = optuna.load_study(study_name=summaries[0].study_name, storage=storage)
     trials = {t.number: {"state": t.state.name, "value": t.value} for t in study.trials}
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     best = study.best_trial.number if complete and len(study.directions) == 1 else None
@@ -113,10 +122,11 @@ def markdown_table(flat: Sequence[dict], columns: Sequence[str]) -> str:
 
 def _write_csv(path: Path, flat: Sequence[dict]) -> None:
     columns = list(dict.fromkeys(k for row in flat for k in row))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(flat)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(flat)
+    write_atomically(path, text.getvalue())  # several sweep workers may write at once
 
 
 def _write_seed_summary(out: Path, rows: Sequence[dict[str, Any]]) -> Path | None:
@@ -138,7 +148,7 @@ def _write_seed_summary(out: Path, rows: Sequence[dict[str, Any]]) -> Path | Non
         md += [f"| {n} | {s['mean']:.4f} ± {s['std']:.4f} |" for n, s in g["metrics"].items()]
         md.append("")
     _write_csv(out / "seed_summary.csv", flat)
-    (out / "seed_summary.md").write_text("\n".join(md))
+    write_atomically(out / "seed_summary.md", "\n".join(md))
     return out / "seed_summary.md"
 
 
@@ -184,10 +194,11 @@ def write_sweep_report(
     ]
     if optuna_best is not None:
         head.append(f"Optuna's best trial: {optuna_best}")
-    (out / "sweep_summary.md").write_text("\n".join([*head, "", markdown_table(flat, columns), ""]))
+    table = "\n".join([*head, "", markdown_table(flat, columns), ""])
+    write_atomically(out / "sweep_summary.md", table)
     log_params = {k for k, v in sweep_params.items() if "log" in v} if sweep_params else None
     figure = plot_sweep(rows, params, metric, maximize, log_params)
-    figure.savefig(out / "sweep_summary.png", dpi=110)
+    write_atomically(out / "sweep_summary.png", lambda f: figure.savefig(f, format="png", dpi=110))
     import matplotlib.pyplot as plt
 
     plt.close(figure)

@@ -245,19 +245,25 @@ class SweepLoop:
 
     def _write_results(self, study: optuna.Study) -> None:
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not completed:
+        pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+        if not completed and pruned:
+            log.warning(
+                f"every finished trial of study '{study.study_name}' was pruned: no best "
+                "trial (a laxer pruner, or more trials, will give one)"
+            )
+        elif not completed:
             errors = [t.user_attrs["error"] for t in study.trials if t.user_attrs.get("error")]
             raise RuntimeError(
                 f"no trial of study '{study.study_name}' completed"
                 + (f"; the first error: {errors[0]}" if errors else "")
             )
         results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name}
-        if len(self.directions) > 1:
+        if completed and len(self.directions) > 1:
             results["solutions"] = [
                 {"trial": t.number, "params": t.params, "values": t.values}
                 for t in study.best_trials
             ]
-        else:
+        elif completed:
             best = study.best_trial
             results.update(best_trial=best.number, best_params=best.params,
                            best_value=best.value)  # fmt: skip
