@@ -11,15 +11,32 @@ Examples::
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from braintumor.config_check import check_command_line, check_config
+from braintumor.errors import BraintumorError
 from braintumor.runs.names import register_resolvers
 
 register_resolvers()  # before Hydra composes: `--cfg job --resolve` needs ${run_name:...}
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+log = logging.getLogger("braintumor.train")
+
+
+def fail(error: BraintumorError) -> NoReturn:
+    """A mistake the user can fix: one line on stderr and exit code 2, no traceback
+    (``HYDRA_FULL_ERROR=1`` shows it)."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -27,7 +44,14 @@ def main(cfg: DictConfig) -> float | None:
     """Run the pipeline and return the optimized metric (for Hydra sweepers).
 
     Every run records its status, wall time, overrides and metrics in ``run_info.json``.
+    The config and the paths it names are checked first, before torch is imported.
     """
+    multirun = HydraConfig.get().mode.name == "MULTIRUN"
+    try:
+        check_config(cfg, HydraConfig.get().runtime.choices)
+    except BraintumorError as error:
+        fail(error)
+    logging.captureWarnings(True)  # warnings through the log: above the bars, into train.log
     if cfg.get("malloc_tuning"):
         from braintumor.runs.allocator import tune_malloc
 
@@ -44,11 +68,21 @@ def main(cfg: DictConfig) -> float | None:
     job = HydraConfig.get().job
     run_dir = Path(cfg.paths.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
-    num = job.get("num") if HydraConfig.get().mode.name == "MULTIRUN" else None
-    with recorded_run(run_dir, overrides, cfg.get("optimized_metric"), num, cfg.train) as record:
-        metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)
-        return record.finish(metrics)
+    num = job.get("num") if multirun else None
+    try:
+        with recorded_run(run_dir, overrides, cfg.get("optimized_metric"), num, cfg.train) as rec:
+            metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)
+            return rec.finish(metrics)
+    except BraintumorError as error:
+        if multirun:  # the sweeper records the failed job and goes on with the others
+            log.error(f"error: {' '.join(str(error).split())}")
+            raise
+        fail(error)
 
 
 if __name__ == "__main__":
+    try:
+        check_command_line(sys.argv[1:], CONF_DIR)  # before Hydra: `model=typo` in one line
+    except BraintumorError as command_line_error:
+        fail(command_line_error)
     main()

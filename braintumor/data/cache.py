@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
-from tqdm import tqdm
 
 from braintumor.atomic import process_alive
+from braintumor.console import progress_bar
 from braintumor.data.catalog import Catalog, warn_unreadable
 from braintumor.data.image import load_image
 from braintumor.data.split import SPLITS
@@ -120,7 +120,9 @@ def _decode_many(
     jobs = [(str(root / p), channels, size) for p in paths]
     if not jobs:
         return
-    bar = tqdm(total=len(jobs), desc="decoding images", unit="img", disable=len(jobs) <= 500)
+    bar = progress_bar(len(jobs), "decoding images", disable=len(jobs) <= 500)
+    if bar.disable and len(jobs) > 500:  # no terminal (a log file): one line, no bar
+        log.info(f"decoding {len(jobs)} images")
     if workers > 1 and len(jobs) > 64:
         with ProcessPoolExecutor(workers) as pool:
             for result in pool.map(_decode_job, jobs, chunksize=32):

@@ -19,13 +19,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from braintumor.console import progress_bar
+from braintumor.errors import DataError
+
+log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 2
 MANIFEST_NAME = ".synthetic.json"
@@ -249,10 +256,12 @@ def write_synthetic_dataset(
         raise ValueError(f"per_class must be >= 1, got {per_class}.")
     if not 16 <= min_size <= max_size:
         raise ValueError(f"need 16 <= min_size <= max_size, got {min_size} and {max_size}.")
+    bar = progress_bar(num_classes * per_class, "generating demo scans", unit="scan")
     for ci, name in enumerate(class_names_for(num_classes)):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
+            bar.update()
             rng = np.random.default_rng([seed, ci, i])
             size = int(rng.integers(min_size, max_size + 1))
             pixels = render_scan(name, rng, size=size)
@@ -260,6 +269,7 @@ def write_synthetic_dataset(
             if rng.random() < rgb_fraction:
                 image = image.convert("RGB")
             image.save(folder / f"case_{i:04d}.jpeg", quality=92)
+    bar.close()
     manifest = _manifest(num_classes, per_class, seed, min_size, max_size, rgb_fraction)
     (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
     return out
@@ -281,7 +291,8 @@ def ensure_synthetic_dataset(out_dir: str | Path, **params) -> Path:
     """Generate the dataset into ``out_dir`` unless an identical one is already there.
 
     Generation writes to a temporary sibling folder and renames it into place, so an
-    interrupted run never leaves a half-written dataset behind.
+    interrupted run never leaves a half-written dataset behind. A folder with files but no
+    manifest (someone's own data) is never replaced: :class:`DataError`.
     """
     out = Path(out_dir)
     defaults = dict(num_classes=8, per_class=100, seed=0, min_size=160, max_size=224,
@@ -297,8 +308,17 @@ def ensure_synthetic_dataset(out_dir: str | Path, **params) -> Path:
                 return out
         except json.JSONDecodeError:
             pass
+    elif out.is_dir() and any(out.iterdir()):
+        raise DataError(
+            f"'{out}' holds files but is not a demo dataset (no {MANIFEST_NAME}): they are not "
+            f"replaced by the demo. For your own images: data=folder data.root={out}; for the "
+            "demo, a data.root that is empty or absent."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    count = f"{full['num_classes']} classes x {full['per_class']} scans"
+    log.info(f"generating the demo dataset ({count}) into {out}; once, reused by later runs")
+    started = time.monotonic()
     try:
         write_synthetic_dataset(tmp, **full)
         if out.exists():
@@ -307,6 +327,7 @@ def ensure_synthetic_dataset(out_dir: str | Path, **params) -> Path:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+    log.info(f"demo dataset ready in {time.monotonic() - started:.0f} s")
     return out
 
 

@@ -1,0 +1,156 @@
+"""The checks ``train.py`` runs before it imports torch and Lightning, so that a mistyped
+option, a missing or wrong setting or a data folder that is not there is answered in a
+second, in one line (:class:`~braintumor.errors.UsageError` or
+:class:`~braintumor.errors.DataError`), instead of after the imports, inside a traceback.
+
+Only the standard library and OmegaConf are imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from braintumor.errors import DataError, UsageError
+
+SWEEP_FUNCTIONS = ("choice(", "range(", "interval(", "glob(", "tag(", "sort(", "shuffle(")
+SYNTHETIC_MANIFEST = ".synthetic.json"  # braintumor.data.synthetic.MANIFEST_NAME (no numpy here)
+LAYOUT_SHAPES = {
+    "folder": "root/<class>/*.jpeg",
+    "presplit": "root/{train,val,test}/<class>/*.jpeg",
+}
+
+
+def check_command_line(args: Sequence[str], conf_dir: Path) -> None:
+    """Every ``group=option`` of ``args`` names a file of ``conf_dir/<group>/``.
+
+    Raises :class:`UsageError` naming the unknown option and the available ones. Options of
+    a multirun (``model=cnn,backbone``) are checked one by one; sweep functions
+    (``choice(...)``), Hydra's own groups (``hydra/...``) and runs with another config
+    directory (``-cd``, ``-cp``) are left to Hydra.
+    """
+    if any(arg in ("-cd", "--config-dir", "-cp", "--config-path") for arg in args):
+        return
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        group = key.lstrip("+~").split("@")[0]
+        if arg.startswith("-") or not sep or not group or group.startswith("hydra"):
+            continue
+        folder = conf_dir / group
+        if "." in group or not folder.is_dir() or value.startswith(SWEEP_FUNCTIONS):
+            continue
+        for option in value.split(","):
+            option = option.strip().strip("'\"")
+            if option in ("", "null") or (folder / f"{option}.yaml").is_file():
+                continue
+            choices = sorted(p.relative_to(folder).with_suffix("").as_posix()
+                             for p in folder.rglob("*.yaml"))  # fmt: skip
+            raise UsageError(
+                f"unknown {group} '{option}' ({arg}); choose one of: {', '.join(choices)} "
+                f"(the files of conf/{group}/)."
+            )
+
+
+def _whole(low: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _fraction(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+
+
+# key -> (accepts the value?, what is expected, an example); a missing key is not checked.
+NUMBERS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
+    "data.image_size": (_whole(8), "a whole number of pixels >= 8 (the square side)", "128"),
+    "data.batch_size": (_whole(1), "a whole number >= 1", "32"),
+    "data.channels": (lambda v: v in (1, 3) and not isinstance(v, bool), "1 or 3", "1"),
+    "data.val_fraction": (_fraction, "a fraction in [0, 1)", "0.15"),
+    "data.test_fraction": (_fraction, "a fraction in [0, 1)", "0.15"),
+    "data.num_workers": (lambda v: v is None or _whole(0)(v), "null or a whole number", "2"),
+    "data.split_seed": (_whole(0), "a whole number >= 0", "42"),
+    "seed": (lambda v: v is None or _whole(0)(v), "null or a whole number >= 0", "42"),
+    "trainer.max_epochs": (lambda v: v == -1 or _whole(1)(v), "a whole number >= 1", "20"),
+    "model.optimizer.lr": (_positive, "a number > 0", "1e-3"),
+}
+
+
+def check_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
+    """A composed run config: no missing (``???``) value, the numbers of :data:`NUMBERS` of
+    the right kind, and the files and folders it names present.
+
+    ``choices`` (Hydra's ``runtime.choices``, e.g. ``{"data": "brain44c"}``) name the
+    options in the messages. Raises :class:`UsageError` or :class:`DataError`.
+    """
+    choices = choices or {}
+    missing = list(_missing_keys(cfg))
+    if missing:
+        given = f" with data={choices['data']}" if choices.get("data") else ""
+        hint = " (data.root: the folder of your images)" if "data.root" in missing else ""
+        raise UsageError(
+            f"{', '.join(missing)} must be set{given}: add "
+            f"{' '.join(f'{key}=...' for key in missing)} to the command line{hint}."
+        )
+    for key, (accepts, expected, example) in NUMBERS.items():
+        value = OmegaConf.select(cfg, key, default="<absent>", throw_on_resolution_failure=False)
+        if value != "<absent>" and not accepts(value):
+            raise UsageError(f"{key}={value!r}: expected {expected}, e.g. {key}={example}.")
+    data = cfg.get("data")
+    if data is not None and data.get("_target_"):
+        _check_data_root(data, choices.get("data"))
+        for key in ("split_file", "group_file"):
+            if data.get(key) is not None and not Path(data[key]).is_file():
+                raise DataError(f"data.{key}='{data[key]}' does not exist: give an existing file.")
+    _check_checkpoint(cfg)
+
+
+def _missing_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
+    """The dotted keys whose value is ``???`` (interpolations are not resolved)."""
+    for key in node:
+        if OmegaConf.is_missing(node, key):
+            yield f"{prefix}{key}"
+        elif not OmegaConf.is_interpolation(node, key) and isinstance(node[key], DictConfig):
+            yield from _missing_keys(node[key], f"{prefix}{key}.")
+
+
+def _check_data_root(data: DictConfig, choice: str | None) -> None:
+    root = Path(str(data.root))
+    if data.get("synthetic"):  # the demo: generated into root on first use
+        if root.is_dir() and not (root / SYNTHETIC_MANIFEST).is_file() and any(root.iterdir()):
+            raise DataError(
+                f"data.root='{root}' holds files that are not the demo's, and data="
+                f"{choice or 'demo'} generates its phantoms into data.root (replacing what is "
+                f"there). For your own images: data=folder data.root={root} (or data=presplit)."
+            )
+        return
+    layout = data.get("layout", "folder")
+    shape = LAYOUT_SHAPES.get(layout, f"the {layout} layout")
+    if not root.exists():
+        raise DataError(
+            f"data root '{root}' does not exist (data.root): expected a folder of images "
+            f"({shape}). Set data.root=/path/to/data."
+        )
+    if layout in LAYOUT_SHAPES and not root.is_dir():
+        raise DataError(f"data root '{root}' is a file (data.root): expected a folder ({shape}).")
+
+
+def _check_checkpoint(cfg: DictConfig) -> None:
+    ckpt = cfg.get("ckpt_path")
+    if ckpt is None:
+        if not cfg.get("train", True):
+            raise UsageError(
+                "train=false evaluates a checkpoint: add ckpt_path=/path/to/run/checkpoints/"
+                "last.ckpt (or a run directory)."
+            )
+        return
+    if str(ckpt) != "last" and not Path(str(ckpt)).exists():
+        raise UsageError(
+            f"checkpoint '{ckpt}' does not exist (ckpt_path): give a .ckpt file, a run "
+            "directory, or ckpt_path=last to resume this run's folder."
+        )
