@@ -77,7 +77,7 @@ def test_every_experiment_runs_under_fast_dev_run(tiny_root, tmp_path):
         tmp_path,
         "all",
         [
-            "experiment=glob(*)",
+            "experiment=glob(*,exclude=leave_one_source_out)",  # needs several sets: its own test
             "data=folder",
             f"data.root={tiny_root}",
             "model.net.pretrained=false",
@@ -85,5 +85,5 @@ def test_every_experiment_runs_under_fast_dev_run(tiny_root, tmp_path):
         ],
     )
     ran = [i["overrides"][0].removeprefix("experiment=") for i in infos]
-    assert sorted(ran) == EXPERIMENTS
+    assert sorted(ran) == [e for e in EXPERIMENTS if e != "leave_one_source_out"]
     assert all(i["status"] == "completed" for i in infos), [i.get("error") for i in infos]

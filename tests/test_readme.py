@@ -109,7 +109,7 @@ def test_print_the_resolved_config_command_runs(tmp_path):
 
 def readme_smoke_test() -> list[str]:
     """The README's offline smoke test of every recipe, as arguments of ``train.py``."""
-    [line] = [c for c in readme_train_commands() if "glob(*)" in c and "pretrained=false" in c]
+    [line] = [c for c in readme_train_commands() if "glob(*" in c and "pretrained=false" in c]
     return shlex.split(line)[2:]
 
 
@@ -125,7 +125,8 @@ def test_readme_offline_smoke_test_of_every_recipe_runs(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     infos = [json.loads(p.read_text()) for p in sorted((out / "sweep").glob("*/run_info.json"))]
     ran = sorted(i["overrides"][0].removeprefix("experiment=") for i in infos)
-    assert ran == sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+    several_sets = {"leave_one_source_out"}  # run by its own test (tests/evaluation)
+    assert ran == sorted({p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")} - several_sets)
     assert all(i["status"] == "completed" for i in infos), [i.get("error") for i in infos]
 
 
