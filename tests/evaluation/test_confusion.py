@@ -163,3 +163,30 @@ def test_the_html_matrix_is_self_contained_and_shows_cells_on_hover(tmp_path):
     tip = f"true: {NAMES_44[i]} | predicted: {NAMES_44[j]} | count: {counts[i, j]} ("
     assert tip in page  # the native tooltip of that cell
     assert len(data["examples"][f"{i},{i}"]) <= 5
+
+
+def test_hovering_a_cell_in_a_real_browser_shows_its_classes_count_and_files(tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from tests.inference.test_app import chromium
+
+    y, pred, paths = predictions_44()
+    write_confusion_reports(tmp_path, "test", y, pred, NAMES_44, paths)
+    i, j = next((int(a), int(b)) for a, b in zip(y, pred, strict=True) if a != b)
+    first = next(p for p, a, b in zip(paths, y, pred, strict=True) if (a, b) == (i, j))
+    count = int(confusion_counts_matrix(y, pred, 44)[i, j])
+    driver = chromium(tmp_path)
+    try:
+        driver.get((tmp_path / "confusion_matrix_test.html").as_uri())
+        cell = driver.find_element(By.CSS_SELECTOR, f'rect.c[data-i="{i}"][data-j="{j}"]')
+        driver.set_window_size(1600, 1200)
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'center'})", cell
+        )
+        ActionChains(driver).move_to_element(cell).perform()
+        info = driver.find_element(By.ID, "info").text
+    finally:
+        driver.quit()
+    assert f"true: {NAMES_44[i]}" in info and f"predicted: {NAMES_44[j]}" in info
+    assert f"count: {count} (" in info and first in info
