@@ -3,8 +3,9 @@
 Public sets copy each other (the 4-class Kaggle set holds the figshare slices); an external
 image that is a copy of an image the model was fitted on (``train``) or selected and
 calibrated on (``val``) does not test it. Such images are found by the same fingerprints the
-splits use (:mod:`braintumor.data.fingerprint`: identical bytes, or perceptual hashes at most
-``data.near_duplicate_distance`` bits apart), removed from the scoring, counted and listed.
+splits use (:mod:`braintumor.data.fingerprint`: identical bytes, perceptual hashes at most
+``data.near_duplicate_distance`` bits apart, or, with ``data.group_cropped_copies``, copies
+cropped by a few percent and rescaled), removed from the scoring, counted and listed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from braintumor.atomic import write_atomically
+from braintumor.data.cropped_copies import cropped_copy_pairs
 from braintumor.data.duplicates import near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.errors import DataError
@@ -44,7 +46,7 @@ class NearCopy:
     path: str
     training_path: str
     training_split: str
-    distance: int  # perceptual-hash bits apart (0 also for identical bytes)
+    distance: int  # perceptual-hash bits apart (0 also for identical bytes; -1: a cropped copy)
 
 
 def training_images(run: RunDir) -> TrainingImages:
@@ -95,22 +97,38 @@ def find_near_copies(
     training: Mapping[str, Fingerprint],
     training_split: Mapping[str, str],
     max_distance: int,
+    roots: tuple[Path, Path] | None = None,
+    cropped_similarity: float | None = 0.985,
+    workers: int = 1,
 ) -> list[NearCopy]:
     """Each external image (path -> fingerprint) that has a training image with the same
-    bytes or a perceptual hash at most ``max_distance`` bits away, with its closest one."""
+    bytes or a perceptual hash at most ``max_distance`` bits away, with its closest one.
+
+    With ``roots`` (the external and the training root) and ``cropped_similarity``, copies
+    cropped by up to 3% of a side and rescaled are found too, as the splits find them
+    (:func:`~braintumor.data.cropped_copies.cropped_copy_pairs`: coarse hashes of the centre,
+    verified by the pixel correlation after alignment); their ``distance`` is -1.
+    """
     ext_paths, train_paths = list(external), list(training)
     by_digest = {fp.sha256: p for p, fp in training.items() if fp.sha256}
     best: dict[str, tuple[int, str]] = {}
     for path, fp in external.items():
         if fp.sha256 in by_digest:
             best[path] = (0, by_digest[fp.sha256])
-    hashes = [external[p].phash for p in ext_paths] + [training[p].phash for p in train_paths]
+    prints = [external[p] for p in ext_paths] + [training[p] for p in train_paths]
     n = len(ext_paths)
-    for i, j, distance in near_duplicate_pairs(hashes, max_distance):
+    for i, j, distance in near_duplicate_pairs([p.phash for p in prints], max_distance):
         if i < n <= j:  # one external, one training image (i < j always)
             path, match = ext_paths[i], train_paths[j - n]
             if path not in best or (distance, match) < best[path]:
                 best[path] = (distance, match)
+    if roots is not None and cropped_similarity is not None:
+        files = [roots[0] / p for p in ext_paths] + [roots[1] / p for p in train_paths]
+        for i, j in cropped_copy_pairs(files, [p.crop_hash for p in prints],
+                                       [(p.width, p.height) for p in prints], max_distance,
+                                       cropped_similarity, workers):  # fmt: skip
+            if i < n <= j and ext_paths[i] not in best:
+                best[ext_paths[i]] = (-1, train_paths[j - n])
     return [
         NearCopy(path, match, training_split[match], distance)
         for path, (distance, match) in sorted(best.items())

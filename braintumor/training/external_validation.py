@@ -173,9 +173,11 @@ def _remove_near_copies(
     ours = fingerprints(catalog.root, [s.path for s in catalog.scans], hash_size, cache_dir)
     theirs = fingerprints(seen.root, seen.paths, hash_size, cache_dir)
     split_of = dict(zip(seen.paths, seen.splits, strict=True))
+    cropped = float(data_cfg.get("cropped_copy_similarity", 0.985))
     copies = find_near_copies(
-        ours, theirs, split_of, int(data_cfg.get("near_duplicate_distance", 12))
-    )
+        ours, theirs, split_of, int(data_cfg.get("near_duplicate_distance", 12)),
+        (catalog.root, seen.root), cropped if data_cfg.get("group_cropped_copies", True) else None,
+    )  # fmt: skip
     removed = {c.path for c in copies}
     return [i for i in keep if catalog.scans[i].path not in removed], copies, seen.root
 

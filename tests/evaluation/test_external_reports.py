@@ -14,6 +14,7 @@ from braintumor.data.fingerprint import fingerprint_scans
 from braintumor.evaluation.external import ExternalImages, shared_metrics, write_external_reports
 from braintumor.evaluation.label_space import shared_labels
 from braintumor.evaluation.near_copies import find_near_copies
+from tests.data.public_sets import plant_figshare_copies, write_figshare, write_nickparvar
 
 NICKPARVAR = {"glioma": "glioma", "meningioma": "meningioma", "notumor": "normal",
               "pituitary": "pituitary"}  # fmt: skip
@@ -88,3 +89,20 @@ def test_near_copies_of_training_images_are_found_and_others_kept(tmp_path):
     copies = find_near_copies(ext_prints, train_prints, split, max_distance=12)
     found = {c.path: (c.training_path, c.training_split) for c in copies}
     assert found == {"same.png": ("t0.png", "train"), "rescaled.jpg": ("t1.png", "val")}
+
+
+def test_cropped_and_rescaled_copies_are_found_with_the_files_at_hand(tmp_path):
+    figshare, nickparvar = tmp_path / "figshare3", tmp_path / "nickparvar4"
+    write_figshare(figshare, patients=3, per_patient=2, size=128)
+    write_nickparvar(nickparvar, train=2, test=1)
+    planted = plant_figshare_copies(figshare, nickparvar, 4, seed=1)  # one of each kind
+    slices = sorted(p.name for p in figshare.glob("*.mat") if p.name != "cvind.mat")
+    training = sorted(p.relative_to(nickparvar).as_posix() for p in nickparvar.rglob("*.jpg"))
+    ours, theirs = fingerprint_scans(figshare, slices), fingerprint_scans(nickparvar, training)
+    split = dict.fromkeys(training, "train")
+    wanted = {(f, c) for f, c, _ in planted}
+    hashed = {(c.path, c.training_path) for c in find_near_copies(ours, theirs, split, 12)}
+    both = find_near_copies(ours, theirs, split, 12, roots=(figshare, nickparvar))
+    assert {(c.path, c.training_path) for c in both} == wanted
+    assert hashed < wanted  # the cropped ones need the pixel check
+    assert {c.distance for c in both if (c.path, c.training_path) not in hashed} == {-1}
