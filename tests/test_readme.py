@@ -41,7 +41,8 @@ def test_readme_command_composes(command, compose):
     if "--cfg" in args:
         args = args[: args.index("--cfg")] + args[args.index("--cfg") + 2 :]
     overrides = [a for a in args if not a.startswith("-")]
-    overrides = [re.sub(r"=([^,]+),.*$", r"=\1", o) for o in overrides]  # a sweep's first job
+    # a sweep's first job (a=1,2 -> a=1); a list value a=[x,y] is one value, not a sweep
+    overrides = [re.sub(r"=([^,\[{][^,]*),.*$", r"=\1", o) for o in overrides]
     # glob(...)/choice(...) sweeps are run for real by their own tests
     overrides = [o for o in overrides if not re.search(r"=(glob|choice|range|interval)\(", o)]
     cfg = compose(overrides, hydra=True)

@@ -49,7 +49,7 @@ PUBLIC_SETS: dict[str, PublicSet] = {
         PublicSet(
             "br35h", "folder", kaggle="ahmedhamada0/brain-tumor-detection",
             page="https://www.kaggle.com/datasets/ahmedhamada0/brain-tumor-detection",
-            licence="not stated on its Kaggle page: check before redistributing",
+            licence="see its Kaggle page",
             exclude_folders=("pred",),
         ),
     )
