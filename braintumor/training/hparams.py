@@ -54,31 +54,32 @@ def _value(value: Any) -> Any:
     """A value TensorBoard's HPARAMS tab can show (numbers, text, booleans)."""
     if OmegaConf.is_config(value):
         value = OmegaConf.to_container(value, resolve=True)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return "null" if value is None else value
-    return str(value)
+    return value if isinstance(value, (bool, int, float, str)) else str(value)
 
 
 def run_hparams(cfg: DictConfig) -> dict[str, Any]:
     """The hyperparameters a person set or swept: the chosen config groups (``model``,
     ``data``, ``experiment``, ...), every key set on the command line or by a sweeper (less
     paths and Hydra's ``override_dirname.exclude_keys``), and the keys listed in ``hparams``
-    (``model.optimizer.lr``, ``data.batch_size``, ...). No ``_target_``, no folders."""
+    (``model.optimizer.lr``, ``data.batch_size``, ...; those the config lacks are left out).
+    No ``_target_``, no folders."""
     params: dict[str, Any] = {}
     keys = [str(k) for k in cfg.get("hparams") or []]
+    overridden: list[str] = []
     if HydraConfig.initialized():
         hydra = HydraConfig.get()
         for group, choice in hydra.runtime.choices.items():
             if choice is not None and group.split("/")[0] not in NOT_HYPERPARAMETERS:
                 params[group] = choice
         excluded = list(hydra.job.config.override_dirname.exclude_keys or [])
-        keys = [*keys, *(k for k in _override_keys(excluded) if k not in keys)]
+        overridden = _override_keys(excluded)
+        keys = [*keys, *(k for k in overridden if k not in keys)]
     for key in keys:
         if key in params:  # a config group
             continue
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-        if value is not None or key in cfg.get("hparams", []):
-            params[key] = _value(value)
+        if value is not None or key in overridden:  # a listed key the config lacks: no column
+            params[key] = "null" if value is None else _value(value)
     return params
 
 
