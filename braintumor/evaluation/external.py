@@ -8,7 +8,8 @@
   label set (and what it answered for them), the near-copies of its training images removed;
 - ``classification_report_external.csv``: per shared label (then the macro and weighted
   averages over them);
-- ``confusion_matrix_external.png`` and ``.csv``: true shared label x the model's answer;
+- ``confusion_matrix_external.png``, ``.html`` and ``.csv``: true shared label x the model's
+  answer (the model-only labels' rows are empty);
 - ``external_predictions.csv``: every image, scored or not, with its labels and the answer;
 - ``out_of_label_set.csv``: per label the model lacks, the images and the model's answers.
 
@@ -26,14 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from braintumor.atomic import write_atomically
 from braintumor.evaluation.bootstrap import HEADLINE, confusion_counts
 from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.classification import write_report_rows
-from braintumor.evaluation.confusion import plot_confusion_matrix
+from braintumor.evaluation.confusion_report import write_confusion_reports
 from braintumor.evaluation.label_space import OUT_OF_LABEL_SET, SharedLabels
 from braintumor.evaluation.write import json_safe
 
@@ -143,10 +143,12 @@ def write_external_reports(
     bootstrap: int = 1000,
     seed: int = 0,
     ece_bins: int = 15,
+    min_support: int = 10,
 ) -> dict[str, Any]:
     """Score ``images`` in the labels of ``space`` and write the files listed above into
     ``out_dir``; return the content of ``external_metrics.json``. ``extra``: more fields of
-    it (the checkpoint, the source, the near-copies removed, ...)."""
+    it (the checkpoint, the source, the near-copies removed, ...); ``min_support``: confusion
+    rows of fewer images are marked (``eval.min_support``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     label_probs = space.probabilities(images.probs)
@@ -196,10 +198,9 @@ def write_external_reports(
         ["true \\ predicted", *space.labels],
         [[name, *map(int, counts[i])] for i, name in enumerate(shared)],
     ))  # fmt: skip
-    fig = plot_confusion_matrix(y_true, y_pred, list(space.labels),
-                                title=f"external (n={len(y_true)}, {space.level})")  # fmt: skip
-    fig.savefig(out / f"confusion_matrix_{SPLIT}.png", dpi=110)
-    plt.close(fig)
+    scored_paths = [p for p, s in zip(images.paths, scored, strict=True) if s]
+    write_confusion_reports(out, SPLIT, y_true, y_pred, list(space.labels), scored_paths,
+                            min_support=min_support)  # fmt: skip
     groups_all = images.groups if images.groups is not None else [""] * len(images.paths)
     write_atomically(out / f"{SPLIT}_predictions.csv", _csv_text(
         ["path", "group", "source_label", "label", "predicted", *space.labels],

@@ -57,6 +57,7 @@ class ExternalSettings:
     bootstrap: int = 1000
     seed: int = 0
     batch_size: int = 32
+    min_support: int = 10  # confusion rows of fewer images are marked (eval.min_support)
 
 
 def external_settings(cfg: DictConfig) -> ExternalSettings:
@@ -67,6 +68,7 @@ def external_settings(cfg: DictConfig) -> ExternalSettings:
         bootstrap=int(ev.get("bootstrap", 1000)),
         seed=int(cfg.get("seed") or 0),
         batch_size=int(cfg.data.get("batch_size", 32)),
+        min_support=int(ev.get("min_support", 10)),
     )
 
 
@@ -289,8 +291,9 @@ def score_external(
             **{k: v for k, v in rows[-1].items() if k != "class"},
         }
     bins = int(module.hparams.get("ece_bins", 15))
-    metrics = write_external_reports(out, images, space, extra, settings.bootstrap, settings.seed,
-                                     bins)  # fmt: skip
+    metrics = write_external_reports(
+        out, images, space, extra, settings.bootstrap, settings.seed, bins, settings.min_support
+    )
     log.info(
         f"external '{source}': {metrics['n']} images scored at the {space.level} level, "
         f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['f1_macro']:.3f}; "

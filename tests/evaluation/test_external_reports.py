@@ -41,7 +41,8 @@ def test_external_reports_score_the_shared_labels_and_count_the_others(tmp_path)
     saved = json.loads((tmp_path / "external_metrics.json").read_text())
     assert saved["accuracy"] == pytest.approx(0.75) and len(saved["ci95"]["f1_macro"]) == 2
     for name in ("classification_report_external.csv", "confusion_matrix_external.png",
-                 "confusion_matrix_external.csv", "external_predictions.csv",
+                 "confusion_matrix_external.csv", "confusion_matrix_external.html",
+                 "external_predictions.csv",
                  "out_of_label_set.csv"):  # fmt: skip
         assert (tmp_path / name).is_file(), name
     rows = list(csv.DictReader((tmp_path / "external_predictions.csv").open()))
