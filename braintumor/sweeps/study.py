@@ -3,8 +3,8 @@ as its study, and the pruner a sweep names.
 
 A storage is written as
 
-- an RDB URL: ``sqlite:////abs/optuna.db`` (one machine), ``postgresql://user@host/db`` or
-  ``mysql://...`` (a cluster; the driver, e.g. ``psycopg2-binary``, must be installed);
+- an RDB URL: ``sqlite:////abs/optuna.db`` (one machine), ``postgresql+psycopg://user@host/db``
+  or ``mysql+pymysql://...`` (a cluster; with its driver: ``pip install braintumor[postgres]``);
 - a journal file on a (shared) filesystem: a path such as ``/shared/optuna.journal`` or
   ``journal:/shared/optuna.journal``; several hosts may append to it (NFSv3 or later).
 
@@ -70,7 +70,8 @@ def open_storage(spec: str) -> optuna.storages.BaseStorage:
     except ImportError as error:
         raise UsageError(
             f"the database driver for {redact(spec)} is not installed ({error}). For "
-            "PostgreSQL: pip install psycopg2-binary (or braintumor[postgres])."
+            "PostgreSQL: pip install 'psycopg[binary]' (or 'braintumor[postgres]') and a URL "
+            "postgresql+psycopg://user@host/db."
         ) from error
 
 
