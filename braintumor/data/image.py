@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from braintumor.data.figshare import read_figshare_image
+
+if TYPE_CHECKING:
+    import torch
 
 READERS = {".mat": read_figshare_image}
 """File name endings that are not read by PIL -> a reader to a ``uint8`` 2-D array."""
@@ -50,12 +52,18 @@ def to_channels(image: Image.Image, channels: int) -> Image.Image:
 def load_image(
     path: str | Path | BinaryIO, channels: int = 1, max_pixels: int | None = None
 ) -> torch.Tensor:
-    """Read ``path`` as a ``uint8`` tensor of shape ``(channels, H, W)``.
+    """Read ``path`` as a ``uint8`` tensor of shape ``(channels, H, W)``
+    (:func:`read_image` + :func:`to_array`, as a tensor)."""
+    import torch  # here: the ONNX prediction path decodes with numpy alone
 
-    EXIF orientation is applied, so a rotated phone photo of a film is upright. With
-    ``max_pixels``, an image of more pixels is refused (``ValueError``) from its header,
-    before anything is decoded (a small PNG can decode to gigabytes).
-    """
+    return torch.from_numpy(to_array(read_image(path, max_pixels), channels))
+
+
+def read_image(path: str | Path | BinaryIO, max_pixels: int | None = None) -> Image.Image:
+    """Decode ``path`` in its own mode, with its EXIF orientation applied (a rotated phone
+    photo of a film is upright). With ``max_pixels``, an image of more pixels is refused
+    (``ValueError``) from its header, before anything is decoded (a small PNG can decode to
+    gigabytes). No PyTorch: the ONNX prediction path uses it."""
     try:
         opened = open_scan(path)
     except Image.DecompressionBombError as error:  # PIL's own limit, far above ours
@@ -70,7 +78,11 @@ def load_image(
                 f"{image.width}x{image.height} pixels is more than the {max_pixels:,} pixels "
                 "read: downscale the image first."
             )
-        image = ImageOps.exif_transpose(image)
-        array = np.array(to_channels(image, channels))
+        return ImageOps.exif_transpose(image)
+
+
+def to_array(image: Image.Image, channels: int) -> np.ndarray:
+    """A PIL image -> ``uint8`` array ``(channels, H, W)`` (:func:`to_channels`)."""
+    array = np.array(to_channels(image, channels))
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return np.ascontiguousarray(array)

@@ -55,6 +55,7 @@ class EvidenceSettings:
     tta: str = "none"  # none | flip | flip_shift
     ece_bins: int = 15
     seed: int = 0
+    ood: Mapping[str, Any] | None = None  # eval.ood: the out-of-distribution check's settings
     min_support: int = 10  # confusion matrices mark the rows of fewer images
 
     def __post_init__(self) -> None:

@@ -1,11 +1,14 @@
-"""Export a checkpoint to ONNX: ``python -m braintumor export ckpt=X [out=Y.onnx] [opset=18]``.
+"""Export a checkpoint to ONNX: ``python -m braintumor export ckpt=X [out=Y.onnx] [opset=18]``
+(or ``python -m braintumor export X.ckpt [key=value ...]``).
 
 Writes ``Y.onnx`` (input ``image``: normalized ``(N, C, S, S)`` float32, any batch size;
-output ``probabilities``: ``(N, num_classes)`` softmax) and ``Y.json`` beside it with the class
-names, image size, channels, mean/std, opset and the validation metrics of the run when they
-were computed for this very checkpoint (else none, and why). Runs the same random batch
-through PyTorch and ONNX Runtime and publishes both files only if the probabilities agree to
-``atol`` (default 1e-4). Default ``out``: the checkpoint's path with ``.onnx``.
+outputs ``probabilities``: ``(N, num_classes)`` calibrated softmax, and ``logits``: the raw
+logits) and ``Y.json`` beside it with the class names, image size, channels, mean/std, opset,
+the calibration (temperature, abstention threshold, out-of-distribution statistics) and the
+validation metrics of the run when they were computed for this very checkpoint (else none,
+and why). Runs the same random batch through PyTorch and ONNX Runtime and publishes both
+files only if the probabilities agree to ``atol`` (default 1e-4). Default ``out``: the run
+folder's ``export/<checkpoint name>.onnx`` (beside the checkpoint when it is in no run).
 """
 
 from __future__ import annotations
@@ -15,20 +18,19 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from torch import nn
 
 from braintumor.atomic import write_atomically
-from braintumor.inference.predictor import OnnxPredictor, TorchPredictor, sidecar_path
+from braintumor.errors import UsageError
+from braintumor.inference.cli import argument_error, user_errors
+from braintumor.inference.identity import read_identity
+from braintumor.inference.predictor import sidecar_path
 from braintumor.runs.layout import RunDir
 
 
@@ -37,23 +39,10 @@ class ExportConfig:
     """The ``key=value`` arguments of ``braintumor.inference.export``."""
 
     ckpt: str = MISSING
-    out: str | None = None  # default: the checkpoint's path with .onnx
+    out: str | None = None  # default: <run>/export/<checkpoint name>.onnx
     opset: int = 18
     atol: float = 1e-4  # parity tolerance on probabilities
     parity_batch: int = 8
-
-
-class _Probabilities(nn.Module):
-    """The network followed by a softmax of its logits divided by the checkpoint's fitted
-    temperature: the calibrated probabilities the exported graph computes."""
-
-    def __init__(self, net: nn.Module, temperature: float = 1.0) -> None:
-        super().__init__()
-        self.net = net
-        self.temperature = float(temperature)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return (self.net(image) / self.temperature).softmax(dim=1)
 
 
 def same_checkpoint(recorded: str | None, ckpt: str | Path | None) -> bool:
@@ -105,62 +94,61 @@ def run_model_card(ckpt: str | Path) -> Path | None:
     return card if metrics is not None and card is not None and card.is_file() else None
 
 
-def export_onnx(
-    module: nn.Module, out: str | Path, opset: int = 18, extra: dict[str, Any] | None = None
-) -> Path:
-    """Write ``module``'s net (+ softmax) as ONNX with a dynamic batch axis, and its sidecar."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    prep = module.preprocessing
-    calibration = dict(getattr(module, "calibration", {}) or {})
-    model = _Probabilities(module.net, calibration.get("temperature", 1.0)).eval().cpu()
-    example = torch.zeros(2, prep.channels, prep.image_size, prep.image_size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter chatter about its own internals
-        torch.onnx.export(
-            model, (example,), str(out), input_names=["image"], output_names=["probabilities"],
-            opset_version=opset, dynamo=True, external_data=False, verbose=False,
-            dynamic_shapes={"image": {0: torch.export.Dim("batch", min=1, max=4096)}},
-        )  # fmt: skip
-    meta = {
-        **prep.to_dict(),
-        "opset": opset,
-        "input": "image",
-        "output": "probabilities",
-        "gradcam_layer": module.hparams.get("gradcam_layer"),
-        "calibration": calibration,  # the temperature is applied inside the graph
-        "torch": torch.__version__,
-        **(extra or {}),
-    }
-    write_atomically(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
-    return out
+def default_out(ckpt: str | Path) -> Path:
+    """Where an export goes without ``out``: ``<run>/export/<checkpoint name>.onnx`` for a
+    checkpoint in a run folder, else beside the checkpoint."""
+    run = RunDir.of_checkpoint(ckpt)
+    name = Path(ckpt).with_suffix(".onnx").name
+    return run.export / name if run is not None else Path(ckpt).with_suffix(".onnx")
 
 
-def check_parity(
-    torch_predictor: TorchPredictor, onnx_predictor: OnnxPredictor, batch: int = 8, seed: int = 0
-) -> float:
-    """Max absolute difference of probabilities between the two on one random batch."""
-    size, channels = torch_predictor.image_size, torch_predictor.channels
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, channels, size, size, generator=generator)
-    expected = torch_predictor.probabilities(x)
-    got = onnx_predictor.probabilities(x)
-    return float(np.abs(expected - got).max())
+def check_config(cfg: ExportConfig) -> None:
+    """Refuse arguments that cannot work, before PyTorch is imported."""
+    ckpt = Path(cfg.ckpt)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"ckpt='{ckpt}' does not exist: give a checkpoint (.ckpt) file.")
+    if ckpt.suffix != ".ckpt":
+        raise UsageError(
+            f"ckpt='{ckpt}' is not a checkpoint (.ckpt): export takes the checkpoint of a run, "
+            "e.g. outputs/<run>/checkpoints/epoch_XXX.ckpt."
+        )
+    if cfg.out is not None and Path(cfg.out).suffix != ".onnx":
+        raise UsageError(f"out='{cfg.out}' must end in .onnx (its sidecar is the .json beside).")
+    if cfg.out is not None and Path(cfg.out).is_dir():
+        raise UsageError(f"out='{cfg.out}' is a folder: give the ONNX file's path, x.onnx.")
+    if not 14 <= cfg.opset <= 23:
+        raise UsageError(f"opset={cfg.opset}: use an ONNX opset from 14 to 23 (default 18).")
+    if not cfg.atol > 0:
+        raise UsageError(f"atol={cfg.atol}: the parity tolerance must be positive (e.g. 1e-4).")
+    if cfg.parity_batch < 1:
+        raise UsageError(f"parity_batch={cfg.parity_batch}: it must be at least 1.")
 
 
 def export(cfg: ExportConfig) -> tuple[Path, float]:
     """Export ``cfg.ckpt``, check parity, then publish the graph and its sidecar; return the
     ONNX path and the max difference."""
+    check_config(cfg)
+    from braintumor.inference.onnx_graph import check_parity, export_onnx  # PyTorch
+    from braintumor.inference.onnx_predictor import OnnxPredictor
+    from braintumor.inference.torch_predictor import TorchPredictor
+
     torch_predictor = TorchPredictor.from_checkpoint(cfg.ckpt, device="cpu")
-    out = Path(cfg.out) if cfg.out else Path(cfg.ckpt).with_suffix(".onnx")
+    out = Path(cfg.out) if cfg.out else default_out(cfg.ckpt)
     metrics, note = validation_metrics(cfg.ckpt)
     extra: dict[str, Any] = {
         "checkpoint": str(Path(cfg.ckpt).resolve()),
+        "identity": read_identity(cfg.ckpt),  # run, epoch, date: shown by the web page
         "validation_metrics": metrics,
         **({"validation_metrics_note": note} if note else {}),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as error:
+        raise UsageError(
+            f"cannot write into '{out.parent}' ({error.strerror or error}): choose another "
+            "place with out=.../model.onnx."
+        ) from None
     try:  # both files are written and checked beside `out`, then renamed into place
         staged = export_onnx(torch_predictor.module, staging / out.name, cfg.opset, extra)
         diff = check_parity(torch_predictor, OnnxPredictor(staged, device="cpu"), cfg.parity_batch)
@@ -183,13 +171,22 @@ def export(cfg: ExportConfig) -> tuple[Path, float]:
 
 
 def parse_args(argv: Sequence[str]) -> ExportConfig:
-    """``key=value`` pairs -> a checked :class:`ExportConfig`."""
+    """``key=value`` pairs (or the checkpoint alone, first) -> an :class:`ExportConfig`."""
+    argv = list(argv)
+    if argv and "=" not in argv[0]:
+        argv[0] = f"ckpt={argv[0]}"
+    bad = [a for a in argv if "=" not in a]
+    if bad:
+        raise UsageError(
+            f"expected key=value arguments after the checkpoint, got {bad}; see --help."
+        )
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.from_dotlist(argv))
     except (OmegaConfBaseException, ValueError) as error:
-        raise SystemExit(f"bad argument: {error}".splitlines()[0]) from None
+        known = list(ExportConfig.__dataclass_fields__)
+        raise UsageError(argument_error(error, known)) from None
     if OmegaConf.is_missing(cfg, "ckpt"):
-        raise SystemExit("missing ckpt=/path/to/checkpoint.ckpt; see --help.")
+        raise UsageError("missing ckpt=/path/to/checkpoint.ckpt; see --help.")
     return OmegaConf.to_object(cfg)
 
 
@@ -199,8 +196,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return
-    cfg = parse_args(argv)
-    out, diff = export(cfg)
+    with user_errors():
+        cfg = parse_args(argv)
+        out, diff = export(cfg)
     import onnxruntime
 
     print(
@@ -208,6 +206,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"parity OK: max |p_torch - p_onnxruntime| = {diff:.2e} < {cfg.atol:g} on a batch of "
         f"{cfg.parity_batch} (onnxruntime {onnxruntime.__version__})"
     )
+
+
+def __getattr__(name: str) -> Any:
+    """``export_onnx`` and ``check_parity`` (:mod:`braintumor.inference.onnx_graph`), imported
+    on first use: they need PyTorch, the argument checks above do not."""
+    if name in ("export_onnx", "check_parity"):
+        from braintumor.inference import onnx_graph
+
+        return getattr(onnx_graph, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

@@ -1,46 +1,48 @@
-"""Classify scans with a trained model: ``python -m braintumor predict ckpt=X input=Y [key=value]``.
+"""Classify scans with a trained model: ``python -m braintumor predict MODEL INPUT [key=value]``.
 
 Examples::
 
+    python -m braintumor predict model.onnx scan.jpg
     python -m braintumor predict ckpt=outputs/<run>/checkpoints/last.ckpt input=scan.jpg
     python -m braintumor predict ckpt=best.ckpt input=/data/new_scans explain=true topk=5
-    python -m braintumor predict ckpt=model.onnx input=/data/new_scans device=cpu
 
-Writes ``predictions.csv`` (file, class, probability, then the top-k classes and their
-probabilities) into ``out`` (default ``outputs/predict/<date>_<time>``), prints a short table,
-and with ``explain=true`` (or ``--explain``) a Grad-CAM overlay PNG per scan in
-``out/gradcam/`` (the scan's size, at most 1024 px on a side). Files that cannot be decoded,
-or have more than 40 million pixels, are listed by path, skipped, and recorded in
-``skipped.csv``. An ``out`` that already holds predictions is refused unless
-``overwrite=true``. Arguments are ``key=value`` pairs like ``train.py``'s; unknown keys fail.
+MODEL (or ``ckpt=``) is an exported ONNX file (fast: no PyTorch is loaded) or a checkpoint;
+INPUT (or ``input=``) an image file or a folder, searched recursively. Writes
+``predictions.csv`` into ``out`` (default ``outputs/predict/<date>_<time>``) with one row per
+scan: ``file, class, probability, confidence``, the next classes of the top ``topk``
+(``class_2, probability_2, ...``) and ``model``. ``probability`` is calibrated; ``confidence``
+says it in words (high, moderate, low), ``uncertain - refer`` below the model's abstention
+threshold, or ``not an MRI scan: <why>`` when the out-of-distribution check refuses the
+image (then no class is given; ``check_input=false`` classifies it anyway). Prints a short
+table. With ``explain=true`` (or ``--explain``, checkpoints only) a Grad-CAM overlay PNG per
+scan in ``out/gradcam/``. Files that cannot be decoded, or have more than 40 million pixels,
+are listed, skipped, and recorded in ``skipped.csv``. An ``out`` that already holds
+predictions is refused unless ``overwrite=true``. Unknown keys fail.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from torch.utils.data import DataLoader, Dataset
 
 from braintumor.atomic import write_atomically
 from braintumor.data.scan import is_scan_file
-from braintumor.errors import CheckpointError, UsageError
-from braintumor.evaluation.temperature import scale
-from braintumor.inference.explain import explain_picture, grad_cam, shrink, target_layer
-from braintumor.inference.predictor import Predictor, TorchPredictor, load_predictor
-
-log = logging.getLogger("braintumor.inference.predict")
+from braintumor.errors import UsageError
+from braintumor.inference.cli import argument_error, user_errors
+from braintumor.inference.predictor import Predictor, load_predictor
+from braintumor.inference.preprocess import DecodedScan
+from braintumor.inference.wording import NOT_MRI, word_answer
 
 
 @dataclass
@@ -52,27 +54,42 @@ class PredictConfig:
     out: str | None = None  # output folder; default outputs/predict/<date>_<time>
     topk: int = 3  # classes listed per scan
     batch_size: int = 32
-    num_workers: int = 0  # DataLoader workers decoding images
+    num_workers: int = 2  # threads decoding images
     device: str = "auto"  # auto (CUDA when available), cpu, cuda, cuda:1, ...
     threads: int | None = None  # CPU threads for inference; default: the library's
     explain: bool = False  # Grad-CAM overlays in out/gradcam/ (needs a .ckpt)
     target_class: str | None = None  # Grad-CAM class (name or index); default: the predicted one
     overwrite: bool = False  # replace the predictions already in out
+    check_input: bool = True  # refuse images that are not MRI scans like the training data
 
 
 def parse_args(argv: Sequence[str]) -> PredictConfig:
-    """``key=value`` pairs (and ``--explain``) -> a checked :class:`PredictConfig`."""
-    dotlist = ["explain=true" if a == "--explain" else a for a in argv]
-    bad = [a for a in dotlist if "=" not in a]
-    if bad:
-        raise SystemExit(f"expected key=value arguments, got {bad}; see --help.")
+    """``[MODEL] [INPUT] key=value ...`` (and ``--explain``) -> a checked
+    :class:`PredictConfig`; raises :class:`UsageError` with what is wrong."""
+    positional = [a for a in argv if "=" not in a and not a.startswith("--")]
+    flags = [a for a in argv if a.startswith("--")]
+    unknown = [f for f in flags if f != "--explain"]
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]}: the only flag is --explain; see --help.")
+    dotlist = [a for a in argv if "=" in a] + (["explain=true"] if flags else [])
+    given = {a.split("=", 1)[0] for a in dotlist}
+    names = [k for k in ("ckpt", "input") if k not in given]
+    if len(positional) > len(names):
+        extra = positional[len(names) :]
+        raise UsageError(
+            f"unexpected argument(s) {extra}: give the model and one input (a file or a folder), "
+            "then key=value settings; see --help."
+        )
+    dotlist += [f"{k}={v}" for k, v in zip(names, positional, strict=False)]
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(PredictConfig), OmegaConf.from_dotlist(dotlist))
-    except OmegaConfBaseException as error:
-        raise SystemExit(f"bad argument: {error}".splitlines()[0]) from None
+    except (OmegaConfBaseException, ValueError) as error:
+        known = list(PredictConfig.__dataclass_fields__)
+        raise UsageError(argument_error(error, known)) from None
     missing = [k for k in ("ckpt", "input") if OmegaConf.is_missing(cfg, k)]
     if missing:
-        raise SystemExit(f"missing {', '.join(f'{k}=...' for k in missing)}; see --help.")
+        what = {"ckpt": "the model (a .onnx or .ckpt file)", "input": "a scan or a folder"}
+        raise UsageError(f"missing {' and '.join(what[k] for k in missing)}; see --help.")
     return OmegaConf.to_object(cfg)
 
 
@@ -98,6 +115,21 @@ def check_config(cfg: PredictConfig) -> None:
         value = getattr(cfg, key)
         if value is not None and value < low:
             raise UsageError(f"{key}={value}: it must be at least {low}.")
+    model = Path(cfg.ckpt)
+    if not model.is_file():
+        raise FileNotFoundError(
+            f"model '{model}' does not exist: give an exported .onnx file or a .ckpt checkpoint."
+        )
+    if model.suffix not in (".onnx", ".ckpt"):
+        raise UsageError(
+            f"model '{model}' is neither an ONNX file (.onnx) nor a checkpoint (.ckpt)."
+        )
+    if cfg.explain and model.suffix != ".ckpt":
+        raise UsageError("explain=true needs gradients: give the checkpoint (.ckpt), not ONNX.")
+    if not Path(cfg.input).exists():
+        raise FileNotFoundError(
+            f"input '{cfg.input}' does not exist: give an image file or a folder."
+        )
 
 
 def prepare_out(out: Path, overwrite: bool = False) -> None:
@@ -122,29 +154,6 @@ def prepare_out(out: Path, overwrite: bool = False) -> None:
         ) from None
 
 
-class _Scans(Dataset):
-    """Preprocessed scans (plus, with ``thumbnails``, the image shrunk for an overlay); a file
-    that fails to decode yields its error instead."""
-
-    def __init__(self, files: Sequence[Path], predictor: Predictor, thumbnails: bool) -> None:
-        self.files, self.predictor, self.thumbnails = list(files), predictor, thumbnails
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, torch.Tensor | None, str]:
-        try:
-            image = self.predictor.load(self.files[i])
-            thumbnail = shrink(image) if self.thumbnails else None
-            return i, self.predictor.transform(image), thumbnail, ""
-        except Exception as error:  # PIL raises many types for bad files
-            return i, None, None, f"{type(error).__name__}: {error}"
-
-
-def _keep(items: list) -> list:
-    return items  # a picklable identity collate: images keep their own sizes
-
-
 def class_index(target: str | None, class_names: Sequence[str]) -> int | None:
     """``target_class`` (a class name or an index) -> the class index, checked."""
     if target is None:
@@ -156,6 +165,29 @@ def class_index(target: str | None, class_names: Sequence[str]) -> int | None:
     raise UsageError(f"target_class '{target}' is neither an index nor one of {list(class_names)}.")
 
 
+def _decode(predictor: Predictor, path: Path) -> DecodedScan | str:
+    """The decoded scan, or why it cannot be read."""
+    try:
+        return predictor.read(path)
+    except Exception as error:  # PIL raises many types for bad files
+        return f"{type(error).__name__}: {error}"
+
+
+def _decoded_batches(
+    predictor: Predictor, files: Sequence[Path], batch_size: int, workers: int
+) -> Iterator[list[tuple[Path, DecodedScan | str]]]:
+    """The files decoded (by ``workers`` threads: PIL releases the GIL), batch by batch."""
+    if workers <= 1 or len(files) == 1:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            yield [(f, _decode(predictor, f)) for f in chunk]
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            yield list(zip(chunk, pool.map(lambda f: _decode(predictor, f), chunk), strict=True))
+
+
 def _overlay_path(out: Path, base: Path, file: Path, label: str) -> Path:
     relative = file.relative_to(base) if file.is_relative_to(base) else Path(file.name)
     tag = "".join(c if c.isalnum() or c in "+-_." else "_" for c in label)
@@ -165,63 +197,85 @@ def _overlay_path(out: Path, base: Path, file: Path, label: str) -> Path:
 def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Run ``cfg``; return the prediction rows (as in the CSV) and the skipped files."""
     check_config(cfg)
+    base, files = find_inputs(cfg.input)
     out = Path(cfg.out or Path("outputs/predict") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
     prepare_out(out, cfg.overwrite)
     predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
-    if cfg.explain and not isinstance(predictor, TorchPredictor):
-        raise UsageError("explain=true needs gradients: give the checkpoint (.ckpt), not ONNX.")
+    if not cfg.check_input:
+        predictor.calibration.pop("ood", None)
     names = predictor.class_names
     topk = max(1, min(cfg.topk, len(names)))
     target = class_index(cfg.target_class, names)
-    base, files = find_inputs(cfg.input)
-    layer = target_layer(predictor.module) if cfg.explain else None
-    loader = DataLoader(
-        _Scans(files, predictor, thumbnails=cfg.explain), batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers, collate_fn=_keep,
-    )  # fmt: skip
+    explainer = _Explainer(predictor, out, base, target) if cfg.explain else None
     rows: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
-    for items in loader:
-        good = [(i, x, thumbnail) for i, x, thumbnail, reason in items if not reason]
-        for i, _, _, reason in items:
-            if reason:
-                skipped.append((str(files[i]), reason))
-                log.warning(f"skipped {files[i]}: {reason}")
+    for items in _decoded_batches(predictor, files, cfg.batch_size, cfg.num_workers):
+        for path, scan in items:
+            if isinstance(scan, str):
+                skipped.append((str(path), scan))
+                print(f"skipped {path}: {scan}", file=sys.stderr)
+        good = [(path, scan) for path, scan in items if not isinstance(scan, str)]
         if not good:
             continue
-        batch = torch.stack([x for _, x, _ in good])
-        if layer is not None:
-            device = predictor.device
-            targets = None if target is None else [target] * len(good)
-            maps, probs_t = grad_cam(predictor.module, layer, batch.to(device), targets)
-            probs = scale(probs_t.cpu().numpy(), predictor.temperature)  # calibrated
-        else:
-            probs = predictor.predict_batch(batch)
-        top = probs.argsort(axis=1)[:, ::-1][:, :topk]
-        abstain = predictor.abstains(probs)
-        for row, ((i, _, thumbnail), p, order) in enumerate(zip(good, probs, top, strict=True)):
-            record: dict[str, Any] = {
-                "file": str(files[i]),
-                "class": names[order[0]],
-                "probability": round(float(p[order[0]]), 6),
-            }
-            for k, c in enumerate(order, start=1):
-                record[f"class_{k}"] = names[c]
-                record[f"probability_{k}"] = round(float(p[c]), 6)
-            record["confidence"] = record["probability"]  # calibrated top probability
-            record["abstain"] = bool(abstain[row])  # below the threshold: "uncertain - refer"
-            if layer is not None:
-                explained = names[target if target is not None else order[0]]
-                path = _overlay_path(out, base, files[i], explained)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                png = io.BytesIO()
-                explain_picture(thumbnail, maps[row]).save(png, format="PNG")
-                write_atomically(path, png.getvalue())
-                record["gradcam_class"], record["gradcam"] = explained, str(path)
+        scans = [scan for _, scan in good]
+        answer = predictor.assess(scans)
+        for row, (path, scan) in enumerate(good):
+            probs, verdict = answer.probabilities[row], answer.verdicts[row]
+            order = probs.argsort()[::-1][:topk]
+            best, abstain = names[order[0]], bool(answer.abstain[row])
+            words = word_answer(best, float(probs[order[0]]), abstain, verdict, predictor.threshold)
+            record = _record(path, names, probs, order, words.confidence, verdict.reason)
+            record["model"] = Path(cfg.ckpt).name
+            if explainer is not None:
+                record.update(explainer.explain(path, scan, int(order[0])))
             rows.append(record)
     _write(out, rows, skipped)
     _print_table(rows, skipped, out)
     return rows, skipped
+
+
+def _record(path: Path, names: Sequence[str], probs, order, confidence: str,
+            reason: str) -> dict[str, Any]:  # fmt: skip
+    """One CSV row: the top class and its calibrated probability, the confidence in words,
+    then the next classes of the top k; a refused image gets no class."""
+    refused = confidence == NOT_MRI
+    record: dict[str, Any] = {
+        "file": str(path),
+        "class": "" if refused else names[order[0]],
+        "probability": "" if refused else round(float(probs[order[0]]), 6),
+        "confidence": f"{NOT_MRI}: {reason}" if refused else confidence,
+    }
+    for k, c in enumerate(order[1:], start=2):
+        record[f"class_{k}"] = "" if refused else names[c]
+        record[f"probability_{k}"] = "" if refused else round(float(probs[c]), 6)
+    return record
+
+
+class _Explainer:
+    """Grad-CAM overlays of predicted scans (PyTorch: checkpoints only)."""
+
+    def __init__(self, predictor: Predictor, out: Path, base: Path, target: int | None) -> None:
+        from braintumor.inference.explain import target_layer
+
+        self.predictor, self.out, self.base, self.target = predictor, out, base, target
+        self.layer = target_layer(predictor.module)
+
+    def explain(self, path: Path, scan: DecodedScan, predicted: int) -> dict[str, str]:
+        import torch
+
+        from braintumor.inference.explain import explain_picture, grad_cam
+
+        predictor = self.predictor
+        explained = self.target if self.target is not None else predicted
+        batch = predictor.preprocess([scan.pixels]).to(predictor.device)
+        maps, _ = grad_cam(predictor.module, self.layer, batch, [explained])
+        label = predictor.class_names[explained]
+        overlay = _overlay_path(self.out, self.base, path, label)
+        overlay.parent.mkdir(parents=True, exist_ok=True)
+        png = io.BytesIO()
+        explain_picture(torch.from_numpy(scan.pixels), maps[0]).save(png, format="PNG")
+        write_atomically(overlay, png.getvalue())
+        return {"gradcam_class": label, "gradcam": str(overlay)}
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -245,11 +299,12 @@ def _write(out: Path, rows: list[dict[str, Any]], skipped: list[tuple[str, str]]
 
 
 def _print_table(rows: list[dict[str, Any]], skipped: list, out: Path, limit: int = 20) -> None:
-    width = min(60, max([len(r["file"]) for r in rows[:limit]] + [4]))
-    lines = [f"{'file':<{width}}  {'class':<24} {'prob':>6}"]
+    width = min(40, max([len(r["file"]) for r in rows[:limit]] + [4]))
+    lines = [f"{'file':<{width}}  {'class':<24} {'prob':>6}  confidence"]
     for r in rows[:limit]:
         name = r["file"] if len(r["file"]) <= width else "..." + r["file"][-width + 3 :]
-        lines.append(f"{name:<{width}}  {r['class']:<24} {r['probability']:>6.3f}")
+        prob = f"{r['probability']:>6.3f}" if r["class"] else f"{'-':>6}"
+        lines.append(f"{name:<{width}}  {r['class'] or '-':<24} {prob}  {r['confidence']}")
     if len(rows) > limit:
         lines.append(f"... {len(rows) - limit} more")
     csv_path = out / "predictions.csv"
@@ -263,11 +318,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+    with user_errors():
         predict(parse_args(argv))
-    except (UsageError, FileNotFoundError, CheckpointError) as error:  # the user's to fix
-        raise SystemExit(f"error: {' '.join(str(error).split())}") from None
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
       checkpoints/   epoch_NNN.ckpt (best), last.ckpt, step.ckpt, interrupted.ckpt
       reports/       {val,test}_metrics.json, classification reports, confusion matrices
       tensorboard/   the curves
+      export/        <checkpoint>.onnx + .json sidecar + model card (python -m braintumor export)
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class RunDir:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
 
     @property
     def run_info(self) -> Path:

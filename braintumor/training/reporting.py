@@ -23,6 +23,8 @@ from braintumor.evaluation.metrics import metric_key, summary_metrics
 from braintumor.evaluation.model_card import write_model_card
 from braintumor.evaluation.temperature import scale
 from braintumor.evaluation.write import SplitReport
+from braintumor.inference.ood import OodSettings
+from braintumor.inference.ood_fit import fit_ood_statistics
 from braintumor.runs.layout import RunDir
 from braintumor.training.board import log_split_figures
 from braintumor.training.module import MRIClassifier, metric_tag
@@ -54,6 +56,7 @@ def evidence_settings(cfg: DictConfig, module: MRIClassifier) -> EvidenceSetting
         ece_bins=int(module.hparams.get("ece_bins", 15)),
         seed=int(cfg.get("seed") or 0),
         min_support=int(ev.get("min_support", 10)),
+        ood=dict(ev["ood"]) if ev.get("ood") is not None else None,
     )
 
 
@@ -66,6 +69,11 @@ def _split_data(dm: MRIDataModule, split: str) -> SplitData:
         group_of = dict(zip((s.path for s in catalog.scans), catalog.groups, strict=True))
         groups = [group_of[s.path] for s in scans]
     return SplitData(dm.root, [s.path for s in scans], [s.label for s in scans], groups)
+
+
+def _split_files(dm: MRIDataModule, split: str) -> list[Path]:
+    """The image files of ``split``."""
+    return [Path(dm.root) / s.path for s in dm.datasets[split].scans]
 
 
 def _collect(trainer: Trainer, module: MRIClassifier, dm: MRIDataModule, split: str,
@@ -113,6 +121,11 @@ def report_checkpoint(
     if not trainer.is_global_zero:
         return {}, {}
     calibration = calibrate(settings, raw.get("val"), module.calibration)
+    if settings.ood is not None and "val" in raw and not calibration.get("ood"):
+        calibration["ood"] = fit_ood_statistics(
+            module, *(_split_files(dm, s) for s in ("train", "val")), calibration,
+            OodSettings(**settings.ood), settings.seed,
+        )  # fmt: skip
     for split, (y_true, y_raw) in raw.items():
         data = _split_data(dm, split)
         evidence = split_evidence(out, split, y_true, y_raw, dm.class_names, data, calibration,

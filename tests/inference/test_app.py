@@ -68,6 +68,15 @@ def test_api_classifies_explains_and_refuses_bad_uploads(server, scan, trained_c
     assert [r["class"] for r in result["top"]] == [predictor.class_names[i] for i in
                                                    probs.argsort()[::-1]]  # fmt: skip
     assert result["top"][0]["probability"] == pytest.approx(float(probs.max()), abs=1e-6)
+    assert result["in_distribution"] and result["confidence"] in ("high", "moderate", "low",
+                                                                  "uncertain - refer")  # fmt: skip
+    assert result["top"][0]["class"] in result["headline"] + result["detail"]
+    assert 0 < result["seconds"] < 30
+    shown = base64.b64decode(result["image"].removeprefix("data:image/png;base64,"))
+    with Image.open(io.BytesIO(shown)) as picture, Image.open(scan) as original:
+        assert (
+            picture.size == original.size and (result["width"], result["height"]) == original.size
+        )
     png = base64.b64decode(result["gradcam"].removeprefix("data:image/png;base64,"))
     with Image.open(io.BytesIO(png)) as overlay, Image.open(scan) as original:
         assert overlay.size == original.size
@@ -124,14 +133,37 @@ def chromium(tmp_path: Path):
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
-def test_page_in_a_real_browser_shows_the_top_class(server, scan, trained_ckpt, tmp_path):
+def screenshot(driver, tmp_path: Path, name: str) -> Path:
+    """A PNG of the window (kept in $BRAINTUMOR_SCREENSHOTS too, when set, for a person)."""
+    path = tmp_path / f"{name}.png"
+    size = driver.get_window_size()
+    width, height = size["width"], size["height"]
+    full = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, max(height, full + 150))  # the whole page in one picture
+    driver.save_screenshot(str(path))
+    driver.set_window_size(width, height)
+    if os.environ.get("BRAINTUMOR_SCREENSHOTS"):
+        keep = Path(os.environ["BRAINTUMOR_SCREENSHOTS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, keep / path.name)
+    with Image.open(path) as picture:
+        assert picture.width >= driver.execute_script("return window.innerWidth") * 0.9
+        assert np.asarray(picture.convert("L")).std() > 10  # something is drawn
+    return path
+
+
+@pytest.mark.parametrize("width, height", [(1280, 1000), (390, 844)], ids=["desktop", "phone"])
+def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained_ckpt, tmp_path,
+                                                          width, height):  # fmt: skip
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as visible
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, _ = server
-    predictor = load_predictor(trained_ckpt, "cpu")
-    expected = predictor.class_names[int(predictor.predict_images([predictor.load(scan)]).argmax())]
+    expected = Classifier(trained_ckpt, "cpu").classify(scan.read_bytes(), scan.name)
+    assert expected["in_distribution"]
+    blank = tmp_path / "blank.png"
+    Image.new("L", (256, 256), 0).save(blank)
     not_an_image = tmp_path / "report.jpg"
     not_an_image.write_text("this is not a JPEG")
     too_big = tmp_path / "big.png"
@@ -139,28 +171,53 @@ def test_page_in_a_real_browser_shows_the_top_class(server, scan, trained_ckpt, 
         too_big
     )
     driver = chromium(tmp_path)
+    driver.set_window_size(width, height)
     wait = WebDriverWait(driver, 30)
+    shown = lambda element_id: driver.find_element(By.ID, element_id).is_displayed()  # noqa: E731
+    text = lambda element_id: driver.find_element(By.ID, element_id).text  # noqa: E731
     try:
         driver.get(url)
-        notice = driver.find_element(By.ID, "notice")
-        assert notice.is_displayed() and "not a medical device" in notice.text
-        assert "macro F1" in driver.find_element(By.ID, "metrics").text
+        assert shown("notice") and "not a medical device" in text("notice")
+        assert "macro F1" in text("metrics")
+        identity = text("identity")
+        assert trained_ckpt.name in identity and "run" in identity and "epoch" in identity
+        assert "4 classes" in identity and "32 x 32 px" in identity
+        assert "refused instead of classified" in text("ood-check")
 
         def upload(path: Path) -> None:
             driver.find_element(By.ID, "file").send_keys(str(path))
             driver.find_element(By.ID, "submit").click()
 
         upload(scan)
-        wait.until(visible.visibility_of_element_located((By.ID, "top-class")))
-        assert driver.find_element(By.ID, "top-class").text == expected
-        rows = driver.find_elements(By.CSS_SELECTOR, "#top5 tbody tr")
-        assert len(rows) == 4 and rows[0].text.startswith(expected)
-        overlay = driver.find_element(By.ID, "overlay")
-        wait.until(lambda d: d.execute_script("return arguments[0].naturalWidth", overlay) > 0)
-        with Image.open(scan) as original:
-            assert (
-                driver.execute_script("return arguments[0].naturalWidth", overlay) == original.width
-            )
+        wait.until(visible.text_to_be_present_in_element((By.ID, "headline"),
+                                                         expected["headline"]))  # fmt: skip
+        assert text("headline") == expected["headline"] and shown("detail")
+        bars = driver.find_elements(By.CSS_SELECTOR, "#bars .bar")
+        assert len(bars) == 4 and bars[0].text.startswith(expected["top"][0]["class"])
+        assert f"{100 * expected['top'][0]['probability']:.1f} %" in bars[0].text
+        for picture in ("scan", "overlay"):
+            element = driver.find_element(By.ID, picture)
+            wait.until(lambda d, e=element: d.execute_script("return arguments[0].naturalWidth",
+                                                             e) > 0)  # fmt: skip
+            assert element.is_displayed()
+        assert shown("legend-bar") and "strongest evidence" in text("legend")
+        assert "Answered in" in text("timing") and " s on the server" in text("timing")
+        scan_box = driver.find_element(By.ID, "scan-figure").rect
+        overlay_box = driver.find_element(By.ID, "overlay-figure").rect
+        if width >= 1000:  # side by side on a desktop, one above the other on a phone
+            assert overlay_box["y"] == scan_box["y"] and overlay_box["x"] > scan_box["x"]
+        else:
+            assert overlay_box["y"] > scan_box["y"] + scan_box["height"] - 1
+        no_sideways_scroll = "return document.documentElement.scrollWidth <= window.innerWidth"
+        assert driver.execute_script(no_sideways_scroll)
+        screenshot(driver, tmp_path, f"scan_{width}px")
+
+        upload(blank)
+        wait.until(visible.text_to_be_present_in_element((By.ID, "headline"), "Not an MRI scan"))
+        assert "blank or nearly uniform" in text("detail") and "No class" in text("detail")
+        assert not shown("probabilities") and not shown("overlay-figure") and shown("scan")
+        assert driver.execute_script(no_sideways_scroll)
+        screenshot(driver, tmp_path, f"blank_{width}px")
 
         upload(not_an_image)
         error = wait.until(visible.visibility_of_element_located((By.ID, "error")))
@@ -169,7 +226,7 @@ def test_page_in_a_real_browser_shows_the_top_class(server, scan, trained_ckpt, 
 
         upload(too_big)
         wait.until(lambda d: "limited to" in d.find_element(By.ID, "error").text)
-        assert driver.find_element(By.ID, "error").is_displayed()
+        assert shown("error")
     finally:
         driver.quit()
 
@@ -197,6 +254,7 @@ def test_api_refuses_decompression_bombs_with_413(server):
 
 def test_gradcam_of_a_large_scan_is_drawn_at_most_1024_px(trained_ckpt):
     classifier = Classifier(trained_ckpt, "cpu")
+    classifier.predictor.calibration.pop("ood")  # noise, not a scan: classified all the same
     big = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1500), dtype=np.uint8)).save(
         big, format="PNG"

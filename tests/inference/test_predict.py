@@ -1,6 +1,8 @@
 """``braintumor.inference.predict``: a checkpoint and a folder of scans -> predictions.csv."""
 
+import contextlib
 import csv
+import io
 import json
 import shlex
 import shutil
@@ -18,6 +20,7 @@ from torch.utils.data import DataLoader
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.scan import Scan
 from braintumor.data.transforms import eval_transform
+from braintumor.errors import UsageError
 from braintumor.inference.export import parse_args as export_parse_args
 from braintumor.inference.predict import PredictConfig, find_inputs, main, parse_args, predict
 from braintumor.training.module import MRIClassifier
@@ -63,7 +66,10 @@ def test_predict_on_a_folder_matches_trainer_predict(trained_ckpt, scans, tmp_pa
 
     written = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
     assert [r["class"] for r in written] == expected
-    assert list(written[0])[:5] == ["file", "class", "probability", "class_1", "probability_1"]
+    assert list(written[0]) == ["file", "class", "probability", "confidence", "class_2",
+                                "probability_2", "class_3", "probability_3", "model"]  # fmt: skip
+    assert {r["model"] for r in written} == {trained_ckpt.name}
+    assert {r["confidence"] for r in written} <= {"high", "moderate", "low", "uncertain - refer"}
     assert (tmp_path / "out" / "skipped.csv").read_text().count("corrupt.jpeg") == 1
 
 
@@ -78,13 +84,20 @@ def test_predict_reads_any_image_mode_and_size(trained_ckpt, tmp_path):
     Image.fromarray(gray).convert("CMYK").save(folder / "cmyk.tiff")
     Image.fromarray(gray.astype(np.uint16) * 200).save(folder / "sixteen.png")
     Image.fromarray(rng.integers(0, 255, (300, 20, 3), dtype=np.uint8)).save(folder / "rgb.jpg")
-    rows, skipped = predict(PredictConfig(ckpt=str(trained_ckpt), input=str(folder),
-                                          out=str(tmp_path / "out"), topk=10))  # fmt: skip
+    rows, skipped = predict(
+        PredictConfig(
+            ckpt=str(trained_ckpt),
+            input=str(folder),
+            out=str(tmp_path / "out"),
+            topk=10,
+            check_input=False,
+        )
+    )  # noise: not like an MRI scan
     assert skipped == [] and len(rows) == 6
     for row in rows:  # topk is capped at the 4 classes; the top-k probabilities are sorted
-        top = [row[f"probability_{k}"] for k in range(1, 5)]
-        assert "class_5" not in row and top == sorted(top, reverse=True)
-        assert sum(top) == pytest.approx(1.0, abs=1e-4) and row["class_1"] == row["class"]
+        top = [row["probability"]] + [row[f"probability_{k}"] for k in range(2, 5)]
+        assert "class_5" not in row and "class_1" not in row and top == sorted(top, reverse=True)
+        assert sum(top) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_predict_command_line_explains_and_prints_a_table(trained_ckpt, scans, tmp_path):
@@ -107,12 +120,19 @@ def test_predict_command_line_explains_and_prints_a_table(trained_ckpt, scans, t
 def test_predict_arguments_are_checked():
     cfg = parse_args(["ckpt=a.ckpt", "input=x", "--explain", "topk=5"])
     assert cfg.explain is True and cfg.topk == 5
-    with pytest.raises(SystemExit, match="topkk"):
+    cfg = parse_args(["model.onnx", "scan.jpg", "topk=2"])  # positional: MODEL INPUT
+    assert (cfg.ckpt, cfg.input, cfg.topk) == ("model.onnx", "scan.jpg", 2)
+    assert parse_args(["input=x", "m.onnx"]).ckpt == "m.onnx"
+    with pytest.raises(UsageError, match=r"unknown argument .topkk.; the arguments are ckpt"):
         parse_args(["ckpt=a.ckpt", "input=x", "topkk=5"])
-    with pytest.raises(SystemExit, match="missing input"):
+    with pytest.raises(UsageError, match="missing a scan or a folder"):
         parse_args(["ckpt=a.ckpt"])
-    with pytest.raises(SystemExit, match="key=value"):
-        parse_args(["a.ckpt"])
+    with pytest.raises(UsageError, match="unexpected argument"):
+        parse_args(["a.ckpt", "x", "y"])
+    with pytest.raises(UsageError, match="unknown option --explian"):
+        parse_args(["a.ckpt", "x", "--explian"])
+    with pytest.raises(UsageError, match="bad value for topk"):
+        parse_args(["a.ckpt", "x", "topk=many"])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_inputs("/nonexistent/scans")
 
@@ -128,10 +148,10 @@ def test_readme_predict_and_export_commands_parse():
     assert len(predict_commands) >= 2 and len(export_commands) >= 1
     for args in predict_commands:
         cfg = parse_args(args)
-        assert cfg.ckpt.endswith(".ckpt") and cfg.input
+        assert cfg.ckpt.endswith((".ckpt", ".onnx")) and cfg.input
     assert any(parse_args(args).explain for args in predict_commands)
     for args in export_commands:
-        assert export_parse_args(args).out == "model.onnx"
+        assert export_parse_args(args).ckpt.endswith(".ckpt")
 
 
 def big_png(path, width: int, height: int):
@@ -156,11 +176,14 @@ def test_predict_skips_an_image_over_the_pixel_limit_and_caps_overlays(trained_c
 
 
 def run_main(*args: str) -> str:
-    """``braintumor.inference.predict``'s command line in-process; the message it exits with."""
-    with pytest.raises(SystemExit) as exit_info:
+    """``braintumor.inference.predict``'s command line in-process; the one line it exits
+    with (exit code 2)."""
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info, contextlib.redirect_stderr(err):
         main(list(args))
-    message = str(exit_info.value.code)
-    assert "\n" not in message and "Traceback" not in message
+    assert exit_info.value.code == 2
+    message = err.getvalue()
+    assert message.startswith("error: ") and message.count("\n") == 1
     return message
 
 
@@ -184,7 +207,7 @@ def test_predict_refuses_unusable_settings_in_one_line(trained_ckpt, scans, tmp_
     empty = tmp_path / "empty.ckpt"
     empty.write_bytes(b"")
     message = run_main(f"ckpt={empty}", data, f"out={tmp_path / 'p'}")
-    assert str(empty) in message and "\n" not in message
+    assert str(empty) in message and "is empty (0 bytes)" in message
 
 
 def test_predict_refuses_to_overwrite_earlier_predictions(trained_ckpt, scans, tmp_path):
@@ -221,3 +244,49 @@ def test_predict_publishes_its_files_whole(trained_ckpt, scans, tmp_path, monkey
     assert {Path(r["gradcam"]) for r in rows} <= targets
     assert all(source.parent == target.parent for source, target in replaced)  # beside it
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_cold_onnx_predict_on_one_scan_imports_no_torch(exported, tiny_root, tmp_path):
+    scan = sorted(tiny_root.rglob("*.jpeg"))[0]
+    cmd = [sys.executable, "-X", "importtime", "-m", "braintumor", "predict", str(exported[0]),
+           str(scan), f"out={tmp_path / 'out'}"]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")]  # fmt: skip
+    assert "onnxruntime" in imported and "numpy" in imported
+    heavy = [m for m in imported if m.split(".")[0] in ("torch", "torchvision", "lightning")]
+    assert heavy == []
+    rows = list(csv.DictReader((tmp_path / "out" / "predictions.csv").open()))
+    assert [r["file"] for r in rows] == [str(scan)] and rows[0]["model"] == exported[0].name
+    assert "1 scans predicted, 0 skipped" in result.stdout
+
+
+def test_a_missing_file_is_one_line_and_exit_code_2(exported, tmp_path):
+    cmd = [sys.executable, "-m", "braintumor", "predict", str(exported[0]),
+           str(tmp_path / "nope.jpg")]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"error: input '{tmp_path / 'nope.jpg'}' does not exist: give an " \
+                            "image file or a folder.\n"  # fmt: skip
+    cmd[4] = str(tmp_path / "gone.onnx")
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "gone.onnx' does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_argument_mistake_is_one_clear_line(exported, scans, tmp_path):
+    model, data = str(exported[0]), str(scans)
+    assert "topk=0: it must be at least 1" in run_main(model, data, "topk=0")
+    assert "num_workers=-1" in run_main(model, data, "num_workers=-1")
+    assert "explain=true needs gradients" in run_main(model, data, "--explain")
+    assert "unknown option --verbose" in run_main(model, data, "--verbose")
+    assert "missing the model" in run_main("input=x")
+    message = run_main(str(tmp_path / "notes.txt"), data)
+    assert "does not exist" in message
+    (tmp_path / "notes.txt").write_text("x")
+    assert "neither an ONNX file (.onnx) nor a checkpoint" in run_main(str(tmp_path / "notes.txt"),
+                                                                       data)  # fmt: skip
+    assert "device=tpu" in run_main(model, data, "device=tpu", f"out={tmp_path / 'o'}")
+    message = run_main(model, data, "target_class=Nope", f"out={tmp_path / 'p'}")
+    assert "target_class 'Nope' is neither an index nor one of" in message
