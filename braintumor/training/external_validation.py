@@ -27,6 +27,7 @@ from braintumor.data.catalog import Catalog
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.figshare import read_figshare_mat
 from braintumor.data.label_maps import map_labels
+from braintumor.data.parameters import default_num_workers
 from braintumor.errors import UsageError
 from braintumor.evaluation.external import ExternalImages, write_external_reports
 from braintumor.evaluation.label_space import model_families, shared_labels
@@ -57,17 +58,22 @@ class ExternalSettings:
     bootstrap: int = 1000
     seed: int = 0
     batch_size: int = 32
+    workers: int = 0  # loader processes decoding the images (data.num_workers)
+    multiprocessing_context: str | None = None
     min_support: int = 10  # confusion rows of fewer images are marked (eval.min_support)
 
 
 def external_settings(cfg: DictConfig) -> ExternalSettings:
     ev = cfg.get("eval") or {}
+    workers = cfg.data.get("num_workers")
     return ExternalSettings(
         remove_near_copies=bool(ev.get("remove_near_copies", True)),
         pointing_tolerance=int(ev.get("pointing_tolerance", 0)),
         bootstrap=int(ev.get("bootstrap", 1000)),
         seed=int(cfg.get("seed") or 0),
         batch_size=int(cfg.data.get("batch_size", 32)),
+        workers=default_num_workers() if workers is None else int(workers),
+        multiprocessing_context=cfg.data.get("multiprocessing_context"),
         min_support=int(ev.get("min_support", 10)),
     )
 
@@ -154,7 +160,7 @@ def _external_catalog(data_cfg: DictConfig, module: MRIClassifier) -> Catalog:
     cfg.update(
         val_fraction=0.0, test_fraction=0.0, split_file=None, n_folds=None, fold=None,
         cache="none", image_size=prep.image_size, channels=prep.channels,
-        mean=list(prep.mean), std=list(prep.std), num_workers=0,
+        mean=list(prep.mean), std=list(prep.std),
     )  # fmt: skip
     dm = instantiate(cfg, _convert_="all")
     dm.prepare_data()
@@ -170,15 +176,16 @@ def _remove_near_copies(
     if not settings.remove_near_copies:
         return keep, [], None
     seen = training_images(run if run is not None else RunDir(Path("(no run folder)")))
-    hash_size = int(data_cfg.get("hash_size", 16))
+    hash_size, w = int(data_cfg.get("hash_size", 16)), max(1, settings.workers)
     cache_dir = Path(data_cfg.cache_dir) if data_cfg.get("cache_dir") else None
-    ours = fingerprints(catalog.root, [s.path for s in catalog.scans], hash_size, cache_dir)
-    theirs = fingerprints(seen.root, seen.paths, hash_size, cache_dir)
+    ours = fingerprints(catalog.root, [s.path for s in catalog.scans], hash_size, cache_dir, w)
+    theirs = fingerprints(seen.root, seen.paths, hash_size, cache_dir, w)
     split_of = dict(zip(seen.paths, seen.splits, strict=True))
     cropped = float(data_cfg.get("cropped_copy_similarity", 0.985))
     copies = find_near_copies(
         ours, theirs, split_of, int(data_cfg.get("near_duplicate_distance", 12)),
         (catalog.root, seen.root), cropped if data_cfg.get("group_cropped_copies", True) else None,
+        w,
     )  # fmt: skip
     removed = {c.path for c in copies}
     return [i for i in keep if catalog.scans[i].path not in removed], copies, seen.root
@@ -194,7 +201,10 @@ def _predict(
     temperature = float(module.calibration.get("temperature", 1.0))
     has_masks = any(Path(p).suffix.lower() in MASK_READERS for p in paths)
     layer = target_layer(module) if has_masks else None
-    loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False)
+    loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False,
+                        num_workers=settings.workers,
+                        multiprocessing_context=settings.multiprocessing_context
+                        if settings.workers > 0 else None)  # fmt: skip
     probs: list[np.ndarray] = []
     scores: list[MaskScore | None] = []
     start = 0

@@ -17,6 +17,8 @@ from PIL import Image
 
 from braintumor import pipeline
 from braintumor.data.figshare import read_figshare_image
+from braintumor.errors import UsageError
+from braintumor.training.external_validation import leave_source_out
 from tests.conftest import FAST, ROOT, compose_config
 from tests.data.public_sets import write_44c, write_figshare, write_nickparvar
 
@@ -114,3 +116,16 @@ def test_leave_one_source_out_sweeps_every_source(sets, tmp_path):
         next((out / "sweep").glob("*/reports/external/nickparvar4/*.json")).read_text()
     )
     assert nick["trained_on"] == ["figshare3"] and nick["out_of_label_set"]  # notumor
+
+
+def test_the_source_held_out_must_be_one_of_the_merged_sources(compose):
+    cfg = compose(["data=merged", "data.sources=[nickparvar4,figshare3]", "eval.held_out=br35h"])
+    with pytest.raises(UsageError, match=r"eval\.held_out=br35h"):
+        leave_source_out(cfg)
+    kept = compose(["data=merged", "data.sources=[nickparvar4,figshare3]"])
+    assert leave_source_out(kept) is kept  # no eval.held_out: the config as it is
+    left = leave_source_out(
+        compose(["data=merged", "data.sources=[nickparvar4,figshare3]", "eval.held_out=figshare3"])
+    )
+    assert list(left.data.sources) == ["nickparvar4"]
+    assert list(left.eval.external_data.sources) == ["figshare3"]
