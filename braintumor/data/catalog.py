@@ -25,6 +25,7 @@ from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_d
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
 from braintumor.data.label_maps import classes_of
+from braintumor.data.recorded_split import apply_split_file
 from braintumor.data.scan import Scan, scan_class_folders
 from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
 from braintumor.data.split import (
@@ -319,27 +320,27 @@ def warn_missing_classes(catalog: Catalog) -> None:
         )
 
 
-def build_catalog(settings: CatalogSettings) -> Catalog:
-    """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
-    if settings.n_folds is not None and (settings.split_file or settings.layout != "folder"):
+def check_split_settings(settings: CatalogSettings) -> None:
+    """Refuse split settings that contradict each other."""
+    if settings.n_folds is not None and (settings.split_file or settings.layout == "presplit"):
         raise DataError(
-            "data.n_folds (cross-validation) splits class folders itself: it cannot be combined "
+            "data.n_folds (cross-validation) splits the data itself: it cannot be combined "
             "with data.split_file or data.layout=presplit."
         )
     if settings.fold is not None and settings.n_folds is None:
         raise DataError(f"data.fold={settings.fold} needs data.n_folds (e.g. data.n_folds=5).")
-    if settings.split_file is not None and settings.layout == "figshare":
-        raise DataError(
-            "data.split_file is not supported with data.layout=figshare: the split is made "
-            "anew from the patient ids (it depends only on data.split_seed)."
-        )
+
+
+def build_catalog(settings: CatalogSettings) -> Catalog:
+    """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
+    check_split_settings(settings)
     stages = CatalogStages(settings)
     groups: list[int] | None = None
     if settings.layout == "folder":
         names = class_folders(settings.root, settings.exclude_folders)
         scan = stages.split_file if settings.split_file is not None else stages.folders
         scans, splits, groups = scan(names)
-    elif settings.layout == "figshare":
+    elif settings.layout == "figshare":  # a split file is applied to the catalog afterwards
         names, scans, splits, groups = stages.figshare()
     else:
         names, scans, splits = stages.presplit()
@@ -353,5 +354,7 @@ def build_catalog(settings: CatalogSettings) -> Catalog:
         groups=tuple(groups) if groups is not None else None,
         skipped=tuple((replace(s, source=source), why) for s, why in stages.skipped),
     )
+    if settings.split_file is not None and settings.layout == "figshare":
+        catalog = apply_split_file(catalog, settings.split_file)
     warn_missing_classes(catalog)
     return catalog

@@ -22,11 +22,13 @@ from braintumor.data.catalog import (
     Catalog,
     CatalogSettings,
     CatalogStages,
+    check_split_settings,
     warn_missing_classes,
     warn_unreadable,
 )
 from braintumor.data.label_maps import classes_of
 from braintumor.data.public_sets import PUBLIC_SETS
+from braintumor.data.recorded_split import apply_split_file
 from braintumor.data.scan import Scan, scan_class_folders
 from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
 from braintumor.errors import DataError
@@ -108,15 +110,11 @@ def scan_source(
 
 def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSettings]) -> Catalog:
     """Scan every source, then group and split them as one set (see the module docstring)."""
+    check_split_settings(settings)
     if settings.taxonomy not in MERGED_TAXONOMIES:
         raise DataError(
             f"data.taxonomy={settings.taxonomy} has no meaning across sources; a merged set "
             f"needs one of {MERGED_TAXONOMIES} (classes through each source's label map)."
-        )
-    if settings.split_file is not None:
-        raise DataError(
-            "data.split_file is not supported with data=merged: the merged split is made anew "
-            "(it depends only on data.split_seed and the sources)."
         )
     common = Path(os.path.commonpath([str(s.root.absolute()) for s in sources]))
     merged = CatalogStages(replace(settings, root=common))
@@ -153,6 +151,8 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
         groups=tuple(groups) if groups is not None else None,
         skipped=tuple(merged.skipped),
     )
+    if settings.split_file is not None:
+        catalog = apply_split_file(catalog, settings.split_file)
     warn_cross_source_copies(catalog)
     warn_missing_classes(catalog)
     return catalog
@@ -175,7 +175,7 @@ def warn_cross_source_copies(catalog: Catalog) -> None:
         n = sum(len(m) for m in shared)
         warnings.warn(
             f"{n} images in {len(shared)} groups are near-copies across sources (the sets "
-            "overlap); each group is kept in one split. python -m braintumor audit ROOT ROOT ... "
-            "lists them.",
+            "overlap); each group is kept in one split. python -m braintumor audit "
+            "NAME=ROOT NAME=ROOT ... lists them.",
             stacklevel=3,
         )

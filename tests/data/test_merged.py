@@ -179,3 +179,17 @@ def test_audit_command_across_sets_writes_markdown_and_json(sets, tmp_path, caps
     markdown = (tmp_path / "audit" / "audit.md").read_text()
     assert "## Overlap" in markdown and "| nickparvar4 | presplit |" in markdown
     assert (tmp_path / "audit" / "audit.json").is_file()
+
+
+def test_merged_split_file_reproduces_the_split(sets, tmp_path):
+    base, _ = sets
+    first = build_merged_catalog(merged_settings(base, split_seed=1), sources_of(base))
+    recorded = first.save_split(tmp_path / "split.csv")
+    again = build_merged_catalog(
+        merged_settings(base, split_seed=2, split_file=recorded), sources_of(base)
+    )
+    assert again.splits == first.splits
+    with pytest.raises(DataError, match="not found under"):
+        build_merged_catalog(
+            merged_settings(base, split_file=recorded), sources_of(base, ("figshare3",))
+        )

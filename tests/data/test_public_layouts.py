@@ -139,3 +139,29 @@ def test_split_csv_records_the_source(tmp_path, figshare):
     rows = list(csv.DictReader(catalog.save_split(tmp_path / "split.csv").open()))
     assert {r["source"] for r in rows} == {"figshare3"}
     assert np.all([r["path"].endswith(".mat") for r in rows])
+
+
+def test_figshare_split_file_reproduces_the_split_and_must_cover_the_slices(figshare, tmp_path):
+    first = build_catalog(settings(figshare, layout="figshare", source="figshare3", split_seed=5))
+    recorded = first.save_split(tmp_path / "split.csv")
+    again = build_catalog(settings(figshare, layout="figshare", source="figshare3", split_seed=9,
+                                   split_file=recorded))  # fmt: skip
+    assert again.splits == first.splits and again.groups == first.groups
+    lines = recorded.read_text().splitlines()
+    (tmp_path / "short.csv").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(DataError, match="lacks 1 of the 48 readable images"):
+        build_catalog(settings(figshare, layout="figshare", source="figshare3",
+                               split_file=tmp_path / "short.csv"))  # fmt: skip
+
+
+def test_figshare_cross_validation_folds_keep_patients_whole(figshare):
+    seen = []
+    for fold in range(3):
+        catalog = build_catalog(settings(figshare, layout="figshare", source="figshare3",
+                                         n_folds=3, fold=fold))  # fmt: skip
+        pids = {}
+        for scan, split in zip(catalog.scans, catalog.splits, strict=True):
+            pids.setdefault(read_figshare_labels(figshare / scan.path)[1], set()).add(split)
+        assert all(len(s) == 1 for s in pids.values())
+        seen += [s.path for s in catalog.in_split("test")]
+    assert sorted(seen) == sorted(s.path for s in catalog.scans)  # the folds partition the set
