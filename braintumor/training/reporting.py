@@ -27,6 +27,7 @@ from braintumor.inference.ood import OodSettings
 from braintumor.inference.ood_fit import fit_ood_statistics
 from braintumor.runs.layout import RunDir
 from braintumor.training.board import log_split_figures
+from braintumor.training.mlflow_logger import log_report_images
 from braintumor.training.module import MRIClassifier, metric_tag
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ def report_checkpoint(
             lg.log_metrics(values, step=trainer.global_step)
         for board in boards:  # the figures just written; per class: one table, one figure
             log_split_figures(board, out, split, report.class_rows(), trainer.global_step)
+    log_report_images(trainer.loggers, out)  # MLflow: the report figures as artifacts
     return results, calibration
 
 

@@ -42,7 +42,8 @@ def sweep_trial() -> dict[str, Any] | None:
         return None
     hc = HydraConfig.get()
     sweeper = hc.sweeper
-    if hc.mode.name != "MULTIRUN" or sweeper.get("_target_") != SWEEPER or hc.job.num is None:
+    in_sweep = getattr(hc.mode, "name", None) == "MULTIRUN" and hc.job.get("num") is not None
+    if not in_sweep or (sweeper or {}).get("_target_") != SWEEPER:
         return None
     return {"storage": str(sweeper.storage), "study_name": str(sweeper.study_name),
             "trial_number": int(hc.job.num), "pruner": str(sweeper.pruner),
