@@ -62,6 +62,8 @@ if logging.getLogger().handlers:
     logging.getLogger("lightning").handlers.clear()
 # Lightning 2.6 on torch >= 2.10 warns about its own use of a deprecated pytree API.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# torchmetrics' calibration error on a transposed view: a copy, not a problem (a quiet terminal).
+warnings.filterwarnings("ignore", message=r"torch\.searchsorted\(\): input value tensor is non-")
 
 NORMALIZATIONS = ("data", "auto", "imagenet")
 
