@@ -12,6 +12,7 @@ MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184
 
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-full lint format tensorboard download-44c download-set app clean bench
+.PHONY: dashboard
 DATA_44C ?= data/brain44c
 SET ?= figshare3
 ARCHIVE ?=
@@ -60,6 +61,14 @@ download-44c: $(STAMP)  ## fetch the public 44-class set to $(DATA_44C) (Kaggle 
 
 download-set: $(STAMP)  ## fetch SET=brain17c|nickparvar4|figshare3|br35h to data/SET (ARCHIVE=zip)
 	$(BIN)/python -m braintumor download $(SET) --out data/$(SET) $(if $(ARCHIVE),--archive $(ARCHIVE))
+
+ifneq ($(filter dashboard,$(MAKECMDGOALS)),)
+ifndef STUDY
+$(error usage: make dashboard STUDY=outputs/optuna/<study> (a sweep folder, .db/.journal file or RDB URL) [ARGS="--port 8081"])
+endif
+endif
+dashboard: $(STAMP)  ## optuna-dashboard on 127.0.0.1:8080 for a study: make dashboard STUDY=outputs/optuna/cnn_optuna
+	$(BIN)/python -m braintumor.sweeps.dashboard "$(STUDY)" $(ARGS)
 
 ifneq ($(filter app,$(MAKECMDGOALS)),)
 ifndef CKPT
