@@ -9,6 +9,7 @@ ARGS ?=
 # 32 MiB is the largest mmap threshold glibc accepts (a larger value is silently ignored).
 # Same values as braintumor/runs/allocator.py (MALLOC_ENV, tune_malloc).
 MALLOC_ENV ?= MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=268435456
+# Recipes run under $(MALLOC_ENV) but echo only the command ($(info): no shell quoting).
 
 .DEFAULT_GOAL := help
 .PHONY: help install train test test-full lint format tensorboard download-44c download-set app clean bench
@@ -29,20 +30,26 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install braintumor with its dev extras
 
 train: $(STAMP)  ## train the default CNN on the demo data, test the best checkpoint (ARGS=overrides)
-	$(MALLOC_ENV) $(BIN)/python train.py $(ARGS)
+	$(info $(BIN)/python train.py $(ARGS))
+	@$(MALLOC_ENV) $(BIN)/python train.py $(ARGS)
 
 test: $(STAMP)  ## fast test suite (slow tests excluded)
-	$(MALLOC_ENV) $(BIN)/python -m pytest $(ARGS)
+	$(info $(BIN)/python -m pytest $(ARGS))
+	@$(MALLOC_ENV) $(BIN)/python -m pytest $(ARGS)
 
 test-full: $(STAMP)  ## every test, slow ones included
-	$(MALLOC_ENV) $(BIN)/python -m pytest -m "" $(ARGS)
+	$(info $(BIN)/python -m pytest -m "" $(ARGS))
+	@$(MALLOC_ENV) $(BIN)/python -m pytest -m "" $(ARGS)
 
 bench: $(STAMP)  ## performance benchmarks (~25 min on 2 cores); tables appended to docs/benchmarks.md
-	$(MALLOC_ENV) $(BIN)/python bench/loop_overhead.py
-	$(MALLOC_ENV) $(BIN)/python bench/input_pipeline.py
+	@echo $(BIN)/python bench/loop_overhead.py
+	@$(MALLOC_ENV) $(BIN)/python bench/loop_overhead.py
+	@echo $(BIN)/python bench/input_pipeline.py
+	@$(MALLOC_ENV) $(BIN)/python bench/input_pipeline.py
 	$(BIN)/python bench/switches.py
 	$(BIN)/python bench/predict_latency.py
-	$(MALLOC_ENV) $(BIN)/python bench/pipeline_memory.py
+	@echo $(BIN)/python bench/pipeline_memory.py
+	@$(MALLOC_ENV) $(BIN)/python bench/pipeline_memory.py
 	$(BIN)/python bench/end_to_end.py
 
 lint: $(STAMP)  ## ruff check + format check

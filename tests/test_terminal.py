@@ -113,3 +113,15 @@ def test_the_epoch_bar_on_a_terminal_shows_val_f1_in_80_columns(tmp_path, tiny_r
     assert bars and "v_num" not in screen
     finished = [bar for bar in bars if "val/f1 " in bar and " loss " in bar]
     assert finished and max(len(bar.rstrip()) for bar in bars) <= 80
+
+
+def test_make_echoes_the_command_not_its_environment(tmp_path):
+    """``make test`` runs under MALLOC_ENV but prints only the command it runs."""
+    selected = "tests/test_terminal.py::test_the_summary_fits_80_columns_and_says_macro"
+    result = subprocess.run(
+        ["make", "-o", ".venv/.installed", "test", f"ARGS=-q -p no:cacheprovider {selected}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout.startswith(f".venv/bin/python -m pytest -q -p no:cacheprovider {selected}")
+    assert "MALLOC_" not in result.stdout + result.stderr and "1 passed" in result.stdout
