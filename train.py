@@ -19,6 +19,7 @@ from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
 from braintumor.config_check import check_command_line, check_config
@@ -30,12 +31,16 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("braintumor.train")
 
 
+def one_line(error: BaseException) -> str:
+    return f"error: {' '.join(str(error).split())}"
+
+
 def fail(error: BraintumorError) -> NoReturn:
     """A mistake the user can fix: one line on stderr and exit code 2, no traceback
     (``HYDRA_FULL_ERROR=1`` shows it)."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
-    print(f"error: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
+    print(one_line(error), file=sys.stderr, flush=True)
     raise SystemExit(2)
 
 
@@ -74,10 +79,12 @@ def main(cfg: DictConfig) -> float | None:
             metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)
             return rec.finish(metrics)
     except BraintumorError as error:
-        if multirun:  # the sweeper records the failed job and goes on with the others
-            log.error(f"error: {' '.join(str(error).split())}")
-            raise
-        fail(error)
+        if not multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            fail(error)
+        # the sweeper records the failed job and goes on with the others; Hydra prints a
+        # CompactHydraException at the end of the sweep as its message alone
+        log.error(one_line(error))
+        raise CompactHydraException(one_line(error)) from error
 
 
 if __name__ == "__main__":

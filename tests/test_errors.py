@@ -132,3 +132,18 @@ def test_the_default_config_and_its_files_pass(compose, tmp_path, tiny_root):
     check_config(compose(["data=folder", f"data.root={tiny_root}", f"data.split_file={split}"]))
     with pytest.raises(DataError, match=r"data\.group_file="):
         check_config(compose(["data=folder", f"data.root={tiny_root}", "data.group_file=/no.csv"]))
+
+
+def test_a_failed_job_of_a_multirun_is_one_line_and_the_others_run(tmp_path, tiny_root):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sweep = tmp_path / "sweep"
+    result = train_py(
+        tmp_path, "-m", "data=folder", f"data.root={empty},{tiny_root}", "data.image_size=32",
+        "model.net.widths=[8,16]", "trainer.max_epochs=1", "logger=none", "test=false",
+        "data.num_workers=0", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+    assert result.returncode != 0 and "Traceback" not in result.stderr + result.stdout
+    assert f"error: data root '{empty}' holds no class folders" in result.stderr
+    assert '"status": "completed"' in (sweep / "1" / "run_info.json").read_text()
+    assert '"status": "failed"' in (sweep / "0" / "run_info.json").read_text()
