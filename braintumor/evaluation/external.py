@@ -198,9 +198,10 @@ def write_external_reports(
         ["true \\ predicted", *space.labels],
         [[name, *map(int, counts[i])] for i, name in enumerate(shared)],
     ))  # fmt: skip
-    scored_paths = [p for p, s in zip(images.paths, scored, strict=True) if s]
-    write_confusion_reports(out, SPLIT, y_true, y_pred, list(space.labels), scored_paths,
-                            min_support=min_support)  # fmt: skip
+    if len(y_true):  # else nothing to draw: every image out of the label set (or removed)
+        scored_paths = [p for p, s in zip(images.paths, scored, strict=True) if s]
+        write_confusion_reports(out, SPLIT, y_true, y_pred, list(space.labels), scored_paths,
+                                min_support=min_support)  # fmt: skip
     groups_all = images.groups if images.groups is not None else [""] * len(images.paths)
     write_atomically(out / f"{SPLIT}_predictions.csv", _csv_text(
         ["path", "group", "source_label", "label", "predicted", *space.labels],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +305,13 @@ def score_external(
     metrics = write_external_reports(
         out, images, space, extra, settings.bootstrap, settings.seed, bins, settings.min_support
     )
+    if metrics["n"] == 0:
+        warnings.warn(
+            f"nothing of '{source}' was scored: {len(copies)} near-copies of the training images "
+            f"removed, {metrics['n_out_of_label_set']} images out of the model's label set "
+            f"(counts in {out / 'external_metrics.json'}).",
+            stacklevel=2,
+        )
     log.info(
         f"external '{source}': {metrics['n']} images scored at the {space.level} level, "
         f"accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['f1_macro']:.3f}; "

@@ -107,3 +107,14 @@ def test_cropped_and_rescaled_copies_are_found_with_the_files_at_hand(tmp_path):
     assert {(c.path, c.training_path) for c in both} == wanted
     assert hashed < wanted  # the cropped ones need the pixel check
     assert {c.distance for c in both if (c.path, c.training_path) not in hashed} == {-1}
+
+
+def test_a_set_with_nothing_left_to_score_still_reports_its_counts(tmp_path):
+    classes = ["glioma", "meningioma", "pituitary"]
+    space = shared_labels(classes, NICKPARVAR)
+    images = ExternalImages(["a", "b"], ["notumor", "notumor"], _onehot([0, 1], 3), classes)
+    metrics = write_external_reports(tmp_path, images, space, bootstrap=10)
+    assert metrics["n"] == 0 and metrics["n_out_of_label_set"] == 2
+    saved = json.loads((tmp_path / "external_metrics.json").read_text())
+    assert saved["accuracy"] is None  # undefined, not 0
+    assert not (tmp_path / "confusion_matrix_external.png").exists()

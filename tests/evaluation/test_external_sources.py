@@ -47,7 +47,7 @@ def sets(tmp_path_factory) -> dict[str, Path]:
     return roots
 
 
-def test_figshare_scored_by_a_nickparvar_model_checks_grad_cam_against_the_masks(sets, tmp_path):
+def test_figshare_scored_by_a_nickparvar_model_checks_grad_cam_against_masks(sets, tmp_path):
     _run(tmp_path / "run", ["data=nickparvar4", f"data.root={sets['nickparvar4']}"])
     ckpt = next((tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt"))
     # no eval.external: figshare3 is not a source the checkpoint's run trained on (auto)
@@ -68,6 +68,10 @@ def test_figshare_scored_by_a_nickparvar_model_checks_grad_cam_against_the_masks
     assert 0.0 < float(rows["all"]["mask_share"]) < 0.2  # the fixture's tumours: r = size/8
     assert report["pointing_game"]["n"] == 18 and "energy_in_mask" in report["pointing_game"]
     assert metrics["external/accuracy"] == pytest.approx(report["accuracy"])
+    own = ["train=false", f"ckpt_path={ckpt}", "data=nickparvar4",
+           f"data.root={sets['nickparvar4']}", "eval.external=true"]  # fmt: skip
+    with pytest.raises(UsageError, match="trained on source 'nickparvar4'"):
+        _run(tmp_path / "own", own, evaluate=True)  # its own set is no external one
 
 
 def test_a_source_left_out_of_merged_training_is_scored_without_copies(sets, tmp_path):
