@@ -125,3 +125,15 @@ def test_make_echoes_the_command_not_its_environment(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert result.stdout.startswith(f".venv/bin/python -m pytest -q -p no:cacheprovider {selected}")
     assert "MALLOC_" not in result.stdout + result.stderr and "1 passed" in result.stdout
+
+
+def test_demo_generation_says_what_it_does_before_the_wait(tmp_path, caplog):
+    from braintumor.data.synthetic import ensure_synthetic_dataset
+
+    params = dict(num_classes=2, per_class=3, min_size=32, max_size=40)
+    with caplog.at_level(logging.INFO, logger="braintumor.data.synthetic"):
+        ensure_synthetic_dataset(tmp_path / "demo", **params)
+        ensure_synthetic_dataset(tmp_path / "demo", **params)  # reused: nothing to say
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0].startswith("generating the demo dataset (2 classes x 3 scans) into")
+    assert messages[1].startswith("demo dataset ready in") and len(messages) == 2
