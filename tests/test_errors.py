@@ -147,3 +147,11 @@ def test_a_failed_job_of_a_multirun_is_one_line_and_the_others_run(tmp_path, tin
     assert f"error: data root '{empty}' holds no class folders" in result.stderr
     assert '"status": "completed"' in (sweep / "1" / "run_info.json").read_text()
     assert '"status": "failed"' in (sweep / "0" / "run_info.json").read_text()
+
+
+def test_help_and_printing_a_config_are_not_checked(tmp_path):
+    """``--help`` and ``--cfg job`` never run the job: a config with ``???`` still prints."""
+    shown = train_py(tmp_path, "--cfg", "job", "data=brain44c")
+    assert shown.returncode == 0 and "root: ???" in shown.stdout, shown.stderr[-2000:]
+    helped = train_py(tmp_path, "--help")
+    assert helped.returncode == 0 and "model: backbone, cnn" in helped.stdout
