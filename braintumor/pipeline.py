@@ -40,12 +40,8 @@ from braintumor.runs.checkpoints import (
 )
 from braintumor.runs.environment import write_environment
 from braintumor.runs.layout import RunDir
-from braintumor.training.external_validation import (
-    external_settings,
-    is_external,
-    leave_source_out,
-    score_external,
-)
+from braintumor.training.external_sets import is_external, leave_source_out
+from braintumor.training.external_validation import external_settings, score_external
 from braintumor.training.hparams import log_final, log_start, run_hparams
 from braintumor.training.module import MRIClassifier
 from braintumor.training.reporting import (

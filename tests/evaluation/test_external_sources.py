@@ -18,7 +18,7 @@ from PIL import Image
 from braintumor import pipeline
 from braintumor.data.figshare import read_figshare_image
 from braintumor.errors import UsageError
-from braintumor.training.external_validation import leave_source_out
+from braintumor.training.external_sets import leave_source_out
 from tests.conftest import FAST, ROOT, compose_config
 from tests.data.public_sets import write_44c, write_figshare, write_nickparvar
 
