@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import imagehash
-from tqdm import tqdm
 
+from braintumor.console import progress_bar
 from braintumor.data.cropped_copies import crop_hash
 from braintumor.data.image import open_scan, to_channels
 
@@ -104,7 +104,7 @@ def fingerprint_scans(
         todo.append(rel)
     if todo:
         jobs = [(str(root / rel), hash_size) for rel in todo]
-        bar = tqdm(total=len(jobs), desc="inspecting images", unit="img", disable=not progress)
+        bar = progress_bar(len(jobs), "inspecting images", disable=not progress)  # terminal only
         if workers > 1 and len(jobs) > 64:
             with ProcessPoolExecutor(workers) as pool:
                 for rel, fp in zip(todo, pool.map(_job, jobs, chunksize=32), strict=True):
