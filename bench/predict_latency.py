@@ -1,12 +1,17 @@
-"""Prediction latency on CPU: eager PyTorch vs ONNX Runtime, side by side in one process.
+"""Prediction latency on CPU: eager PyTorch vs ONNX Runtime, side by side in one process,
+and the cold command line (a new process per scan, as a user runs it).
 
     python bench/predict_latency.py                      # the default CNN at its default size
     python bench/predict_latency.py --ckpt outputs/<run>/checkpoints/last.ckpt --no-append
+    python bench/predict_latency.py --model experiment=transfer_efficientnet_b0 --cold 5
 
 Measures, with the model loaded, for each backend and thread count:
   single, end to end   decode a JPEG scan + preprocess + forward + softmax (one image)
   single, model only   a preprocessed (1, C, S, S) tensor -> probabilities
   batch of 32          preprocessed batch -> probabilities (per image)
+  cold command line    ``python -m braintumor predict MODEL scan.jpeg`` in a new process:
+                       wall time and peak memory (max RSS) of the whole command, with the
+                       ONNX file (no torch imported) and, with --ckpt, the checkpoint
 Backends run interleaved in rounds (so a burst of load on a shared machine hits both), after
 a warm-up; the table shows medians (and p90 for single images). Appends the table to
 docs/benchmarks.md with the date, machine, CPU count and library versions.
@@ -18,6 +23,8 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,10 +44,30 @@ from braintumor.training.module import MRIClassifier
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def default_module() -> MRIClassifier:
-    """The default model (conf/train.yaml: CNN, demo data settings), untrained weights."""
-    cfg = compose_train()
+def default_module(overrides: list[str] = ()) -> MRIClassifier:
+    """The default model (conf/train.yaml: CNN, demo data settings) or the one ``overrides``
+    choose, untrained weights."""
+    cfg = compose_train(list(overrides))
     return build_classifier(cfg, cfg.data.synthetic.num_classes).eval()
+
+
+def cold_command(model: Path, scan: Path, workdir: Path, repeats: int) -> tuple[list, list]:
+    """Wall seconds and peak memory (MB, max RSS) of ``repeats`` cold runs of
+    ``python -m braintumor predict MODEL SCAN`` (one new process each), measured by GNU time:
+    a child forked from this process (torch loaded) would count this one's memory too."""
+    walls, peaks = [], []
+    for i in range(repeats):
+        out, usage = workdir / f"cold_{model.suffix[1:]}_{i}", workdir / "usage.txt"
+        predict = [sys.executable, "-m", "braintumor", "predict", str(model), str(scan),
+                   f"out={out}", "device=cpu"]  # fmt: skip
+        cmd = ["/usr/bin/time", "-f", "%e %M", "-o", str(usage), *predict]
+        done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode})")
+        wall, peak_kb = usage.read_text().split()[-2:]
+        walls.append(float(wall))
+        peaks.append(float(peak_kb) / 1024)
+    return walls, peaks
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -67,7 +94,7 @@ def machine() -> str:
 
 def run(args: argparse.Namespace) -> str:
     module = (MRIClassifier.load_from_checkpoint(args.ckpt, map_location="cpu").eval()
-              if args.ckpt else default_module())  # fmt: skip
+              if args.ckpt else default_module(args.model))  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="bench_"))
     onnx_path = export_onnx(module, workdir / "model.onnx")
     eager = TorchPredictor(module, device="cpu")
@@ -114,6 +141,18 @@ def run(args: argparse.Namespace) -> str:
                         f"{medians['ONNX Runtime'][1]} | {ratio:.2f}x |")  # fmt: skip
         rows.append(f"| parity, batch of {args.batch} | {threads} | max abs diff of "
                     f"probabilities {diff:.1e} | | |")  # fmt: skip
+    if args.cold:
+        models = [onnx_path] + ([Path(args.ckpt)] if args.ckpt else [])
+        walls = {}
+        for model in models:
+            wall, peak = cold_command(model, scan, workdir, args.cold)
+            walls[model.suffix] = statistics.median(wall)
+            rows.append(f"| cold `predict {model.name} scan.jpeg` | default | "
+                        f"{statistics.median(wall):.2f} s wall (max {max(wall):.2f}), "
+                        f"{max(peak):.0f} MB peak RSS | {args.cold} runs | |")  # fmt: skip
+        if ".ckpt" in walls:
+            rows.append(f"| cold command, checkpoint / ONNX | | | | "
+                        f"{walls['.ckpt'] / walls['.onnx']:.1f}x |")  # fmt: skip
     import onnxruntime
 
     prep = eager.preprocessing
@@ -124,7 +163,8 @@ def run(args: argparse.Namespace) -> str:
         f"{os.getloadavg()[0]:.2f} (other jobs share this machine)",
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
         f"python {platform.python_version()}",
-        f"- model: {args.ckpt or 'default CNN (conf/model/cnn.yaml), untrained weights'}, "
+        f"- model: {args.ckpt or ' '.join(args.model) or 'default CNN (conf/model/cnn.yaml)'}"
+        f"{'' if args.ckpt else ', untrained weights'}, "
         f"{type(module.net).__name__}, {prep.num_classes} classes, "
         f"{prep.image_size} px, {prep.channels} channel(s)",
         f"- medians of {args.rounds} interleaved rounds x {args.repeats} calls "
@@ -140,6 +180,11 @@ def run(args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", help="a checkpoint (default: the default CNN, untrained)")
+    parser.add_argument("--model", nargs="*", default=[],
+                        help="config overrides choosing an untrained model instead, e.g. "
+                        "experiment=transfer_efficientnet_b0")  # fmt: skip
+    parser.add_argument("--cold", type=int, default=5,
+                        help="cold command-line runs per model file (0: none)")  # fmt: skip
     parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=10)

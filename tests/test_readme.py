@@ -215,6 +215,6 @@ def test_readme_quick_start_runs_as_written(tmp_path):
     [predictions] = (work / "outputs" / "predict").glob("*/predictions.csv")
     with predictions.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 8 * 24 and {"confidence", "abstain"} <= set(rows[0])
+    assert len(rows) == 8 * 24 and {"confidence", "model"} <= set(rows[0])
     sidecar = json.loads((work / "model.json").read_text())
     assert "threshold" in sidecar["calibration"] and sidecar["validation_metrics"]

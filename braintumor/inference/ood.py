@@ -41,7 +41,7 @@ VERSION = 1
 class OodSettings:
     """``eval.ood.*``: how the check is fitted (see conf/train.yaml)."""
 
-    acceptance: float = 0.95  # share of in-distribution scans the check should accept
+    acceptance: float = 0.99  # share of in-distribution scans the check should accept
     min_contrast: float = 0.02  # grey-level std (0..1) below which an image is blank
     max_colour: float = 0.08  # mean chroma (0..1) above which an image is a colour picture
     reference_images: int = 500  # training scans the intensity statistics are fitted on

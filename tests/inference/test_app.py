@@ -311,3 +311,20 @@ def test_a_referred_upload_says_uncertain(server, scan, trained_ckpt):
     top = result["top"][0]["probability"]
     threshold = predictor.threshold
     assert result["abstain"] == (threshold is not None and top < threshold)
+
+
+def test_app_argument_mistakes_are_one_line_and_exit_code_2(exported, server, tmp_path):
+    busy = int(server[0].rsplit(":", 1)[1])
+    cases = {
+        (str(tmp_path / "gone.onnx"),): "gone.onnx' does not exist",
+        (str(exported[0]), "--port", "70000"): "a port is a number from 1 to 65535",
+        (str(exported[0]), "--port", str(busy)): f"cannot serve on 127.0.0.1:{busy}",
+        (str(exported[0]), "--max-upload-mb", "0"): "--max-upload-mb 0.0: it must be positive",
+        (str(exported[0]), "--threads", "0"): "--threads 0: it must be at least 1",
+        (str(exported[0]), "--metrics", str(tmp_path / "m.json")): "m.json does not exist",
+    }
+    for args, expected in cases.items():
+        cmd = [sys.executable, "-m", "braintumor", "app", *args]
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+        assert result.stderr.startswith("error: ") and expected in result.stderr

@@ -110,3 +110,40 @@ def test_metrics_belong_to_a_checkpoint_by_path_or_by_its_name_in_the_run(tmp_pa
     assert not same_checkpoint(str(ckpt.with_name("last.ckpt")), ckpt)
     assert not same_checkpoint("in-memory weights", ckpt)
     assert not same_checkpoint(None, ckpt)
+
+
+def test_export_writes_into_the_run_folder_by_default(trained_ckpt):
+    out, diff = export(ExportConfig(ckpt=str(trained_ckpt)))
+    run = trained_ckpt.parents[1]
+    assert out == run / "export" / "epoch_002.onnx" and diff < 1e-4
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["identity"] == {"run": run.name, "checkpoint": trained_ckpt.name, "epoch": 3,
+                                "step": meta["identity"]["step"],
+                                "saved": meta["identity"]["saved"]}  # fmt: skip
+    assert out.with_suffix(".model_card.md").is_file()
+
+
+def test_export_argument_mistakes_are_one_line_before_torch_is_imported(trained_ckpt, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    cases = {
+        (str(tmp_path / "gone.ckpt"),): "gone.ckpt' does not exist",
+        (str(notes),): "is not a checkpoint (.ckpt)",
+        (str(trained_ckpt), "out=model.pt"): "must end in .onnx",
+        (str(trained_ckpt), "opset=9"): "opset=9: use an ONNX opset from 14 to 23",
+        (str(trained_ckpt), "opset=new"): "bad value for opset",
+        (str(trained_ckpt), "atol=0"): "atol=0.0: the parity tolerance must be positive",
+        (str(trained_ckpt), "output=x.onnx"): "unknown argument 'output'",
+    }
+    for args, expected in cases.items():
+        cmd = [sys.executable, "-X", "importtime", "-m", "braintumor", "export", *args]
+        result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        errors = [line for line in result.stderr.splitlines() if not line.startswith("import ")]
+        assert result.returncode == 2 and len(errors) == 1, result.stderr[-2000:]
+        assert errors[0].startswith("error: ") and expected in errors[0]
+        assert not [line for line in result.stderr.splitlines() if line.endswith("| torch")]
