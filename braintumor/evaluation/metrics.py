@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_su
 
 from braintumor.evaluation.calibration import expected_calibration_error
 
-STAGES = ("train", "val", "test")
+STAGES = ("train", "val", "test", "external")  # external: a set the model never saw
 METRIC_NAMES = (
     "loss",  # the training criterion (label smoothing and class weights included)
     "accuracy",

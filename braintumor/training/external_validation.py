@@ -217,7 +217,7 @@ def score_external(
                                          for s in ("train", "val")},
         "near_copies_checked": settings.remove_near_copies,
         "skipped_unreadable": len(catalog.skipped),
-        "calibration_temperature": float(module.calibration.get("temperature", 1.0)),
+        "temperature": float(module.calibration.get("temperature", 1.0)),
     }  # fmt: skip
     if training_root is not None:
         write_near_copies_csv(out / "near_copies.csv", copies, training_root)

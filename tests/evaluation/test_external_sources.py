@@ -18,6 +18,7 @@ from PIL import Image
 from braintumor import pipeline
 from braintumor.data.figshare import read_figshare_image
 from braintumor.errors import UsageError
+from braintumor.evaluation.metrics import is_metric_key
 from braintumor.training.external_sets import leave_source_out
 from tests.conftest import FAST, ROOT, compose_config
 from tests.data.public_sets import write_44c, write_figshare, write_nickparvar
@@ -100,6 +101,7 @@ def test_a_source_left_out_of_merged_training_is_scored_without_copies(sets, tmp
     assert report["near_copies_removed"] == len(seen) and report["n"] == 18 - len(seen)
     assert (out / "pointing_game.csv").is_file()
     assert metrics["external/accuracy"] == pytest.approx(report["accuracy"])
+    assert [k for k in metrics if not is_metric_key(k)] == []  # external/<name>: vocabulary
 
 
 @pytest.mark.slow
