@@ -15,7 +15,6 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from sklearn.metrics import confusion_matrix
 
 MIN_LABEL_PX = 9  # the smallest text of the figure, in pixels at 100% zoom
 # "Blues" without its near-white start: a cell holding 1 is visibly blue, an empty cell white
@@ -52,8 +51,17 @@ class ConfusionLayout:
 
 
 def confusion_counts_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
-    """``n x n`` counts: row = true class, column = predicted class."""
-    return confusion_matrix(np.asarray(y_true), np.asarray(y_pred), labels=list(range(n)))
+    """``n x n`` counts: row = true class, column = predicted class (class indices)."""
+    y_true = np.asarray(y_true, dtype=np.int64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.int64).ravel()
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions.")
+    outside = [int(v) for v in np.concatenate([y_true, y_pred]) if not 0 <= v < n]
+    if outside:
+        raise ValueError(
+            f"class indices must be in [0, {n}) for {n} class names, got {outside[:5]}."
+        )
+    return np.bincount(y_true * n + y_pred, minlength=n * n).reshape(n, n)
 
 
 def row_rates(counts: np.ndarray) -> np.ndarray:

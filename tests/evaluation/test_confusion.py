@@ -190,3 +190,11 @@ def test_hovering_a_cell_in_a_real_browser_shows_its_classes_count_and_files(tmp
         driver.quit()
     assert f"true: {NAMES_44[i]}" in info and f"predicted: {NAMES_44[j]}" in info
     assert f"count: {count} (" in info and first in info
+
+
+def test_labels_outside_the_class_names_are_refused_and_an_empty_split_is_drawn(tmp_path):
+    with pytest.raises(ValueError, match=r"in \[0, 2\) for 2 class names, got \[3\]"):
+        confusion_counts_matrix(np.array([3]), np.array([0]), 2)
+    empty = np.zeros(0, dtype=int)
+    write_confusion_reports(tmp_path, "test", empty, empty, ["a", "b"], [])
+    assert (tmp_path / "confusion_matrix_test.png").stat().st_size > 0
