@@ -56,6 +56,7 @@ class ExternalSettings:
 
     remove_near_copies: bool = True
     pointing_tolerance: int = 0  # pixels the mask grows by for the pointing game's hit test
+    pointing_target: str = "label"  # the class Grad-CAM explains: label | prediction
     bootstrap: int = 1000
     seed: int = 0
     batch_size: int = 32
@@ -64,12 +65,22 @@ class ExternalSettings:
     min_support: int = 10  # confusion rows of fewer images are marked (eval.min_support)
 
 
+POINTING_TARGETS = ("label", "prediction")
+
+
 def external_settings(cfg: DictConfig) -> ExternalSettings:
+    """The settings of ``cfg`` (``eval.*``, the loader's ``data.*``), checked."""
     ev = cfg.get("eval") or {}
+    if ev.get("pointing_target", "label") not in POINTING_TARGETS:
+        raise UsageError(
+            f"eval.pointing_target must be one of {POINTING_TARGETS}, got "
+            f"{ev.get('pointing_target')!r}."
+        )
     workers = cfg.data.get("num_workers")
     return ExternalSettings(
         remove_near_copies=bool(ev.get("remove_near_copies", True)),
         pointing_tolerance=int(ev.get("pointing_tolerance", 0)),
+        pointing_target=str(ev.get("pointing_target", "label")),
         bootstrap=int(ev.get("bootstrap", 1000)),
         seed=int(cfg.get("seed") or 0),
         batch_size=int(cfg.data.get("batch_size", 32)),
@@ -127,11 +138,26 @@ def _remove_near_copies(
     return [i for i in keep if catalog.scans[i].path not in removed], copies, seen.root
 
 
+def _targets(p: np.ndarray, candidates: Sequence[Sequence[int] | None], by: str) -> list[int]:
+    """The class each map explains: the answer (``by="prediction"``), or the most probable of
+    the model's classes of the image's true label (``"label"``; the answer when it has none)."""
+    targets = []
+    for row, classes in zip(p, candidates, strict=True):
+        use_true = by == "label" and classes
+        targets.append(max(classes, key=lambda k: row[k]) if use_true else int(row.argmax()))
+    return targets
+
+
 def _predict(
-    module: MRIClassifier, dataset: ScanDataset, paths: Sequence[Path], settings: ExternalSettings
+    module: MRIClassifier,
+    dataset: ScanDataset,
+    paths: Sequence[Path],
+    settings: ExternalSettings,
+    candidates: Sequence[Sequence[int] | None],
 ) -> tuple[np.ndarray, list[MaskScore | None]]:
     """Calibrated probabilities of every image, and for those with a tumour mask the Grad-CAM
-    of the predicted class scored against it."""
+    of a class (:func:`_targets`, ``eval.pointing_target``) scored against it.
+    ``candidates``: per image, the model's classes of its true label (``None``: none)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = module.to(device).eval()
     temperature = float(module.calibration.get("temperature", 1.0))
@@ -155,7 +181,8 @@ def _predict(
         if layer is None or not any(readers):
             scores += [None] * len(images)
             continue
-        maps, _ = grad_cam(module, layer, images.to(device), p.argmax(1).tolist())
+        targets = _targets(p, candidates[start - len(images) : start], settings.pointing_target)
+        maps, _ = grad_cam(module, layer, images.to(device), targets)
         for cam, path, reader in zip(maps, batch_paths, readers, strict=True):
             if reader is None:
                 scores.append(None)
@@ -207,7 +234,10 @@ def score_external(
     paths = [catalog.root / s.path for s in scans]
     log.info(f"scoring {checkpoint} on {len(scans)} images of '{source}' ({catalog.root}); "
              f"{len(copies)} near-copies of its training images removed")  # fmt: skip
-    probs, mask_scores = _predict(module, dataset, paths, settings)
+    index = {label: [k for k, m in enumerate(space.model_label) if m == label]
+             for label in space.labels}  # fmt: skip
+    candidates = [index.get(space.external_label[label]) for label in scan_labels]
+    probs, mask_scores = _predict(module, dataset, paths, settings, candidates)
     out = RunDir(run.root if run is not None else fallback_run).reports / "external" / source
     extra = {
         "checkpoint": checkpoint, "source": source, "root": str(catalog.root),
@@ -232,7 +262,9 @@ def score_external(
         rows = summarize([mask_scores[i] for i in scored], names, correct)
         write_summary_csv(out / "pointing_game.csv", rows)
         extra["pointing_game"] = {
-            "target": "the predicted class",
+            "target": "the true label's most probable class"
+            if settings.pointing_target == "label"
+            else "the predicted class",
             "tolerance_px": settings.pointing_tolerance,
             **{k: v for k, v in rows[-1].items() if k != "class"},
         }

@@ -68,6 +68,7 @@ def test_figshare_scored_by_a_nickparvar_model_checks_grad_cam_against_masks(set
     assert 0.0 <= float(rows["all"]["pointing_game"]) <= 1.0
     assert 0.0 < float(rows["all"]["mask_share"]) < 0.2  # the fixture's tumours: r = size/8
     assert report["pointing_game"]["n"] == 18 and "energy_in_mask" in report["pointing_game"]
+    assert report["pointing_game"]["target"] == "the true label's most probable class"
     assert metrics["external/accuracy"] == pytest.approx(report["accuracy"])
     own = ["train=false", f"ckpt_path={ckpt}", "data=nickparvar4",
            f"data.root={sets['nickparvar4']}", "eval.external=true"]  # fmt: skip

@@ -86,3 +86,12 @@ def test_summary_per_class_and_overall(tmp_path):
     assert math.isclose(by["all"]["mask_share"], 25 / 400)
     written = list(csv.DictReader(write_summary_csv(tmp_path / "p.csv", rows).open()))
     assert written[-1]["class"] == "all" and written[-1]["pointing_game"] == "0.5000"
+
+
+def test_grad_cam_explains_the_true_labels_most_probable_class_or_the_answer():
+    from braintumor.training.external_validation import _targets
+
+    probs = np.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
+    # image 0's true label is held by classes 0 and 2 (e.g. two glioma types); image 1's by none
+    assert _targets(probs, [[0, 2], None], "label") == [2, 0]
+    assert _targets(probs, [[0, 2], None], "prediction") == [1, 0]
