@@ -49,9 +49,17 @@ class NearCopy:
     distance: int  # perceptual-hash bits apart (0 also for identical bytes; -1: a cropped copy)
 
 
-def training_images(run: RunDir) -> TrainingImages:
+def training_images(run: RunDir | None) -> TrainingImages:
     """The images of ``run``'s ``train``/``val`` splits (its ``split.csv``), under the data root
-    its ``environment.json`` records (a merged set's: the common folder of its sources' roots)."""
+    its ``environment.json`` records (a merged set's: the common folder of its sources' roots).
+    ``run`` is ``None`` for a checkpoint outside a run folder."""
+    if run is None:
+        raise DataError(
+            "the checkpoint lies outside a run folder (<run>/checkpoints/x.ckpt), so the images "
+            "it was trained on are unknown and near-copies of them cannot be removed. Score it "
+            "from its run folder, or set eval.remove_near_copies=false to score without that "
+            "check."
+        )
     if not run.split_csv.is_file() or not run.environment.is_file():
         raise DataError(
             f"the model's run folder '{run.root}' lacks split.csv or environment.json, so its "

@@ -52,7 +52,7 @@ MASK_READERS = {".mat": lambda path: read_figshare_mat(path).tumor_mask}
 
 @dataclass(frozen=True)
 class ExternalSettings:
-    """The ``eval.external_*`` keys."""
+    """How an external set is scored (``eval.*`` keys; the loader's from ``data.*``)."""
 
     remove_near_copies: bool = True
     pointing_tolerance: int = 0  # pixels the mask grows by for the pointing game's hit test
@@ -122,7 +122,7 @@ def _remove_near_copies(
     keep = list(range(len(catalog.scans)))
     if not settings.remove_near_copies:
         return keep, [], None
-    seen = training_images(run if run is not None else RunDir(Path("(no run folder)")))
+    seen = training_images(run)
     hash_size, w = int(data_cfg.get("hash_size", 16)), max(1, settings.workers)
     cache_dir = Path(data_cfg.cache_dir) if data_cfg.get("cache_dir") else None
     ours = fingerprints(catalog.root, [s.path for s in catalog.scans], hash_size, cache_dir, w)

@@ -59,9 +59,10 @@ def test_a_model_scored_on_another_set_writes_the_external_reports(nickparvar_ru
         shutil.copy(train_root / row["path"], external / "yes" / f"copy{i}.jpg")
     metrics = _score(ckpt, external, tmp_path / "eval", "eval.external=true")
     out = ckpt.parents[1] / "reports" / "external" / "br35h"
-    for name in ("external_metrics.json", "classification_report_external.csv",
-                 "confusion_matrix_external.png", "confusion_matrix_external.csv",
-                 "external_predictions.csv", "out_of_label_set.csv", "near_copies.csv"):  # fmt: skip
+    written = ("external_metrics.json", "classification_report_external.csv",
+               "confusion_matrix_external.png", "confusion_matrix_external.csv",
+               "external_predictions.csv", "out_of_label_set.csv", "near_copies.csv")  # fmt: skip
+    for name in written:
         assert (out / name).is_file(), name
     report = json.loads((out / "external_metrics.json").read_text())
     assert report["level"] == "tumor_vs_normal"  # Br35H does not name the tumour's family
@@ -105,5 +106,19 @@ def test_without_eval_external_a_foreign_label_set_says_how_to_score_it(nickparv
     ckpt, _ = nickparvar_run
     external = tmp_path / "br35h"
     write_class_folders(external, {"yes": "Glioblastoma T2", "no": "_NORMAL T2"}, 4, size=48)
-    with pytest.raises(DataError, match="eval.external=true"):
+    with pytest.raises(DataError, match=r"eval\.external=true"):
         _score(ckpt, external, tmp_path / "eval", "eval.external=false", "eval.reuse_split=false")
+
+
+def test_a_checkpoint_outside_its_run_folder_needs_the_copy_check_off(nickparvar_run, tmp_path):
+    ckpt, _ = nickparvar_run
+    alone = Path(shutil.copy(ckpt, tmp_path / "model.ckpt"))  # no run folder around it
+    external = tmp_path / "br35h"
+    write_class_folders(external, {"yes": "Glioblastoma T2", "no": "_NORMAL T2"}, 3, size=48)
+    with pytest.raises(DataError, match=r"eval\.remove_near_copies=false"):
+        _score(alone, external, tmp_path / "eval", "eval.external=true")
+    _score(
+        alone, external, tmp_path / "eval2", "eval.external=true", "eval.remove_near_copies=false"
+    )
+    report = tmp_path / "eval2" / "reports" / "external" / "br35h" / "external_metrics.json"
+    assert json.loads(report.read_text())["trained_on"] == "unknown (no run record)"
