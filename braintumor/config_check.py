@@ -120,6 +120,20 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> Iterator[str]:
 
 
 def _check_data_root(data: DictConfig, choice: str | None) -> None:
+    if data.get("sources") is not None and data.get("roots") is not None:  # several sets
+        for source in data.sources:
+            root = data.roots.get(source)
+            if root is None or not Path(str(root)).exists():
+                raise DataError(
+                    f"data.roots.{source}='{root}' does not exist (data.sources names "
+                    f"{source}): get it with python -m braintumor download {source}, or set "
+                    f"data.roots.{source}=/path/to/it."
+                )
+        return
+    if data.get("root") is None:
+        raise UsageError(
+            f"data.root is not set (data={choice or 'folder'}): add data.root=/path/to/images."
+        )
     root = Path(str(data.root))
     if data.get("synthetic"):  # the demo: generated into root on first use
         if root.is_dir() and not (root / SYNTHETIC_MANIFEST).is_file() and any(root.iterdir()):

@@ -155,3 +155,18 @@ def test_help_and_printing_a_config_are_not_checked(tmp_path):
     assert shown.returncode == 0 and "root: ???" in shown.stdout, shown.stderr[-2000:]
     helped = train_py(tmp_path, "--help")
     assert helped.returncode == 0 and "model: backbone, cnn" in helped.stdout
+
+
+def test_several_sets_need_each_named_root(compose, tmp_path):
+    there = tmp_path / "figshare3"
+    there.mkdir()
+    merged = [
+        "data=merged",
+        "data.sources=[figshare3,nickparvar4]",
+        f"data.roots.figshare3={there}",
+    ]
+    with pytest.raises(DataError, match=r"data\.roots\.nickparvar4=.*download nickparvar4"):
+        check_config(compose([*merged, f"data.roots.nickparvar4={tmp_path / 'absent'}"]))
+    check_config(compose([*merged, f"data.roots.nickparvar4={there}"]))
+    with pytest.raises(UsageError, match=r"data\.root is not set \(data=folder\)"):
+        check_config(compose(["data=folder", "data.root=null"]), {"data": "folder"})
