@@ -15,8 +15,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 from PIL import Image
+from tensorboard.plugins.hparams import plugin_data_pb2
+from torch.utils.tensorboard.summary import hparams
 
 from braintumor.evaluation.per_class_plot import plot_per_class
+from braintumor.training.hparams import command_line_keys, swept_keys
 
 TABLE_COLUMNS = ("precision", "recall", "f1", "support", "auroc")
 
@@ -52,8 +55,36 @@ class RunBoard(TensorBoardLogger):
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, metrics: Any = None, step: int | None = None) -> None:
+        """``params`` for ``hparams.yaml``; with ``metrics`` also the HPARAMS tab's row, where
+        the keys a sweep varies (in a single run: those its command line set) are marked as
+        the ones that differ between runs: TensorBoard lists them first and shows the first
+        five hyperparameters by default."""
         self._write_layout()
-        super().log_hyperparams(params, metrics, step)
+        if not metrics or not isinstance(metrics, Mapping):
+            super().log_hyperparams(params, metrics, step)
+            return
+        super().log_hyperparams(params, None, step)  # hparams.yaml
+        params = {k: v for k, v in dict(params).items() if v is not None}
+        self.log_metrics(metrics, step)
+        experiment, start, end = hparams(params, dict(metrics))
+        # a sweep's swept keys; a single run: everything its command line set
+        mark_differing(experiment, set(swept_keys() or command_line_keys()) & set(params))
+        writer = self.experiment._get_file_writer()
+        for summary in (experiment, start, end):
+            writer.add_summary(summary, step)
+
+
+def mark_differing(experiment: Any, keys: set[str]) -> None:
+    """Mark ``keys`` as differing between runs in an ``_hparams_/experiment`` summary, and
+    put them first (TensorBoard shows the first five hyperparameters of its table)."""
+    value = experiment.value[0]
+    data = plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content)
+    infos = list(data.experiment.hparam_infos)
+    for info in infos:
+        info.differs = info.name in keys
+    data.experiment.ClearField("hparam_infos")
+    data.experiment.hparam_infos.extend(sorted(infos, key=lambda info: not info.differs))
+    value.metadata.plugin_data.content = data.SerializeToString()
 
 
 def custom_scalars_layout(layout: Mapping[str, Mapping[str, Sequence[str]]]) -> dict:

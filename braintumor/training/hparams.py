@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -18,14 +20,15 @@ from omegaconf import DictConfig, OmegaConf
 from braintumor.evaluation.metrics import metric_key
 
 # the final metrics shown in the HPARAMS tab, named as everywhere else
+# (TensorBoard shows the first five columns by default: the objective, then test, then val)
 HP_METRICS = (
     metric_key("val", "f1_macro_best"),
-    metric_key("val", "f1_macro"),
-    metric_key("val", "accuracy"),
-    metric_key("val", "log_loss"),
     metric_key("test", "f1_macro"),
     metric_key("test", "accuracy"),
     metric_key("test", "ece"),
+    metric_key("val", "f1_macro"),
+    metric_key("val", "accuracy"),
+    metric_key("val", "log_loss"),
 )
 # config groups that pick machinery, not a model or its data (left out of the hparams)
 NOT_HYPERPARAMETERS = ("hydra", "paths", "logger", "callbacks", "hparams_search", "hparams")
@@ -50,6 +53,35 @@ def _override_keys(excluded: Sequence[str]) -> list[str]:
     return keys
 
 
+def command_line_keys() -> list[str]:
+    """The keys set on the command line or by a sweeper (what tells the runs of a sweep
+    apart), less paths and Hydra's ``override_dirname.exclude_keys``; a group as its name."""
+    if not HydraConfig.initialized():
+        return []
+    excluded = HydraConfig.get().job.config.override_dirname.exclude_keys or []
+    return _override_keys(list(excluded))
+
+
+def swept_keys() -> list[str]:
+    """The keys a multirun varies between its jobs: its sweeper's ``params`` (an Optuna search
+    space) and the command line's sweeps (``lr=0.001,0.003``, ``choice(...)``, read from the
+    sweep's ``multirun.yaml``); ``[]`` outside a multirun."""
+    if not HydraConfig.initialized():
+        return []
+    hydra = HydraConfig.get()
+    if hydra.mode is None or hydra.mode.name != "MULTIRUN":
+        return []
+    keys = [str(k) for k in (hydra.sweeper.get("params") or {})]
+    multirun = Path(hydra.runtime.output_dir).parent / "multirun.yaml"
+    if multirun.is_file():
+        parser = OverridesParser.create()
+        for text in OmegaConf.load(multirun).hydra.overrides.task:
+            override = parser.parse_override(text)
+            if override.is_sweep_override():
+                keys.append(override.key_or_group)
+    return [k for k in dict.fromkeys(keys) if not _is_place(k)]
+
+
 def _value(value: Any) -> Any:
     """A value TensorBoard's HPARAMS tab can show (numbers, text, booleans)."""
     if OmegaConf.is_config(value):
@@ -71,8 +103,7 @@ def run_hparams(cfg: DictConfig) -> dict[str, Any]:
         for group, choice in hydra.runtime.choices.items():
             if choice is not None and group.split("/")[0] not in NOT_HYPERPARAMETERS:
                 params[group] = choice
-        excluded = list(hydra.job.config.override_dirname.exclude_keys or [])
-        overridden = _override_keys(excluded)
+        overridden = command_line_keys()
         keys = [*keys, *(k for k in overridden if k not in keys)]
     for key in keys:
         if key in params:  # a config group

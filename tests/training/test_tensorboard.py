@@ -77,7 +77,14 @@ def test_hparams_are_what_a_person_set_with_the_final_metrics(board_run):
         assert not re.search(r"_target_|root|cache|_dir|path|file", key), key
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     metrics = [m.name.tag for m in experiment.experiment.metric_infos]
-    assert metrics and set(metrics) <= set(HP_METRICS) and "epoch" not in metrics
+    assert metrics == [m for m in HP_METRICS if m in metrics]  # the objective first
+    assert metrics[0] == "val/f1_macro_best" and "test/f1_macro" in metrics[:5]
+    # the keys set on the command line differ between runs: TensorBoard lists them first
+    infos = list(experiment.experiment.hparam_infos)
+    differing = [i.name for i in infos if i.differs]
+    assert "model.optimizer.lr" in differing and "data.image_size" in differing
+    assert "augment" not in differing and "seed" in differing  # set by the fixture's command
+    assert [i.differs for i in infos] == sorted((i.differs for i in infos), reverse=True)
 
 
 def test_per_class_test_numbers_are_one_table_and_one_figure(board_run):
@@ -123,3 +130,29 @@ def test_per_class_table_is_markdown_with_one_row_per_class():
     assert table[0] == "| class | precision | recall | f1 | support |"
     assert table[2] == "| a | 0.500 | 1.000 | 0.667 | 1 |"
     assert len(table) == 4
+
+
+def test_a_sweep_marks_only_what_it_varies_as_differing(tmp_path):
+    """In a multirun the HPARAMS tab lists first the keys the sweep varies (its search space
+    and the command line's ``a=1,2`` sweeps), not every key its command line fixed."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    from braintumor.training.hparams import swept_keys
+    from tests.conftest import compose_train
+
+    cfg = compose_train(["hparams_search=cnn_optuna", "data.image_size=64"], hydra=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path / "sweep" / "3")
+    sweep = ["seed=1,2", "data.root=/x", "model.net.widths=[8,16]", "data.split_file=a,b"]
+    (tmp_path / "sweep").mkdir()
+    OmegaConf.save({"hydra": {"overrides": {"task": sweep}}}, tmp_path / "sweep" / "multirun.yaml")
+    saved = HydraConfig.instance().cfg
+    try:
+        HydraConfig().set_config(cfg)
+        keys = swept_keys()
+    finally:
+        HydraConfig.instance().cfg = saved
+        GlobalHydra.instance().clear()
+    assert keys[0] == "model.optimizer.lr" and "augment" in keys and keys[-1] == "seed"
+    assert "model.net.widths" not in keys and "data.split_file" not in keys  # fixed; a path
