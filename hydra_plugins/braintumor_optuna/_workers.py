@@ -4,9 +4,9 @@ many trials the study still needs.
 Each trial a worker runs carries the worker (host, pid) and a heartbeat (a time stamp it
 refreshes every ``heartbeat_interval`` s) as system attributes, in any storage (RDB or
 journal). A RUNNING trial is dead when its worker's process on this host is gone, or when
-its heartbeat is older than ``grace_period`` s (another host). A dead trial is failed (the
-storage lets exactly one worker do that) with the user attribute ``interrupted``, and its
-parameters are queued for the next worker that asks.
+its heartbeat is older than ``grace_period`` s (another host, or a hung process). A dead trial
+is failed (the storage lets exactly one worker do that) with the user attribute
+``interrupted``, and its parameters are queued for the next worker that asks.
 
 Interrupted trials, and the rare surplus trial of two workers asking for the last slot at
 once, do not count towards ``n_trials``.
@@ -65,7 +65,11 @@ def is_dead(trial: FrozenTrial, grace_period: float, now: float | None = None) -
         return False
     worker = trial.system_attrs.get(WORKER) or {}
     if worker.get("host") == socket.gethostname():  # this host: is its process alive?
-        return worker.get("pid") != os.getpid() and not process_alive(int(worker["pid"]))
+        if worker.get("pid") == os.getpid():
+            return False  # ours
+        if not process_alive(int(worker["pid"])):
+            return True
+    # (a live process with a stale heartbeat is hung, or took a dead worker's pid)
     beat = trial.system_attrs.get(HEARTBEAT)
     if beat is None:  # asked, not yet claimed (or by a worker of another kind): its start
         started = trial.datetime_start

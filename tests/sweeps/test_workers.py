@@ -98,7 +98,8 @@ def test_a_trial_is_dead_when_its_process_is_gone_or_its_heartbeat_is_stale(tmp_
     here, other = socket.gethostname(), "node-elsewhere"
     cases = {  # (worker, heartbeat age s) -> dead?
         ((here, gone), 0): True,  # this host, process gone: at once
-        ((here, os.getppid()), 10_000): False,  # this host, process alive: never stale
+        ((here, os.getppid()), 5): False,  # this host, process alive, a recent heartbeat
+        ((here, os.getppid()), 10_000): True,  # alive but silent: hung, or a reused pid
         ((other, 1), 10_000): True,  # another host, no sign of life for long
         ((other, 1), 5): False,  # another host, a recent heartbeat
     }
