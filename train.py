@@ -32,6 +32,7 @@ log = logging.getLogger("braintumor.train")
 
 
 def one_line(error: BaseException) -> str:
+    """``error: <the message on one line>``."""
     return f"error: {' '.join(str(error).split())}"
 
 
@@ -66,18 +67,16 @@ def main(cfg: DictConfig) -> float | None:
     from braintumor import pipeline  # imported here so `--help` and `--cfg` stay fast
     from braintumor.runs.record import recorded_run
 
-    if rank_zero_only.rank != 0:  # another process of a multi-process run: rank 0 records
-        metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)
-        return metrics.get(cfg.get("optimized_metric") or "")
-
+    run = pipeline.train if cfg.get("train", True) else pipeline.evaluate
     job = HydraConfig.get().job
-    run_dir = Path(cfg.paths.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
     num = job.get("num") if multirun else None
     try:
+        if rank_zero_only.rank != 0:  # another process of a multi-process run: rank 0 records
+            return run(cfg).get(cfg.get("optimized_metric") or "")
+        run_dir = Path(cfg.paths.output_dir)
         with recorded_run(run_dir, overrides, cfg.get("optimized_metric"), num, cfg.train) as rec:
-            metrics = pipeline.train(cfg) if cfg.get("train", True) else pipeline.evaluate(cfg)
-            return rec.finish(metrics)
+            return rec.finish(run(cfg))
     except BraintumorError as error:
         if not multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
             fail(error)
