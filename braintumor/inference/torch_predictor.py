@@ -1,6 +1,7 @@
-"""The checkpoint backend: eager PyTorch on a trained
-:class:`~braintumor.training.module.MRIClassifier` (CPU or GPU), with the eval transform it
-was trained with (torchvision)."""
+"""The checkpoint backend: eager PyTorch on a trained network (CPU or GPU), with the eval
+transform it was trained with (torchvision). A checkpoint is loaded without Lightning
+(:class:`~braintumor.inference.trained_model.TrainedModel`); an ``MRIClassifier`` in memory
+(evaluation) works too."""
 
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ class TorchPredictor(Predictor):
         cls, path: str | Path, device: str = "auto", threads: int | None = None
     ) -> TorchPredictor:
         """The checkpoint's module (verified against its checksum) on ``device``."""
-        from braintumor.training.module import MRIClassifier  # Lightning: checkpoints only
+        from braintumor.inference.trained_model import TrainedModel
 
         if threads:
             torch.set_num_threads(threads)
-        return cls(MRIClassifier.from_checkpoint(path), device)
+        return cls(TrainedModel.from_checkpoint(path), device)
 
     def preprocess(self, images: Sequence[Any]) -> torch.Tensor:
         """``uint8`` images (arrays or tensors) -> the normalized batch, by the training

@@ -90,7 +90,7 @@ def test_the_calibration_travels_in_the_checkpoint_to_evaluate_and_predict(
     assert predictor.temperature == pytest.approx(stored["temperature"])
     rows, _ = predict(PredictConfig(ckpt=str(ckpt), input=str(tiny_root), out=str(tmp_path / "p"),
                                     device="cpu"))  # fmt: skip
-    assert {"confidence", "abstain"} <= set(rows[0])
+    assert {"confidence", "model"} <= set(rows[0])
     threshold = stored.get("threshold")
-    assert all(r["abstain"] == (threshold is not None and r["confidence"] < threshold)
-               for r in rows)  # fmt: skip
+    assert all((r["confidence"] == "uncertain - refer") == (threshold is not None and r["class"]
+               and r["probability"] < threshold) for r in rows)  # fmt: skip

@@ -1,0 +1,59 @@
+"""The network of a braintumor checkpoint and what predicting with it needs (preprocessing,
+calibration, Grad-CAM layer), loaded without Lightning: the checkpoint path of ``predict``,
+``export`` and the web page imports torch and torchvision only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from braintumor.data.preprocessing import Preprocessing
+from braintumor.errors import CheckpointError
+from braintumor.models.factory import build_model
+from braintumor.runs.checkpoint_file import CALIBRATION, load_checkpoint
+
+PREFIX = "net."  # the network's weights in a checkpoint of MRIClassifier
+
+
+class TrainedModel(nn.Module):
+    """``net`` with ``preprocessing``, ``calibration`` and ``hparams`` (``gradcam_layer``): the
+    interface :class:`~braintumor.training.module.MRIClassifier` offers for prediction."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        preprocessing: Preprocessing,
+        calibration: dict[str, Any] | None = None,
+        gradcam_layer: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.preprocessing = preprocessing
+        self.calibration = dict(calibration or {})
+        self.hparams = {"gradcam_layer": gradcam_layer}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> TrainedModel:
+        """The model saved in ``path`` (on the CPU), its weights verified against the
+        checkpoint's checksum."""
+        checkpoint = load_checkpoint(path)
+        hparams = checkpoint.get("hyper_parameters") or {}
+        if "net" not in hparams or "preprocessing" not in hparams:
+            raise CheckpointError(
+                f"checkpoint '{path}' names no network or preprocessing (hyper_parameters): it "
+                "was not written by braintumor's training. Use a checkpoint of a run."
+            )
+        preprocessing = Preprocessing.from_dict(hparams["preprocessing"], f"checkpoint '{path}'")
+        net = build_model(hparams["net"], preprocessing.num_classes, preprocessing.channels)
+        state = checkpoint["state_dict"]
+        net.load_state_dict({k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)})
+        layer = hparams.get("gradcam_layer")
+        if layer is None and getattr(net, "gradcam_layer", None):
+            layer = f"net.{net.gradcam_layer}"
+        return cls(net, preprocessing, checkpoint.get(CALIBRATION), layer).eval()
