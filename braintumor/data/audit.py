@@ -21,7 +21,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from braintumor.data.cropped_copies import cropped_copy_pairs
+from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.cross_audit import audit_sources, parse_source
 from braintumor.data.cross_audit import to_markdown as cross_markdown
 from braintumor.data.duplicates import exact_duplicate_sets, groups_from_pairs, near_duplicate_pairs
@@ -88,7 +88,8 @@ def audit_dataset(
     cropped = cropped_copy_pairs(
         [root / s.path for s in readable], [prints[s.path].crop_hash for s in readable],
         [(prints[s.path].width, prints[s.path].height) for s in readable], max_distance,
-        workers=workers,
+        workers=workers, digests=[prints[s.path].sha256 for s in readable],
+        score_cache=Path(cache_file).parent / PAIR_SCORES if cache_file else None,
     )  # fmt: skip
     pairs += [(i, j, 0) for i, j in cropped]  # copies up to a crop: listed with distance 0
     group_of = groups_from_pairs(len(readable), pairs)

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from braintumor.data.cropped_copies import cropped_copy_pairs
+from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
@@ -168,7 +168,8 @@ class CatalogStages:
                 cropped = cropped_copy_pairs(
                     [cfg.root / s.path for s in scans], [p.crop_hash for p in prints],
                     [(p.width, p.height) for p in prints], cfg.near_duplicate_distance,
-                    cfg.cropped_copy_similarity, cfg.workers,
+                    cfg.cropped_copy_similarity, cfg.workers, digests=[p.sha256 for p in prints],
+                    score_cache=cfg.cache_dir / PAIR_SCORES if cfg.cache_dir else None,
                 )  # fmt: skip
                 pairs = pairs + [(i, j, -1) for i, j in cropped]
             groupings.append(groups_from_pairs(len(scans), pairs))

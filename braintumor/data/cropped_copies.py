@@ -16,6 +16,7 @@ found in two steps:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,6 +25,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from braintumor.atomic import write_atomically
 from braintumor.data.duplicates import near_duplicate_pairs
 from braintumor.data.image import open_scan, to_channels
 
@@ -32,6 +34,8 @@ CENTRE = 0.08  # the crop hash looks at the image without this share of each sid
 SIDE = 160  # thumbnails compared, px (a 94% window still holds 128 px)
 COMPARED = 128  # the aligned windows are compared at this size
 _FRACTIONS = np.linspace(0.0, MAX_CROP, 13)
+PAIR_SCORES = "cropped_copy_scores.json"
+"""The file name of the verified pairs' similarities, beside the fingerprint caches."""
 
 
 def crop_hash(gray: Image.Image) -> str:
@@ -115,10 +119,17 @@ def cropped_copy_pairs(
     max_hash_distance: int = 12,
     min_similarity: float = 0.985,
     workers: int = 1,
+    *,
+    digests: Sequence[str] | None = None,
+    score_cache: str | Path | None = None,
 ) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)`` of ``files`` that are copies of one image up to a crop of at most
     :data:`MAX_CROP` per side, a rescale and a re-encode. ``crop_hashes`` (:func:`crop_hash`,
-    ``""`` for unreadable files) and ``sizes`` (width, height) come from the fingerprints."""
+    ``""`` for unreadable files) and ``sizes`` (width, height) come from the fingerprints.
+
+    With ``digests`` (each file's sha256) and ``score_cache`` (a JSON file), the similarity of
+    each verified pair is kept by content: a later run over the same files verifies nothing.
+    """
     slack = (1 - MAX_CROP) ** -1 * 1.01
     candidates = []
     for i, j, _ in near_duplicate_pairs(list(crop_hashes), max_hash_distance):
@@ -128,12 +139,51 @@ def cropped_copy_pairs(
             candidates.append((i, j))
     if not candidates:
         return []
+    cache = PairScores(score_cache if digests is not None else None)
+    keys = [cache.key(digests[i], digests[j]) for i, j in candidates] if digests else []
+    todo = [k for k, _ in enumerate(candidates) if not keys or keys[k] not in cache.scores]
     names = [str(f) for f in files]
-    chunks = [candidates[k : k + 256] for k in range(0, len(candidates), 256)]
+    pending = [candidates[k] for k in todo]
+    chunks = [pending[k : k + 256] for k in range(0, len(pending), 256)]
     jobs = [(names, chunk) for chunk in chunks]
     if workers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            scores = [s for part in pool.map(_verify, jobs) for s in part]
+            found = [s for part in pool.map(_verify, jobs) for s in part]
     else:
-        scores = [s for job in jobs for s in _verify(job)]
+        found = [s for job in jobs for s in _verify(job)]
+    if keys:
+        cache.update({keys[k]: score for k, score in zip(todo, found, strict=True)})
+        scores = [cache.scores[key] for key in keys]
+    else:
+        scores = found
     return [pair for pair, s in zip(candidates, scores, strict=True) if s >= min_similarity]
+
+
+class PairScores:
+    """Verified similarities by the two files' contents, in a JSON file (``None``: kept in
+    memory only). Written atomically; a damaged or older file is started afresh."""
+
+    VERSION = 1
+
+    def __init__(self, file: str | Path | None) -> None:
+        self.file = Path(file) if file else None
+        self.scores: dict[str, float] = {}
+        if self.file is not None and self.file.is_file():
+            try:
+                stored = json.loads(self.file.read_text())
+                if stored.get("version") == self.VERSION and stored.get("side") == SIDE:
+                    self.scores = {str(k): float(v) for k, v in stored["scores"].items()}
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                self.scores = {}
+
+    @staticmethod
+    def key(a: str, b: str) -> str:
+        return f"{min(a, b)}:{max(a, b)}"
+
+    def update(self, scores: dict[str, float]) -> None:
+        if not scores:
+            return
+        self.scores.update(scores)
+        if self.file is not None:
+            payload = {"version": self.VERSION, "side": SIDE, "scores": self.scores}
+            write_atomically(self.file, json.dumps(payload))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from braintumor.data.catalog import CatalogSettings, CatalogStages
-from braintumor.data.cropped_copies import cropped_copy_pairs
+from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.duplicates import groups_from_pairs, near_duplicate_pairs
 from braintumor.data.figshare import is_figshare_slice
 from braintumor.data.merged import SourceSettings, scan_source
@@ -92,7 +92,8 @@ def audit_sources(
     pairs = near_duplicate_pairs([p.phash for p in prints], max_distance)
     cropped = cropped_copy_pairs(
         files, [p.crop_hash for p in prints], [(p.width, p.height) for p in prints],
-        max_distance, workers=workers,
+        max_distance, workers=workers, digests=[p.sha256 for p in prints],
+        score_cache=Path(cache_dir) / PAIR_SCORES if cache_dir else None,
     )  # fmt: skip
     pairs += [(i, j, 0) for i, j in cropped]
     group_of = groups_from_pairs(len(scans), pairs)
