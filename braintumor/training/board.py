@@ -103,7 +103,8 @@ def per_class_table(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| class | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for row in rows:
         cells = [_cell(row[c], integer=c == "support") for c in columns]
-        lines.append(f"| {row['class']} | " + " | ".join(cells) + " |")
+        name = str(row["class"]).replace("|", "\\|")  # a bar would end the cell
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
