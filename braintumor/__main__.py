@@ -3,8 +3,8 @@
 
 Commands::
 
-    predict       classify scans with a checkpoint or ONNX file     (key=value arguments)
-    export        export a checkpoint to ONNX, parity-checked       (key=value arguments)
+    predict       classify scans with an ONNX file or checkpoint    (MODEL INPUT [key=value])
+    export        export a checkpoint to ONNX, parity-checked       (ckpt=X [key=value])
     app           the local web page for a model                    (MODEL [--port N] ...)
     audit         counts, sizes, bad files and duplicates of a dataset (ROOT [--out DIR] ...)
     download      fetch the public 44-class set                     (--out DIR [--archive ZIP])
