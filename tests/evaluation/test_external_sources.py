@@ -123,6 +123,8 @@ def test_leave_one_source_out_sweeps_every_source(sets, tmp_path):
         next((out / "sweep").glob("*/reports/external/nickparvar4/*.json")).read_text()
     )
     assert nick["trained_on"] == ["figshare3"] and nick["out_of_label_set"]  # notumor
+    summary = (out / "sweep" / "sweep_summary.csv").read_text()  # the set left out, per job
+    assert "eval.held_out" in summary and "external/accuracy" in summary
 
 
 def test_the_source_held_out_must_be_one_of_the_merged_sources(compose):
