@@ -4,6 +4,7 @@ log scale; a plain ``key=value`` is a fixed parameter."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -27,13 +28,15 @@ def distribution(override: Override) -> BaseDistribution | str:
     if override.is_choice_sweep() or (override.is_range_sweep() and value.shuffle):
         choices = list(override.sweep_iterator(transformer=Transformer.encode))
         return CategoricalDistribution(choices)
-    if override.is_range_sweep():
-        numbers = (value.start, value.stop, value.step)
-        if any(isinstance(v, float) for v in numbers):
-            # range's stop is exclusive, as in Python
-            last = value.stop - value.step
+    if override.is_range_sweep():  # its stop is excluded, as in Python's range
+        count = math.ceil((value.stop - value.start) / value.step)
+        if count < 1:
+            raise UsageError(f"{key}: '{override.input_line}' is an empty range.")
+        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
+            last = value.start + (count - 1) * value.step
             return FloatDistribution(value.start, last, step=value.step)
-        return IntDistribution(int(value.start), int(value.stop) - 1, step=int(value.step))
+        last = int(value.start) + (count - 1) * int(value.step)
+        return IntDistribution(int(value.start), last, step=int(value.step))
     if override.is_interval_sweep():
         log = "log" in value.tags
         if isinstance(value.start, int) and isinstance(value.end, int):
