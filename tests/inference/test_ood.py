@@ -134,3 +134,16 @@ def test_predict_gives_no_class_for_a_foreign_image_unless_told_to(trained_ckpt,
                                     out=str(tmp_path / "b"), check_input=False))  # fmt: skip
     assert rows[0]["class"] in load_predictor(exported[0]).class_names
     assert not rows[0]["confidence"].startswith("not an MRI scan")
+
+
+def test_eval_ood_settings_come_from_the_config_and_null_turns_the_check_off(compose):
+    from types import SimpleNamespace
+
+    from braintumor.training.reporting import evidence_settings
+
+    module = SimpleNamespace(hparams={})
+    settings = evidence_settings(compose(), module).ood
+    assert ood.OodSettings(**settings) == ood.OodSettings()  # conf/train.yaml = the defaults
+    assert evidence_settings(compose(["eval.ood=null"]), module).ood is None
+    with pytest.raises(ValueError, match=r"eval\.ood\.acceptance must be in"):
+        ood.OodSettings(**{**settings, "acceptance": 1.0})
