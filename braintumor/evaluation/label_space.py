@@ -23,6 +23,7 @@ import numpy as np
 from braintumor.data.label_maps import (
     FAMILIES,
     LABEL_MAP_DIR,
+    SEQUENCES,
     UNSPECIFIED_TUMOR,
     load_label_map,
     normal_form,
@@ -123,10 +124,10 @@ def model_families(
     ``sources`` it was trained on (every public set's map when none is known).
 
     A class is a family (``glioma``; ``data.taxonomy=family``), a family with a sequence
-    (``glioma T1C+``), ``tumor``/``normal`` (``tumor_vs_normal``), a source label
-    (``notumor``, ``Astrocitoma T1``) or a tumour type of one (``Astrocitoma``, the
-    ``tumor_type`` taxonomy). One that is none of these, or that two maps place in different
-    families, is refused with its name.
+    (``glioma T1C+``, ``normal unknown``; ``family_sequence``), ``tumor``/``normal``
+    (``tumor_vs_normal``), a source label (``notumor``, ``Astrocitoma T1``) or a tumour type
+    of one (``Astrocitoma``, the ``tumor_type`` taxonomy). One that is none of these, or that
+    two maps place in different families, is refused with its name.
     """
     names = list(sources) or sorted(p.stem for p in LABEL_MAP_DIR.glob("*.yaml"))
     maps = {source: load_label_map(source, label_map) for source in names}
@@ -141,11 +142,11 @@ def model_families(
     families, problems = [], []
     for name in class_names:
         key = normal_form(name)
-        parsed = parse_folder(key)
+        family, _, sequence = key.rpartition(" ")  # family_sequence: "glioma T1C+"
         if key in known:
             found = {key}
-        elif parsed is not None and parsed[0] in known:
-            found = {parsed[0]}
+        elif family in known and sequence in SEQUENCES:
+            found = {family}
         else:
             found = by_label.get(key, set())
         if len(found) != 1:

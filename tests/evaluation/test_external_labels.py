@@ -57,7 +57,11 @@ def test_scoring_is_refused_when_every_answer_would_be_right():
 
 def test_model_classes_are_placed_through_the_label_maps():
     assert model_families(["glioma", "normal"]) == ["glioma", "normal"]  # taxonomy=family
-    assert model_families(["glioma T1C+", "normal T2"]) == ["glioma", "normal"]
+    assert model_families(["glioma T1C+", "normal T2", "pituitary unknown"]) == [
+        "glioma",
+        "normal",
+        "pituitary",
+    ]  # fmt: skip  (family_sequence)
     assert model_families(["notumor", "pituitary"], ["nickparvar4"]) == ["normal", "pituitary"]
     assert model_families(["Astrocitoma T1", "_NORMAL T2", "Schwannoma T1C+"], ["brain44c"]) == [
         "glioma", "normal", "other_tumor",
