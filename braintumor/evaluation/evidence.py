@@ -20,9 +20,9 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-from PIL import Image
 
 from braintumor.atomic import write_atomically
+from braintumor.data.image import open_scan
 from braintumor.evaluation.bootstrap import (
     bootstrap_intervals,
     confusion_counts,
@@ -145,7 +145,7 @@ def image_attributes(data: SplitData) -> dict[str, list[str]]:
     modes, sizes = [], []
     for path in data.paths:
         try:
-            with Image.open(data.root / path) as image:  # the header only
+            with open_scan(data.root / path) as image:  # the header only (.mat: read whole)
                 modes.append(mode_group(image.mode))
                 sizes.append(size_bucket(*image.size))
         except OSError:

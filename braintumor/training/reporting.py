@@ -62,14 +62,17 @@ def evidence_settings(cfg: DictConfig, module: MRIClassifier) -> EvidenceSetting
 
 
 def _split_data(dm: MRIDataModule, split: str) -> SplitData:
-    """Each image of ``split``, in the order the loaders score them: path, folder, case."""
+    """Each image of ``split``, in the order the loaders score them: path, folder, case (and
+    source, for the per-source subgroups, when the images come from several sets)."""
     scans = dm.datasets[split].scans
     catalog = dm.catalog
     groups = None
     if catalog.groups is not None:
         group_of = dict(zip((s.path for s in catalog.scans), catalog.groups, strict=True))
         groups = [group_of[s.path] for s in scans]
-    return SplitData(dm.root, [s.path for s in scans], [s.label for s in scans], groups)
+    several = len(set(catalog.sources)) > 1  # a merged set
+    sources = [s.source for s in scans] if several else None
+    return SplitData(dm.root, [s.path for s in scans], [s.label for s in scans], groups, sources)
 
 
 def _split_files(dm: MRIDataModule, split: str) -> list[Path]:

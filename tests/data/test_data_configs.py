@@ -1,5 +1,6 @@
 """data=<public set> and data=merged compose, instantiate and train (tiny copies)."""
 
+import csv
 import json
 
 import pytest
@@ -61,3 +62,7 @@ def test_a_run_on_a_merged_set_records_each_images_source(roots, tmp_path):
     split = (run / "split.csv").read_text().splitlines()
     assert split[0].endswith(",source") and any(",figshare3" in row for row in split[1:])
     assert json.loads((run / "reports" / "test_metrics.json").read_text())
+    subgroups = list(csv.DictReader((run / "reports" / "test_subgroups.csv").open()))
+    by_source = {r["value"]: int(r["n"]) for r in subgroups if r["attribute"] == "source"}
+    assert set(by_source) <= {"figshare3", "nickparvar4"} and sum(by_source.values()) > 0
+    assert not any(r["value"] == "unreadable now" for r in subgroups)  # .mat slices read too
