@@ -6,8 +6,10 @@ Commands::
     predict       classify scans with an ONNX file or checkpoint    (MODEL INPUT [key=value])
     export        export a checkpoint to ONNX, parity-checked       (ckpt=X [key=value])
     app           the local web page for a model                    (MODEL [--port N] ...)
-    audit         counts, sizes, bad files and duplicates of a dataset (ROOT [--out DIR] ...)
-    download      fetch the public 44-class set                     (--out DIR [--archive ZIP])
+    audit         counts, sizes, bad files and duplicates of a dataset (ROOT [--out DIR] ...),
+                  or the images present in several (NAME=ROOT NAME=ROOT ...)
+    download      fetch a public set (brain44c, brain17c, nickparvar4, figshare3, br35h)
+                                                          ([NAME] --out DIR [--archive ZIP])
     synthetic     write the procedural demo dataset                 (OUT [--per-class N] ...)
     sweep-report  summarize a multirun folder                       (SWEEP_DIR)
 
