@@ -6,7 +6,8 @@
   shared labels (with 95% bootstrap intervals, over cases when images are grouped), ECE and
   NLL of the shared-label probabilities, the images scored, the images out of the model's
   label set (and what it answered for them), the near-copies of its training images removed;
-- ``classification_report_external.csv``: per shared label (then the macro and weighted
+- ``classification_report_external.csv``: per shared label, precision, recall, F1, support,
+  one-vs-rest AUROC, specificity, balanced accuracy and ECE (then the macro and weighted
   averages over them);
 - ``confusion_matrix_external.png``, ``.html`` and ``.csv``: true shared label x the model's
   answer (the model-only labels' rows are empty);
@@ -35,6 +36,7 @@ from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.classification import write_report_rows
 from braintumor.evaluation.confusion_report import write_confusion_reports
 from braintumor.evaluation.label_space import OUT_OF_LABEL_SET, SharedLabels
+from braintumor.evaluation.per_class import per_class_metrics
 from braintumor.evaluation.write import json_safe
 
 SPLIT = "external"  # the file names' split part: external_metrics.json, ...
@@ -192,7 +194,11 @@ def write_external_reports(
     })  # fmt: skip
     text = json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"
     write_atomically(out / f"{SPLIT}_metrics.json", text)
-    write_report_rows(out / f"classification_report_{SPLIT}.csv", _class_rows(counts, space.shared))
+    rows = _class_rows(counts, space.shared)
+    extra_columns = per_class_metrics(y_true, probs, space.labels, ece_bins)[: space.n_shared]
+    for row, more in zip(rows, extra_columns, strict=False):  # AUROC, specificity, ...
+        row.update({k: v for k, v in more.items() if k != "class"})
+    write_report_rows(out / f"classification_report_{SPLIT}.csv", rows)
     shared = space.shared
     write_atomically(out / f"confusion_matrix_{SPLIT}.csv", _csv_text(
         ["true \\ predicted", *space.labels],

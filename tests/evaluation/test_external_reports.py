@@ -51,6 +51,7 @@ def test_external_reports_score_the_shared_labels_and_count_the_others(tmp_path)
         (tmp_path / "classification_report_external.csv").open())}  # fmt: skip
     assert set(report) == {"glioma", "meningioma", "pituitary", "macro avg", "weighted avg"}
     assert report["glioma"]["recall"] == "0.5000" and report["meningioma"]["precision"] == "0.5000"
+    assert report["pituitary"]["auroc"] == "1.0000" and report["glioma"]["specificity"]
 
 
 def test_answers_in_a_model_only_label_are_misses_not_averaged_classes():
