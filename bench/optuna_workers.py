@@ -3,11 +3,12 @@
 1. 12 trials x 2 epochs of ``hparams_search=cnn_optuna`` (64 px, width 0.5: ``LIGHT``): one
    worker, then two workers (two processes, one journal study, 6 trials each on average):
    wall time, trials per worker, distinct trial numbers and parameter sets.
-2. Pruning: 10 trials x 4 epochs (``LIGHT``), ``hparams_search.pruner=median`` against
-   ``none`` with the same sampler seed: trials pruned, epochs trained in total, best value,
-   wall time.
+2. Pruning: 8 trials x 4 epochs (``LIGHT``, no test reports), ``hparams_search.pruner=
+   median`` against ``none`` with the same sampler seed: trials pruned, epochs trained in
+   total, best value, wall time.
 
-Usage: python bench/optuna_workers.py [OUT_DIR] [--part 1|2]   (prints Markdown tables)
+Usage: python bench/optuna_workers.py [OUT_DIR] [--part 1|2] [--pruner none median]
+       (prints Markdown tables; the two pruning sweeps may run as two processes at once)
 """
 
 from __future__ import annotations
@@ -104,7 +105,11 @@ def part2(out: Path, n_trials: int, epochs: int, pruner: str) -> None:
     print(f"| pruner | wall time | trials pruned | epochs trained (of {n_trials * epochs}) "
           "| best val/f1_macro_best | load before/after |")  # fmt: skip
     print("| --- | ---: | ---: | ---: | --- | --- |")
-    extra = [f"hparams_search.pruner={pruner}", "hydra.sweeper.pruners.median.n_startup_trials=3"]
+    extra = [
+        f"hparams_search.pruner={pruner}",
+        "hydra.sweeper.pruners.median.n_startup_trials=3",
+        "test=false",
+    ]  # the objective is a validation metric: no test reports
     r = _sweep(out, f"prune_{pruner}", 1, n_trials, epochs, *extra)
     states = [t.state.name for t in r["trials"]]
     print(f"| {pruner} | {r['wall']:.0f} s ({r['wall'] / 60:.1f} min) | "
@@ -116,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", type=Path, default=ROOT / "outputs" / "bench_workers")
     parser.add_argument("--part", choices=("1", "2"), help="one part only (default: both)")
-    parser.add_argument("--trials", type=int, default=10, help="part 2's trials")
+    parser.add_argument("--trials", type=int, default=8, help="part 2's trials")
     parser.add_argument("--epochs", type=int, default=4, help="part 2's epochs per trial")
     parser.add_argument("--pruner", nargs="+", default=["none", "median"], help="part 2's")
     args = parser.parse_args()
