@@ -61,7 +61,12 @@ class OptunaPruning(Callback):
                  trial: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.monitor = monitor
         self.run_dir = Path(run_dir) if run_dir else None
-        self.trial_spec = trial
+        if trial is not None and not isinstance(trial, dict):  # a DictConfig from Hydra
+            from omegaconf import OmegaConf
+
+            trial = OmegaConf.to_container(trial, resolve=True)
+        # found now, in the process Hydra started (spawned DDP processes have no Hydra config)
+        self.trial_spec = trial or sweep_trial()
         self.study: optuna.Study | None = None
         self.trial_id: int | None = None
         self.reported: dict[int, float] = {}
@@ -80,7 +85,6 @@ class OptunaPruning(Callback):
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage != "fit" or not trainer.is_global_zero or trainer.fast_dev_run:
             return
-        self.trial_spec = self.trial_spec or sweep_trial()
         if self.trial_spec is None or self.study is not None:
             return
         import optuna
