@@ -30,6 +30,7 @@ from braintumor.data.label_maps import map_labels
 from braintumor.data.parameters import default_num_workers
 from braintumor.errors import UsageError
 from braintumor.evaluation.external import ExternalImages, write_external_reports
+from braintumor.evaluation.external_card import add_external_section
 from braintumor.evaluation.label_space import model_families, shared_labels
 from braintumor.evaluation.near_copies import (
     NearCopy,
@@ -238,7 +239,8 @@ def score_external(
              for label in space.labels}  # fmt: skip
     candidates = [index.get(space.external_label[label]) for label in scan_labels]
     probs, mask_scores = _predict(module, dataset, paths, settings, candidates)
-    out = RunDir(run.root if run is not None else fallback_run).reports / "external" / source
+    reports = RunDir(run.root if run is not None else fallback_run).reports
+    out = reports / "external" / source
     extra = {
         "checkpoint": checkpoint, "source": source, "root": str(catalog.root),
         "trained_on": trained_on or "unknown (no run record)",
@@ -272,6 +274,7 @@ def score_external(
     metrics = write_external_reports(
         out, images, space, extra, settings.bootstrap, settings.seed, bins, settings.min_support
     )
+    add_external_section(reports / "model_card.md", reports)  # the run's card, when it has one
     if metrics["n"] == 0:
         warnings.warn(
             f"nothing of '{source}' was scored: {len(copies)} near-copies of the training images "

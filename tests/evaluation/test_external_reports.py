@@ -12,6 +12,7 @@ from PIL import Image
 
 from braintumor.data.fingerprint import fingerprint_scans
 from braintumor.evaluation.external import ExternalImages, shared_metrics, write_external_reports
+from braintumor.evaluation.external_card import NO_EXTERNAL, add_external_section
 from braintumor.evaluation.label_space import shared_labels
 from braintumor.evaluation.near_copies import find_near_copies
 from tests.data.public_sets import plant_figshare_copies, write_figshare, write_nickparvar
@@ -119,3 +120,23 @@ def test_a_set_with_nothing_left_to_score_still_reports_its_counts(tmp_path):
     saved = json.loads((tmp_path / "external_metrics.json").read_text())
     assert saved["accuracy"] is None  # undefined, not 0
     assert not (tmp_path / "confusion_matrix_external.png").exists()
+
+
+def test_the_model_card_gets_one_external_section_per_scoring_of_every_set(tmp_path):
+    card = tmp_path / "model_card.md"
+    card.write_text("# Model card\n\n## Subgroups (test)\n\nx\n\n## Limitations\n\n"
+                    f"{NO_EXTERNAL}\n- other\n")  # fmt: skip
+    for source, accuracy in (("figshare3", 0.5), ("br35h", 0.75)):
+        folder = tmp_path / "external" / source
+        folder.mkdir(parents=True)
+        (folder / "external_metrics.json").write_text(json.dumps(
+            {"source": source, "level": "family", "n": 8, "n_out_of_label_set": 2,
+             "near_copies_removed": 1, "accuracy": accuracy, "f1_macro": 0.4,
+             "ci95": {"accuracy": [0.3, 0.7]}}))  # fmt: skip
+        add_external_section(card, tmp_path)
+    add_external_section(card, tmp_path)  # again: rewritten, not repeated
+    text = card.read_text()
+    assert text.count("## External validation") == 1
+    assert text.index("## External validation") < text.index("## Limitations")
+    assert "| figshare3 | family | 8 | 2 | 1 | 0.500 [0.300, 0.700] | 0.400 |" in text
+    assert "| br35h |" in text and NO_EXTERNAL not in text and "- other" in text

@@ -73,6 +73,8 @@ def test_a_model_scored_on_another_set_writes_the_external_reports(nickparvar_ru
     assert sorted(c["path"] for c in copies) == ["yes/copy0.jpg", "yes/copy1.jpg"]
     assert metrics["external/accuracy"] == pytest.approx(report["accuracy"])
     assert 0.0 <= report["accuracy"] <= 1.0 and len(report["ci95"]["accuracy"]) == 2
+    card = (ckpt.parents[1] / "reports" / "model_card.md").read_text()  # the run's card says so
+    assert "## External validation" in card and "| br35h | tumor_vs_normal | 12 |" in card
 
 
 def test_labels_the_model_lacks_are_reported_out_of_its_label_set(nickparvar_run, tmp_path):
