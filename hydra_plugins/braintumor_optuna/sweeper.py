@@ -6,6 +6,7 @@ every plugin module) stays fast."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from hydra.core.plugins import Plugins
@@ -53,5 +54,15 @@ class ResumableOptunaSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from hydra_plugins.braintumor_optuna._loop import sweep
+
+        rank = os.environ.get("LOCAL_RANK", "0")
+        if rank != "0":  # Lightning's ddp launcher re-ran the sweep's command for another rank
+            raise RuntimeError(
+                f"this Optuna sweep was started again for DDP rank {rank} by Lightning's ddp "
+                "launcher, which cannot run inside a Hydra multirun. Run multi-device trials "
+                "with a launcher that starts each rank (hydra/launcher=slurm "
+                "hydra.launcher.tasks_per_node=N trainer=ddp trainer.devices=N), or one "
+                "device per trial (trainer=gpu) and several sweep workers (docs/sweeps.md)."
+            )
 
         return sweep(self, arguments)
