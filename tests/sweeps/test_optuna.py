@@ -120,3 +120,12 @@ def test_optuna_resumes_a_killed_sweep_and_extends_a_finished_one(tiny_root, tmp
     other = [*cmd, "seed=7"]  # different overrides: refused, study untouched
     refused = subprocess.run(other, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "study_name" in refused.stdout + refused.stderr
+
+
+def test_a_sweep_rerun_for_another_ddp_rank_stops_with_advice(tiny_root, tmp_path):
+    cmd = _sweep_cmd(tmp_path, tiny_root, 1, study="ddp", seed=0)
+    env = {**os.environ, "LOCAL_RANK": "1"}  # as Lightning's ddp launcher starts rank 1
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "hydra/launcher=slurm" in done.stdout + done.stderr
+    assert not (tmp_path / "outputs" / "optuna" / "ddp" / "optuna.db").exists()  # no study
