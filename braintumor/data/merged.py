@@ -74,6 +74,14 @@ def source_settings(
         layout, exclude = (known.layout, known.exclude_folders) if known else ("folder", ())
         mapped = Path(label_maps[name]) if label_maps.get(name) else None
         result.append(SourceSettings(name, Path(roots[name]), layout, mapped, exclude))
+    for a in result:
+        for b in result:
+            if a is not b and a.root.absolute().is_relative_to(b.root.absolute()):
+                raise DataError(
+                    f"the root of source '{a.name}' ({a.root}) lies inside the root of "
+                    f"'{b.name}' ({b.root}): its images would be read twice. Give each source "
+                    "its own folder (data.roots.<source>)."
+                )
     return result
 
 

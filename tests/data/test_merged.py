@@ -118,6 +118,8 @@ def test_merged_needs_a_shared_taxonomy_and_a_root_per_source(sets):
         build_merged_catalog(merged_settings(base, taxonomy="folder"), sources_of(base))
     with pytest.raises(DataError, match=r"data\.roots\.br35h"):
         source_settings(["figshare3", "br35h"], {"figshare3": base / "figshare3"})
+    with pytest.raises(DataError, match="lies inside the root of 'nickparvar4'"):
+        source_settings(["nickparvar4", "mine"], {"nickparvar4": base, "mine": base / "x"})
     with pytest.raises(DataError, match="download figshare3"):
         build_merged_catalog(
             merged_settings(base),
