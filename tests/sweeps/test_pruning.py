@@ -62,7 +62,7 @@ def test_under_ddp_only_rank_0_reports_and_both_processes_stop_together(tiny_roo
     through a launcher that starts each rank itself, e.g. hydra/launcher=slurm): one report
     per epoch in the journal (rank 0's), and both ranks stop after the pruned epoch (a rank
     left training would hang the other in its next collective)."""
-    from optuna.storages.journal._base import JournalOperation
+    from optuna.storages.journal._storage import JournalOperation
 
     from braintumor.sweeps.study import open_storage
 
