@@ -24,7 +24,7 @@ from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
-from braintumor.data.label_maps import classes_of
+from braintumor.data.label_maps import classes_of, sequences_of
 from braintumor.data.recorded_split import apply_split_file
 from braintumor.data.scan import Scan, scan_class_folders
 from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
@@ -79,6 +79,7 @@ class Catalog:
     label_of: Mapping[str, str]
     groups: tuple[int, ...] | None = None  # one per scan when every scan has one
     skipped: tuple[tuple[Scan, str], ...] = ()
+    sequence_of: Mapping[str, str] = field(default_factory=dict)  # label -> T1, T1C+, ...
 
     @property
     def class_names(self) -> list[str]:
@@ -352,6 +353,7 @@ def build_catalog(settings: CatalogSettings) -> Catalog:
         scans=tuple(replace(s, source=source) for s in scans),
         splits=tuple(splits),
         label_of=classes_of(source, names, settings.taxonomy, settings.label_map),
+        sequence_of=sequences_of(source, names, settings.label_map),
         groups=tuple(groups) if groups is not None else None,
         skipped=tuple((replace(s, source=source), why) for s, why in stages.skipped),
     )

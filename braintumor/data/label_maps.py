@@ -213,3 +213,17 @@ def classes_of(
     if taxonomy == "family":
         return {label: fam for label, (fam, _) in mapped.items()}
     return {label: f"{fam} {seq}" for label, (fam, seq) in mapped.items()}
+
+
+def sequences_of(
+    source: str, labels: Sequence[str], path: str | Path | None = None
+) -> dict[str, str]:
+    """Each label's MRI sequence: from the source's label map when it has one (figshare's
+    ``glioma`` is ``T1C+``), else from a ``<Type> <Sequence>`` name, else ``unknown``."""
+    if has_label_map(source, path):
+        try:
+            mapped = map_labels(source, list(labels), path)
+            return {label: sequence for label, (_, sequence) in mapped.items()}
+        except DataError:  # a label the map lacks (data.taxonomy=folder needs no map)
+            pass
+    return {label: (p[1] if (p := parse_folder(label)) else "unknown") for label in labels}

@@ -26,7 +26,7 @@ from braintumor.data.catalog import (
     warn_missing_classes,
     warn_unreadable,
 )
-from braintumor.data.label_maps import classes_of
+from braintumor.data.label_maps import classes_of, sequences_of
 from braintumor.data.public_sets import PUBLIC_SETS
 from braintumor.data.recorded_split import apply_split_file
 from braintumor.data.scan import Scan, scan_class_folders
@@ -129,6 +129,7 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
     scans: list[Scan] = []
     patients: list[str | None] = []
     label_of: dict[str, str] = {}
+    sequence_of: dict[str, str] = {}
     for source in sources:
         own = CatalogStages(
             replace(settings, root=source.root, source=source.name, group_file=None)
@@ -143,6 +144,8 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
         labels = sorted({s.label for s in found})
         classes = classes_of(source.name, labels, settings.taxonomy, source.label_map)
         label_of.update({f"{source.name}/{k}": v for k, v in classes.items()})
+        sequences = sequences_of(source.name, labels, source.label_map)
+        sequence_of.update({f"{source.name}/{k}": v for k, v in sequences.items()})
         for scan in found:
             merged.prints[rebased(scan).path] = own.prints[scan.path]
         scans += [rebased(s) for s in found]
@@ -158,6 +161,7 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
         label_of=label_of,
         groups=tuple(groups) if groups is not None else None,
         skipped=tuple(merged.skipped),
+        sequence_of=sequence_of,
     )
     if settings.split_file is not None:
         catalog = apply_split_file(catalog, settings.split_file)

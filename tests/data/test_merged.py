@@ -195,3 +195,10 @@ def test_merged_split_file_reproduces_the_split(sets, tmp_path):
         build_merged_catalog(
             merged_settings(base, split_file=recorded), sources_of(base, ("figshare3",))
         )
+
+
+def test_each_label_knows_its_sequence_from_the_label_maps(sets):
+    base, _ = sets
+    catalog = build_merged_catalog(merged_settings(base), sources_of(base))
+    assert catalog.sequence_of["figshare3/glioma"] == "T1C+"
+    assert catalog.sequence_of["nickparvar4/glioma"] == "unknown"

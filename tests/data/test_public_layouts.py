@@ -165,3 +165,10 @@ def test_figshare_cross_validation_folds_keep_patients_whole(figshare):
         assert all(len(s) == 1 for s in pids.values())
         seen += [s.path for s in catalog.in_split("test")]
     assert sorted(seen) == sorted(s.path for s in catalog.scans)  # the folds partition the set
+
+
+def test_type_sequence_folders_know_their_sequence_without_a_map(tmp_path):
+    write_44c(tmp_path, per_class=6)
+    catalog = build_catalog(settings(tmp_path))  # plain class folders: no source, no map
+    assert catalog.sequence_of["Glioblastoma T1C+"] == "T1C+"
+    assert catalog.sequence_of["_NORMAL T1"] == "T1"
