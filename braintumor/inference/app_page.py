@@ -219,7 +219,8 @@ def identity_rows(info: dict[str, Any]) -> str:
         ("run", escape(str(ident.get("run") or "not in a run folder"))),
         ("model file", f"<code id=\"model-name\">{escape(info['model'])}</code> "
                        f"({escape(info['backend'])})"),
-        ("epoch", escape(f"{epoch} (step {ident.get('step')})" if epoch else "unknown")),
+        ("epoch", escape(f"{epoch} (counted from 0; step {ident.get('step')})"
+                         if epoch is not None else "unknown")),
         ("saved", escape(str(ident.get("saved") or "unknown"))),
         ("classes", classes),
         ("input", escape(f"{info['image_size']} x {info['image_size']} px, "

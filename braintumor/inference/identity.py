@@ -12,7 +12,7 @@ from braintumor.runs.layout import RunDir
 
 def checkpoint_identity(path: str | Path, checkpoint: dict[str, Any]) -> dict[str, Any]:
     """``{run, checkpoint, epoch, step, saved}`` of a checkpoint file and its loaded dict
-    (``epoch``: the epoch it was saved after, counted from 1)."""
+    (``epoch``: the epoch it was saved after, counted from 0 as in ``epoch_XXX.ckpt``)."""
     path = Path(path)
     run = RunDir.of_checkpoint(path)
     saved = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
@@ -20,7 +20,7 @@ def checkpoint_identity(path: str | Path, checkpoint: dict[str, Any]) -> dict[st
     return {
         "run": run.root.name if run is not None else None,
         "checkpoint": path.name,
-        "epoch": int(epoch) + 1 if isinstance(epoch, int) else None,
+        "epoch": int(epoch) if isinstance(epoch, int) else None,
         "step": checkpoint.get("global_step"),
         "saved": saved.strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -180,7 +180,8 @@ def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained
         assert shown("notice") and "not a medical device" in text("notice")
         assert "macro F1" in text("metrics")
         identity = text("identity")
-        assert trained_ckpt.name in identity and "run" in identity and "epoch" in identity
+        assert trained_ckpt.name in identity and trained_ckpt.parents[1].name in identity
+        assert "2 (counted from 0; step" in identity  # epoch_002.ckpt
         assert "4 classes" in identity and "32 x 32 px" in identity
         assert "refused instead of classified" in text("ood-check")
 

@@ -117,7 +117,7 @@ def test_export_writes_into_the_run_folder_by_default(trained_ckpt):
     run = trained_ckpt.parents[1]
     assert out == run / "export" / "epoch_002.onnx" and diff < 1e-4
     meta = json.loads(out.with_suffix(".json").read_text())
-    assert meta["identity"] == {"run": run.name, "checkpoint": trained_ckpt.name, "epoch": 3,
+    assert meta["identity"] == {"run": run.name, "checkpoint": trained_ckpt.name, "epoch": 2,
                                 "step": meta["identity"]["step"],
                                 "saved": meta["identity"]["saved"]}  # fmt: skip
     assert out.with_suffix(".model_card.md").is_file()
