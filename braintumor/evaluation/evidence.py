@@ -79,6 +79,7 @@ class SplitData:
     folders: Sequence[str]
     groups: Sequence[object] | None = None
     sources: Sequence[str] | None = None
+    sequences: Sequence[str] | None = None  # known from the data's label maps; else parsed
 
     def first(self, n: int) -> SplitData:
         """The first ``n`` images: what a run limited to a few batches scored (the loaders
@@ -90,6 +91,7 @@ class SplitData:
             self.root, self.paths[cut], self.folders[cut],
             self.groups[cut] if self.groups is not None else None,
             self.sources[cut] if self.sources is not None else None,
+            self.sequences[cut] if self.sequences is not None else None,
         )  # fmt: skip
 
     def has_cases(self) -> bool:
@@ -151,8 +153,10 @@ def image_attributes(data: SplitData) -> dict[str, list[str]]:
         except OSError:
             modes.append("unreadable now")
             sizes.append("unknown")
+    known = data.sequences  # from the label maps; else parsed from "<Type> <Sequence>"
+    sequences = list(known) if known is not None else [sequence_of(f) for f in data.folders]
     attributes = {
-        "sequence": [sequence_of(f) for f in data.folders],
+        "sequence": sequences,
         "image_mode": modes,
         "image_size": sizes,
     }

@@ -21,6 +21,7 @@ from braintumor.evaluation import write_split_reports
 from braintumor.evaluation.evidence import EvidenceSettings, SplitData, calibrate, split_evidence
 from braintumor.evaluation.metrics import metric_key, summary_metrics
 from braintumor.evaluation.model_card import write_model_card
+from braintumor.evaluation.subgroups import sequence_of
 from braintumor.evaluation.temperature import scale
 from braintumor.evaluation.write import SplitReport
 from braintumor.inference.ood import OodSettings
@@ -72,7 +73,10 @@ def _split_data(dm: MRIDataModule, split: str) -> SplitData:
         groups = [group_of[s.path] for s in scans]
     several = len(set(catalog.sources)) > 1  # a merged set
     sources = [s.source for s in scans] if several else None
-    return SplitData(dm.root, [s.path for s in scans], [s.label for s in scans], groups, sources)
+    known = catalog.sequence_of  # from the label maps (figshare's glioma slices are T1C+)
+    sequences = [known.get(s.label) or sequence_of(s.label) for s in scans] if known else None
+    labels = [s.label for s in scans]
+    return SplitData(dm.root, [s.path for s in scans], labels, groups, sources, sequences)
 
 
 def _split_files(dm: MRIDataModule, split: str) -> list[Path]:
@@ -175,6 +179,8 @@ def write_run_model_card(
         f"{data_cfg.get('test_fraction')}, data.split_seed={data_cfg.get('split_seed')})"
     )
     name = "demo" if data_cfg.get("synthetic") else Path(str(dm.root)).name
+    if data_cfg.get("sources"):  # a merged set: its sources, not their common folder
+        name = "+".join(str(s) for s in data_cfg.sources)
     overrides = " ".join(_command_line_overrides())
     write_model_card(
         RunDir(run_dir).reports / "model_card.md",

@@ -66,3 +66,6 @@ def test_a_run_on_a_merged_set_records_each_images_source(roots, tmp_path):
     by_source = {r["value"]: int(r["n"]) for r in subgroups if r["attribute"] == "source"}
     assert set(by_source) <= {"figshare3", "nickparvar4"} and sum(by_source.values()) > 0
     assert not any(r["value"] == "unreadable now" for r in subgroups)  # .mat slices read too
+    sequences = {r["value"] for r in subgroups if r["attribute"] == "sequence"}
+    assert "T1C+" in sequences  # figshare's slices, known from its label map, not "unknown"
+    assert "figshare3+nickparvar4" in (run / "reports" / "model_card.md").read_text()
