@@ -226,8 +226,10 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
             words = word_answer(best, float(probs[order[0]]), abstain, verdict, predictor.threshold)
             record = _record(path, names, probs, order, words.confidence, verdict.reason)
             record["model"] = Path(cfg.ckpt).name
-            if explainer is not None:
+            if explainer is not None and verdict.accepted:
                 record.update(explainer.explain(path, scan, int(order[0])))
+            elif explainer is not None:  # no class, no heatmap (as on the web page)
+                record.update(gradcam_class="", gradcam="")
             rows.append(record)
     _write(out, rows, skipped)
     _print_table(rows, skipped, out)

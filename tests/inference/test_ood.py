@@ -3,6 +3,7 @@ stored in the checkpoint and the ONNX sidecar, and applied alike by both backend
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,8 @@ def test_both_backends_refuse_foreign_images_and_accept_new_scans(
 
 
 def test_predict_gives_no_class_for_a_foreign_image_unless_told_to(trained_ckpt, exported,
-                                                                   tmp_path):  # fmt: skip
+                                                                   held_out, tmp_path):  # fmt: skip
+    held_out_dir = held_out[0].parents[1]
     folder = tmp_path / "in"
     folder.mkdir()
     blank(folder / "blank.png")
@@ -130,6 +132,13 @@ def test_predict_gives_no_class_for_a_foreign_image_unless_told_to(trained_ckpt,
     written = list(csv.DictReader((tmp_path / "a" / "predictions.csv").open()))
     assert written[0]["class"] == "" and written[0]["probability"] == ""
     assert written[0]["confidence"].startswith("not an MRI scan: the image is blank")
+    shutil.copy(next(held_out_dir.rglob("*.jpeg")), folder / "scan.jpeg")
+    rows, _ = predict(PredictConfig(ckpt=str(trained_ckpt), input=str(folder), explain=True,
+                                    out=str(tmp_path / "c")))  # fmt: skip
+    by_name = {Path(r["file"]).name: r for r in rows}
+    assert by_name["blank.png"]["gradcam"] == "" and by_name["scan.jpeg"]["gradcam"]
+    written = list(csv.DictReader((tmp_path / "c" / "predictions.csv").open()))
+    assert [r["gradcam"] == "" for r in written] == [r["gradcam"] == "" for r in rows]
     rows, _ = predict(PredictConfig(ckpt=str(trained_ckpt), input=str(folder),
                                     out=str(tmp_path / "b"), check_input=False))  # fmt: skip
     assert rows[0]["class"] in load_predictor(exported[0]).class_names
