@@ -1,8 +1,7 @@
 """The Hydra callback that writes the sweep report when a multirun ends
 (``conf/hydra/default.yaml``). Hydra creates it before every run, multirun or not, so this
 module imports nothing heavy: the report (numpy, matplotlib, torch metrics) is imported only
-when a multirun ends. (It replaces ``braintumor.sweeps.report.SweepReportCallback``, which
-imported all of that before every run.)"""
+when a multirun ends."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Writes ``sweep_summary.csv`` (every metric), ``sweep_summary.md`` (the main colu
 (mean ± std per metric) when the jobs differ by ``seed``. Works on unfinished, failed and
 killed sweeps. With an Optuna study (``optuna.db``) in the folder, each job gets its trial's
 state, and the report names Optuna's best trial. Run automatically after every multirun by
-:class:`SweepReportCallback` (``conf/hydra/default.yaml``).
+:class:`braintumor.sweeps.callback.SweepReportCallback` (``conf/hydra/default.yaml``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from braintumor.atomic import write_atomically
 from braintumor.evaluation.metrics import current_name, metric_key
@@ -216,23 +215,6 @@ def write_sweep_report(
         "cv_summary": cv,
         "markdown": markdown_table(flat, columns),
     }
-
-
-class SweepReportCallback(Callback):
-    """Hydra callback: write the sweep report when a multirun ends (never fails the sweep)."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        try:
-            result = write_sweep_report(sweep_dir)
-        except Exception as error:  # a report never fails a sweep
-            log.warning(f"no sweep report for {sweep_dir}: {type(error).__name__}: {error}")
-            return
-        log.info(f"Sweep report: {result['table']} (best job: {result['best_job']})")
-        if result["seed_summary"]:
-            log.info(f"Seed summary: {result['seed_summary']}")
-        if result["cv_summary"]:
-            log.info(f"Cross-validation: {result['cv_summary']}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
