@@ -98,19 +98,21 @@ def part1(out: Path) -> None:
               f"{_best(trials)} |", flush=True)  # fmt: skip
 
 
-def part2(out: Path, n_trials: int, epochs: int, pruner: str) -> None:
-    """One sweep with ``pruner``; the median pruner may stop trials from the 4th on (3 run to
-    the end first), from their second epoch on."""
+def part2(out: Path, n_trials: int, epochs: int, pruner: str, startup: int = 3,
+          warmup: int = 1) -> None:  # fmt: skip
+    """One sweep with ``pruner``; the median pruner lets ``startup`` trials run to the end
+    first and stops others from epoch index ``warmup`` on."""
     print(f"\n## 2. pruner {pruner}: {n_trials} trials x {epochs} epochs, sampler seed 1234\n")
     print(f"| pruner | wall time | trials pruned | epochs trained (of {n_trials * epochs}) "
           "| best val/f1_macro_best | load before/after |")  # fmt: skip
     print("| --- | ---: | ---: | ---: | --- | --- |")
     extra = [
         f"hparams_search.pruner={pruner}",
-        "hydra.sweeper.pruners.median.n_startup_trials=3",
+        f"hydra.sweeper.pruners.median.n_startup_trials={startup}",
+        f"hydra.sweeper.pruners.median.n_warmup_steps={warmup}",
         "test=false",
     ]  # the objective is a validation metric: no test reports
-    r = _sweep(out, f"prune_{pruner}", 1, n_trials, epochs, *extra)
+    r = _sweep(out, f"prune_{pruner}_{startup}_{warmup}", 1, n_trials, epochs, *extra)
     states = [t.state.name for t in r["trials"]]
     print(f"| {pruner} | {r['wall']:.0f} s ({r['wall'] / 60:.1f} min) | "
           f"{states.count('PRUNED')} | {sum(r['epochs'])} | {_best(r['trials'])} | "
@@ -124,6 +126,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8, help="part 2's trials")
     parser.add_argument("--epochs", type=int, default=4, help="part 2's epochs per trial")
     parser.add_argument("--pruner", nargs="+", default=["none", "median"], help="part 2's")
+    parser.add_argument("--startup", type=int, default=3, help="median: trials run in full")
+    parser.add_argument("--warmup", type=int, default=1, help="median: epochs never stopped")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"machine: {os.uname().machine}, {os.cpu_count()} CPUs, Python "
@@ -132,7 +136,7 @@ def main() -> None:
         part1(args.out)
     if args.part in (None, "2"):
         for pruner in args.pruner:
-            part2(args.out, args.trials, args.epochs, pruner)
+            part2(args.out, args.trials, args.epochs, pruner, args.startup, args.warmup)
 
 
 if __name__ == "__main__":
