@@ -5,6 +5,7 @@ every plugin module) stays fast."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -43,6 +44,11 @@ class ResumableOptunaSweeper(Sweeper):
         self.pruner, self.pruners = pruner, pruners or {}
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         logging.getLogger("alembic").setLevel(logging.WARNING)  # optuna's schema chatter
+        if importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None:
+            logging.getLogger(__name__).warning(
+                "the old hydra-optuna-sweeper plugin is installed: its sampler configs may "
+                "shadow ours (hydra/sweeper/sampler). Remove it: pip uninstall hydra-optuna-sweeper"
+            )
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:  # fmt: skip
