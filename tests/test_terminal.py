@@ -119,7 +119,8 @@ def test_make_echoes_the_command_not_its_environment(tmp_path):
     """``make test`` runs under MALLOC_ENV but prints only the command it runs."""
     selected = "tests/test_terminal.py::test_the_summary_fits_80_columns_and_says_macro"
     result = subprocess.run(
-        ["make", "-o", ".venv/.installed", "test", f"ARGS=-q -p no:cacheprovider {selected}"],
+        ["make", "--no-print-directory", "-o", ".venv/.installed", "test",
+         f"ARGS=-q -p no:cacheprovider {selected}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
