@@ -23,17 +23,25 @@ def confusion_counts(
     return flat.reshape(num_classes, num_classes)
 
 
+def class_ratios(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall, F1 and support of each class of a confusion matrix (an undefined
+    ratio is 0)."""
+    tp = np.diag(counts)
+    support, predicted = counts.sum(1), counts.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    return precision, recall, f1, support
+
+
 def metrics_from_counts(counts: np.ndarray) -> dict[str, float]:
     """The headline metrics of a confusion matrix, as scikit-learn defines them: macro
     averages over every class of the model (an undefined ratio counts as 0), balanced accuracy
     over the classes present."""
     tp = np.diag(counts)
-    support, predicted = counts.sum(1), counts.sum(0)
     total = counts.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    precision, recall, f1, support = class_ratios(counts)
     present = support > 0
     return {
         "accuracy": float(tp.sum() / total) if total else float("nan"),

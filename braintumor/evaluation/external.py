@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from braintumor.atomic import write_atomically
-from braintumor.evaluation.bootstrap import HEADLINE, confusion_counts
+from braintumor.evaluation.bootstrap import HEADLINE, class_ratios, confusion_counts
 from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.classification import write_report_rows
 from braintumor.evaluation.confusion_report import write_confusion_reports
@@ -60,12 +60,8 @@ def shared_metrics(counts: np.ndarray, n_shared: int) -> dict[str, float]:
     the shared labels (the only true ones): macro averages over those alone; an answer in a
     model-only class is a miss of the true one."""
     tp = np.diag(counts)[:n_shared]
-    support, predicted = counts.sum(1)[:n_shared], counts.sum(0)[:n_shared]
     total = counts.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        f1 = np.where(support + predicted > 0, 2 * tp / (support + predicted), 0.0)
+    precision, recall, f1, support = (r[:n_shared] for r in class_ratios(counts))
     present = support > 0
     return {
         "accuracy": float(tp.sum() / total) if total else float("nan"),
