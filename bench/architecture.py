@@ -75,7 +75,7 @@ def receives_config(tree: ast.Module) -> bool:
             words = set(re.findall(r"\w+", kind))
             if not kind or words & {"DictConfig", "Mapping", "Any", "dict"}:
                 return True  # a config of its own command line (a dataclass) does not count
-        if isinstance(node, ast.ImportFrom) and node.module == "omegaconf":
+        if isinstance(node, ast.ImportFrom) and node.module == "omegaconf":  # noqa: SIM102
             if any(a.name == "DictConfig" for a in node.names):
                 return True
         if isinstance(node, ast.Attribute) and node.attr == "DictConfig":

@@ -14,6 +14,7 @@ Reads made by Hydra's ``instantiate`` count for the module that called it.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import tempfile
 from collections import Counter
@@ -83,7 +84,7 @@ def main() -> None:
         train(cfg)
     readers = Counter(READS)
     stops = [m for i, m in enumerate(READS) if i == 0 or READS[i - 1] != m]
-    climbs = [(a, b) for a, b in zip(stops, stops[1:], strict=False) if floor(b) > floor(a)]
+    climbs = [(a, b) for a, b in itertools.pairwise(stops) if floor(b) > floor(a)]
     files = sorted(readers)
     print(f"reads of the composed config: {len(READS)} from {len(files)} modules")
     for name in files:
