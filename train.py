@@ -22,8 +22,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
-from braintumor.config_check import check_command_line, check_config
 from braintumor.errors import BraintumorError
+from braintumor.pipeline.config_check import check_command_line, check_config
 from braintumor.runs.names import register_resolvers
 
 register_resolvers()  # before Hydra composes: `--cfg job --resolve` needs ${run_name:...}
@@ -64,10 +64,12 @@ def main(cfg: DictConfig) -> float | None:
         tune_malloc()
     from lightning.pytorch.utilities import rank_zero_only
 
-    from braintumor import pipeline  # imported here so `--help` and `--cfg` stay fast
+    # imported here so that `--help` and `--cfg` stay fast
+    from braintumor.pipeline.evaluate import evaluate
+    from braintumor.pipeline.train import train
     from braintumor.runs.record import recorded_run
 
-    run = pipeline.train if cfg.get("train", True) else pipeline.evaluate
+    run = train if cfg.get("train", True) else evaluate
     job = HydraConfig.get().job
     overrides = list(HydraConfig.get().overrides.task)
     num = job.get("num") if multirun else None

@@ -160,14 +160,46 @@ def measure() -> dict:
     }
 
 
+def config_leaves(conf_dir: Path = ROOT / "conf", faced: bool = False) -> list[str]:
+    """The leaves of the default composed config (``conf/train.yaml``, Hydra's own node left
+    out): every ``a.b.c`` a command line can set. ``faced``: less the machinery a user never
+    sets (``_target_``, ``_partial_``, ``_recursive_``) and the interpolations of other keys
+    (``${paths.output_dir}/checkpoints``)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import DictConfig, ListConfig
+
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        cfg = compose("train")
+
+    def walk(node: object, prefix: str) -> list[str]:
+        name = prefix.rstrip(".").rsplit(".", 1)[-1]
+        if faced and (name in ("_target_", "_partial_", "_recursive_")
+                      or getattr(node, "_is_interpolation", lambda: False)()):  # fmt: skip
+            return []
+        if isinstance(node, DictConfig):
+            out = []
+            for key in node:
+                out += walk(node._get_node(key), f"{prefix}{key}.")
+            return out or [prefix.rstrip(".")]
+        if isinstance(node, ListConfig):
+            return [prefix.rstrip(".")]
+        return [prefix.rstrip(".")]
+
+    return sorted(walk(cfg, ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the measurement as JSON")
     found = measure()
+    found["config_leaves"] = len(config_leaves())
+    found["config_leaves_faced"] = len(config_leaves(faced=True))
     if parser.parse_args().json:
         print(json.dumps(found, indent=2))
         return
     print(f"modules {found['modules']}, lines {found['lines']}")
+    print(f"config leaves of the default composition: {found['config_leaves']} "
+          f"({found['config_leaves_faced']} a user faces)")  # fmt: skip
     print(f"modules over {LONG} lines: {len(found['long_modules'])}")
     for name, n in found["long_modules"]:
         print(f"  {n:5d}  {name}")

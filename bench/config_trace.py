@@ -2,14 +2,15 @@
 
 Composes ``conf/train.yaml`` (demo data, one short epoch), watches every read of the config
 (``cfg.x``, ``cfg["x"]``, ``cfg.get``, iteration) and records which ``braintumor`` module made
-it, in time order, while :func:`braintumor.pipeline.train` runs. Prints:
+it, in time order, while :func:`braintumor.train` runs. Prints:
 
 - the modules that read the composed config (target: only ``braintumor.pipeline.*``);
 - the *stops*: consecutive reads from one module collapsed into one;
 - the *climbs*: stops whose floor (``bench/architecture.py``'s ``FLOORS``) is above the one
   before, i.e. the config went down a floor and then back up.
 
-Reads made by Hydra's ``instantiate`` count for the module that called it.
+Reads made by Hydra's ``instantiate`` of a node of it count for the module that called it;
+configs that Hydra builds from plain values (``_convert_``ed arguments) are not the composed one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ OVERRIDES = [
     "logger=none",
 ]  # fmt: skip
 READS: list[str] = []
+TRACED = "braintumor_traced"  # a flag of the composed config, inherited by its nodes
 
 
 def _caller() -> str | None:
@@ -52,7 +54,7 @@ def _watch(cls: type, method: str) -> None:
 
     def watched(self, *args, **kwargs):
         who = _caller()
-        if who is not None:
+        if who is not None and self._get_flag(TRACED):  # the composed config (or a copy)
             READS.append(who)
         return original(self, *args, **kwargs)
 
@@ -74,13 +76,13 @@ def main() -> None:
                                               "data.synthetic=false"])  # fmt: skip
         with open_dict(cfg):
             cfg.paths.output_dir = str(Path(tmp) / "run")
-        from braintumor import pipeline
+        cfg._set_flag(TRACED, True)
+        from braintumor.pipeline.train import train
 
         for cls in (DictConfig, ListConfig):
             for method in ("__getattr__", "__getitem__", "get", "__iter__", "__contains__"):
                 if hasattr(cls, method):
                     _watch(cls, method)
-        train = getattr(pipeline, "train", None) or pipeline.run.train
         train(cfg)
     readers = Counter(READS)
     stops = [m for i, m in enumerate(READS) if i == 0 or READS[i - 1] != m]

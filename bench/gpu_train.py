@@ -28,7 +28,7 @@ from common import append, compose_train, header
 from lightning.pytorch import Callback
 from omegaconf import open_dict
 
-from braintumor.pipeline import build_datamodule, build_module, build_trainer
+from braintumor.pipeline.build import build_datamodule, build_module, build_trainer
 
 
 class StepClock(Callback):

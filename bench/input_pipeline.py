@@ -27,7 +27,7 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from braintumor.data.datamodule import MRIDataModule
-from braintumor.pipeline import build_datamodule
+from braintumor.pipeline.build import build_datamodule
 
 
 def rate(loader: DataLoader, batches: int | None = None) -> float:

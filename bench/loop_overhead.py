@@ -23,7 +23,7 @@ from lightning.pytorch import Callback
 from omegaconf import open_dict
 from torch.utils.data import DataLoader, TensorDataset
 
-from braintumor.pipeline import build_trainer
+from braintumor.pipeline.build import build_trainer
 
 
 class EpochClock(Callback):

@@ -27,7 +27,7 @@ import json, resource, sys
 sys.path.insert(0, {bench!r})
 import lightning.pytorch, torch, torchvision  # what every run imports
 from common import compose_train
-from braintumor.pipeline import build_datamodule
+from braintumor.pipeline.build import build_datamodule
 imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 cfg = compose_train(["data=folder", "data.root={root}", "data.image_size={size}"])
 dm = build_datamodule(cfg)

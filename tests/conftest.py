@@ -110,7 +110,7 @@ def tensorboard_dir(run_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained_ckpt(tmp_path_factory, tiny_root) -> Path:
     """The best checkpoint of a real 3-epoch run on the tiny data (for predict/export/app)."""
-    from braintumor import pipeline
+    from braintumor.pipeline.train import train
 
     run_dir = tmp_path_factory.mktemp("inference") / "run"
     overrides = ["data=folder", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=3", "seed=1",
@@ -119,7 +119,7 @@ def trained_ckpt(tmp_path_factory, tiny_root) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny model: one thread is much faster on a busy 2-core machine
     try:
-        pipeline.train(compose_config(run_dir, overrides))
+        train(compose_config(run_dir, overrides))
     finally:
         torch.set_num_threads(threads)
         GlobalHydra.instance().clear()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from braintumor.config_check import check_command_line, check_config
 from braintumor.data.synthetic import ensure_synthetic_dataset
 from braintumor.errors import DataError, UsageError
+from braintumor.pipeline.config_check import check_command_line, check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -112,8 +112,8 @@ def test_the_command_line_check_leaves_sweeps_and_hydra_groups_to_hydra():
     ("override", "message"),
     [
         ("data.batch_size=0", "data.batch_size=0: expected a whole number >= 1"),
-        ("data.val_fraction=1.5", "data.val_fraction=1.5: expected a fraction"),
-        ("data.channels=2", "data.channels=2: expected 1 or 3"),
+        ("data.val_fraction=1.5", "data.val_fraction=1.5: expected a number in [0, 1)"),
+        ("data.channels=2", "data.channels=2: expected one of 1, 3"),
         ("model.optimizer.lr=-1", "model.optimizer.lr=-1: expected a number > 0"),
         ("trainer.max_epochs=ten", "trainer.max_epochs='ten'"),
     ],

@@ -13,7 +13,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from braintumor import pipeline
+from braintumor.pipeline.train import train
 from tests.conftest import FAST, compose_config
 
 QUIET = ["logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples", "seed=7",
@@ -26,7 +26,7 @@ def _run(run_dir, overrides) -> tuple[str, dict]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        pipeline.train(compose_config(run_dir, [*FAST, *QUIET, *overrides]))
+        train(compose_config(run_dir, [*FAST, *QUIET, *overrides]))
     finally:
         torch.set_num_threads(threads)
         GlobalHydra.instance().clear()

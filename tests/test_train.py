@@ -14,10 +14,12 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from braintumor import pipeline
 from braintumor.data.image import load_image
 from braintumor.data.transforms import eval_transform
 from braintumor.errors import DataError
+from braintumor.pipeline.build import build_datamodule, build_module
+from braintumor.pipeline.evaluate import evaluate
+from braintumor.pipeline.train import train
 from braintumor.training.module import MRIClassifier
 from tests.conftest import FAST, ROOT, tensorboard_dir
 
@@ -53,7 +55,7 @@ def test_misspelled_key_or_group_fails_at_startup(compose):
 
 def test_fast_dev_run(make_cfg, tmp_path):
     cfg = make_cfg("debug=fdr")
-    metrics = pipeline.train(cfg)
+    metrics = train(cfg)
     assert "train/loss" in metrics
     assert (tmp_path / "run" / "split.csv").is_file()
 
@@ -66,7 +68,7 @@ def trained_run(tmp_path_factory, tiny_root):
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     overrides = ["data=folder", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=2", "seed=1"]
     cfg = compose_config(run_dir, overrides)
-    metrics = pipeline.train(cfg)
+    metrics = train(cfg)
     GlobalHydra.instance().clear()
     return run_dir, metrics, tiny_root
 
@@ -201,7 +203,7 @@ def test_evaluate_checkpoint_reproduces_test_metrics(trained_run, tmp_path):
     overrides = ["data=folder", f"data.root={data_root}", *FAST, "train=false", f"ckpt_path={ckpt}",
                  "data.split_seed=12345", "data.image_size=64"]  # fmt: skip
     cfg = compose_config(tmp_path / "eval", overrides)
-    metrics = pipeline.evaluate(cfg)
+    metrics = evaluate(cfg)
     GlobalHydra.instance().clear()
     original = json.loads((run_dir / "reports" / "test_metrics.json").read_text())
     again = json.loads((tmp_path / "eval" / "reports" / "test_metrics.json").read_text())
@@ -226,7 +228,7 @@ def test_evaluate_rejects_a_checkpoint_of_other_classes(trained_run, tmp_path, t
     OmegaConf.update(cfg, "ckpt_path", str(Path(tmp_path / "copy.ckpt")))
     Path(tmp_path / "copy.ckpt").write_bytes(ckpt.read_bytes())  # no split.csv beside it
     with pytest.raises(DataError, match=r"missing from the data \['" + first.name):
-        pipeline.evaluate(cfg)
+        evaluate(cfg)
     GlobalHydra.instance().clear()
 
 
@@ -235,8 +237,8 @@ def test_class_weights_balanced(make_cfg, tiny_copy):
     for f in sorted(victim.glob("*.jpeg"))[8:]:
         f.unlink()
     cfg = make_cfg("model.class_weights=balanced", "model.label_smoothing=0.1", root=tiny_copy)
-    dm = pipeline.build_datamodule(cfg)
-    module = pipeline.build_module(cfg, dm)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm)
     weights = module.criterion.weight
     counts = torch.tensor(dm.class_counts("train"), dtype=torch.float32)
     assert counts[0] < counts[1] and weights[0] > weights[1]

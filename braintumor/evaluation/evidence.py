@@ -33,6 +33,7 @@ from braintumor.evaluation.cases import case_metrics, case_results, write_cases_
 from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
 from braintumor.evaluation.per_class import per_class_metrics
 from braintumor.evaluation.selective import abstention_threshold, apply_threshold, risk_coverage
+from braintumor.evaluation.settings import EvaluationSettings
 from braintumor.evaluation.subgroups import (
     mode_group,
     sequence_of,
@@ -41,32 +42,6 @@ from braintumor.evaluation.subgroups import (
     write_subgroups_csv,
 )
 from braintumor.evaluation.temperature import fit_temperature, scale
-
-CALIBRATIONS = ("temperature", "none")
-
-
-@dataclass(frozen=True)
-class EvidenceSettings:
-    """The ``eval.*`` keys: how the evidence is computed."""
-
-    calibration: str = "temperature"  # temperature | none
-    bootstrap: int = 1000  # resamples of the 95% intervals (0: none)
-    target_accuracy: float = 0.99  # the abstention threshold is chosen for this on validation
-    tta: str = "none"  # none | flip | flip_shift
-    ece_bins: int = 15
-    seed: int = 0
-    ood: Mapping[str, Any] | None = None  # eval.ood: the out-of-distribution check's settings
-    min_support: int = 10  # confusion matrices mark the rows of fewer images
-
-    def __post_init__(self) -> None:
-        if self.calibration not in CALIBRATIONS:
-            raise ValueError(
-                f"eval.calibration must be one of {CALIBRATIONS}, got '{self.calibration}'."
-            )
-        if not 0 < self.target_accuracy <= 1:
-            raise ValueError(f"eval.target_accuracy must be in (0, 1], got {self.target_accuracy}.")
-        if self.min_support < 0:
-            raise ValueError(f"eval.min_support must be 0 or more, got {self.min_support}.")
 
 
 @dataclass(frozen=True)
@@ -110,7 +85,7 @@ class SplitEvidence:
 
 
 def calibrate(
-    settings: EvidenceSettings,
+    settings: EvaluationSettings,
     val: tuple[np.ndarray, np.ndarray] | None,
     stored: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -173,7 +148,7 @@ def split_evidence(
     class_names: Sequence[str],
     data: SplitData,
     calibration: Mapping[str, Any],
-    settings: EvidenceSettings,
+    settings: EvaluationSettings,
 ) -> SplitEvidence:
     """Calibrate ``raw`` probabilities, compute the split's evidence, write its figures and
     tables into ``out_dir``; the metrics JSON fields are returned (the caller writes it)."""

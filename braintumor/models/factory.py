@@ -32,12 +32,12 @@ def _import(target: str) -> type:
         raise ValueError(f"the network config's _target_ '{target}' is not a class.") from None
 
 
-def network_class(cfg: Mapping[str, Any]) -> tuple[type, dict[str, Any]]:
+def network_class(spec: Mapping[str, Any]) -> tuple[type, dict[str, Any]]:
     """The class a network config (or a model config holding one under ``net``) names, and
     its other settings."""
-    if isinstance(cfg.get("net"), Mapping):
-        cfg = cfg["net"]
-    settings = dict(cfg)
+    if isinstance(spec.get("net"), Mapping):
+        spec = spec["net"]
+    settings = dict(spec)
     target = settings.pop("_target_", None)
     if target is None:
         name = settings.get("name")
@@ -52,13 +52,13 @@ def network_class(cfg: Mapping[str, Any]) -> tuple[type, dict[str, Any]]:
     return _import(target), settings
 
 
-def build_model(cfg: Mapping[str, Any], num_classes: int, in_channels: int) -> nn.Module:
-    """The network of ``cfg`` (``model.net``, or the model config holding it) with
+def build_model(spec: Mapping[str, Any], num_classes: int, in_channels: int) -> nn.Module:
+    """The network of ``spec`` (``model.net``, or the model config holding it) with
     ``num_classes`` outputs and ``in_channels`` input channels.
 
     Parameters
     ----------
-    cfg : ``_target_`` or ``name`` and the constructor's arguments (see the module docstring).
+    spec : ``_target_`` or ``name`` and the constructor's arguments (see the module docstring).
         A checkpoint's copy may also hold ``num_classes`` and ``in_channels``; they must then
         agree with the arguments.
     num_classes, in_channels : from the data.
@@ -67,7 +67,7 @@ def build_model(cfg: Mapping[str, Any], num_classes: int, in_channels: int) -> n
     -------
     The ``nn.Module``, its head sized to ``num_classes``.
     """
-    cls, settings = network_class(cfg)
+    cls, settings = network_class(spec)
     sized = {"num_classes": int(num_classes), "in_channels": int(in_channels)}
     for key in SIZED_BY_THE_DATA:
         stored = settings.pop(key, sized[key])
@@ -78,11 +78,11 @@ def build_model(cfg: Mapping[str, Any], num_classes: int, in_channels: int) -> n
     return cls(**sized, **settings)
 
 
-def model_data_config(cfg: Mapping[str, Any], in_channels: int) -> DataConfig:
-    """The data config (:mod:`braintumor.models.data_config`) of the network ``cfg`` builds,
+def model_data_config(spec: Mapping[str, Any], in_channels: int) -> DataConfig:
+    """The data config (:mod:`braintumor.models.data_config`) of the network ``spec`` builds,
     without building it (nor fetching weights): the network class's ``resolve_data_config``;
     for a class without one, ImageNet's mean/std when it starts from pretrained weights."""
-    cls, settings = network_class(cfg)
+    cls, settings = network_class(spec)
     for key in SIZED_BY_THE_DATA:
         settings.pop(key, None)
     resolve = getattr(cls, "resolve_data_config", None)

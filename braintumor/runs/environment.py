@@ -8,13 +8,14 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
+from braintumor.atomic import write_atomically
 from braintumor.runs.layout import RunDir
 
 PACKAGES = ("braintumor", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core",
@@ -47,8 +48,8 @@ def git_state(folder: Path = SOURCE) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def environment(cfg: DictConfig | None = None) -> dict[str, Any]:
-    """Versions, git state, machine and (resolved) config of this process."""
+def environment(config_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Versions, git state, machine and the resolved config (``config_values``, plain values)."""
     info: dict[str, Any] = {
         "versions": {name: _version(name) for name in PACKAGES},
         "python": sys.version.split()[0],
@@ -63,14 +64,14 @@ def environment(cfg: DictConfig | None = None) -> dict[str, Any]:
         },
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
-    if cfg is not None:
-        info["config"] = OmegaConf.to_container(cfg, resolve=True)
+    if config_values is not None:
+        info["config"] = dict(config_values)
     return info
 
 
-def write_environment(run_dir: Path, cfg: DictConfig | None = None) -> Path:
-    """Write ``run_dir/environment.json``; return its path."""
+def write_environment(run_dir: Path, config_values: Mapping[str, Any] | None = None) -> Path:
+    """Write ``run_dir/environment.json`` (atomically); return its path."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = RunDir(run_dir).environment
-    path.write_text(json.dumps(environment(cfg), indent=2, default=str) + "\n")
+    write_atomically(path, json.dumps(environment(config_values), indent=2, default=str) + "\n")
     return path

@@ -8,7 +8,7 @@ Writes ``sweep_summary.csv`` (every metric), ``sweep_summary.md`` (the main colu
 (mean ± std per metric) when the jobs differ by ``seed``. Works on unfinished, failed and
 killed sweeps. With an Optuna study (``optuna.db``) in the folder, each job gets its trial's
 state, and the report names Optuna's best trial. Run automatically after every multirun by
-:class:`braintumor.sweeps.callback.SweepReportCallback` (``conf/hydra/default.yaml``).
+:class:`braintumor.pipeline.sweep_callback.SweepReportCallback` (``conf/hydra/default.yaml``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from torch.utils.tensorboard.summary import hparams
 
 from braintumor.evaluation.per_class_plot import plot_per_class
-from braintumor.training.hparams import command_line_keys, swept_keys
 
 TABLE_COLUMNS = ("precision", "recall", "f1", "support", "auroc")
 
@@ -41,6 +40,7 @@ class RunBoard(TensorBoardLogger):
             for category, charts in (layout or {}).items()
         }
         self._layout_written = False
+        self.differing: set[str] = set()  # keys a sweep varies (set with the final metrics)
 
     def _write_layout(self) -> None:
         if self._layout_written or not self.layout:
@@ -58,7 +58,7 @@ class RunBoard(TensorBoardLogger):
         """``params`` for ``hparams.yaml``; with ``metrics`` also the HPARAMS tab's row, where
         the keys a sweep varies (in a single run: those its command line set) are marked as
         the ones that differ between runs: TensorBoard lists them first and shows the first
-        five hyperparameters by default."""
+        five hyperparameters by default (``differing``, given by the pipeline)."""
         self._write_layout()
         if not metrics or not isinstance(metrics, Mapping):
             super().log_hyperparams(params, metrics, step)
@@ -67,8 +67,7 @@ class RunBoard(TensorBoardLogger):
         params = {k: v for k, v in dict(params).items() if v is not None}
         self.log_metrics(metrics, step)
         experiment, start, end = hparams(params, dict(metrics))
-        # a sweep's swept keys; a single run: everything its command line set
-        mark_differing(experiment, set(swept_keys() or command_line_keys()) & set(params))
+        mark_differing(experiment, self.differing & set(params))
         writer = self.experiment._get_file_writer()
         for summary in (experiment, start, end):
             writer.add_summary(summary, step)

@@ -56,11 +56,11 @@ def test_audit_command_writes_markdown_and_json(dirty, tmp_path, capsys):
 
 
 def test_brain44c_run_reports_bad_files_and_keeps_duplicates_together(dirty, make_cfg, tmp_path):
-    from braintumor import pipeline
+    from braintumor.pipeline.train import train
 
     cfg = make_cfg("data=brain44c", f"data.root={dirty.root}", "data.image_size=32")
     with pytest.warns(UserWarning, match="skipping 1 unreadable") as record:
-        metrics = pipeline.train(cfg)
+        metrics = train(cfg)
     assert any(dirty.unreadable[0] in str(w.message) for w in record)
     run = tmp_path / "run"
     skipped = list(csv.DictReader((run / "skipped_images.csv").open()))

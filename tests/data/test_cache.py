@@ -10,11 +10,11 @@ from PIL import Image
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
-from braintumor import pipeline
 from braintumor.data.batch_augment import BatchAugment
 from braintumor.data.cache import cache_key, decode_all, decode_resized
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.skipped import read_skipped
+from braintumor.pipeline.train import train
 
 
 def _dm(root, cache, tmp_path, **kwargs):
@@ -101,7 +101,7 @@ def test_cached_and_uncached_runs_train_identically(make_cfg):
     for cache in ("none", "memory"):
         cfg = make_cfg(f"data.cache={cache}", "logger=none", "~callbacks.lr_monitor",
                        "trainer.max_epochs=2", run=cache)  # fmt: skip
-        metrics[cache] = pipeline.train(cfg)
+        metrics[cache] = train(cfg)
     assert "train/loss" in metrics["none"] and "val/f1_macro_best" in metrics["none"]
     assert metrics["none"] == metrics["memory"]
 
@@ -118,7 +118,7 @@ def test_augment_on_device_trains_and_augments_each_image(make_cfg, tiny_root, t
     assert 0 < sum(flipped) < len(flipped)  # not one random draw for the whole batch
     for mode in ("device", "batch"):
         cfg = make_cfg(f"data.augment_on={mode}", "data.crop_margin=0.25", run=mode)
-        metrics = pipeline.train(cfg)
+        metrics = train(cfg)
         assert 0.0 <= metrics["val/f1_macro_best"] <= 1.0 and np.isfinite(metrics["train/loss"])
 
 
@@ -218,7 +218,7 @@ def test_an_image_that_fails_in_the_cache_build_is_in_skipped_images_not_in_spli
     cfg = make_cfg("data.check_images=false", "data.group_near_duplicates=false", *quiet,
                    root=tiny_copy)  # fmt: skip
     with pytest.warns(UserWarning, match="skipping 1 unreadable"):
-        pipeline.train(cfg)
+        train(cfg)
     run_dir = tmp_path / "run"
     name = str(victim.relative_to(tiny_copy))
     assert name not in (run_dir / "split.csv").read_text()

@@ -6,7 +6,7 @@ import json
 import pytest
 from hydra.utils import instantiate
 
-from braintumor.pipeline import train
+from braintumor.pipeline.train import train
 from tests.conftest import FAST, compose_config
 from tests.data.public_sets import write_br35h, write_figshare, write_nickparvar
 

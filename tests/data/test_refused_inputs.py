@@ -107,7 +107,7 @@ def test_evaluating_other_data_refuses_the_checkpoints_split_unless_told(
 
     from hydra.core.global_hydra import GlobalHydra
 
-    from braintumor import pipeline
+    from braintumor.pipeline.evaluate import evaluate
     from tests.conftest import FAST, compose_config
 
     bigger = Path(shutil.copytree(tiny_root, tmp_path / "bigger"))
@@ -119,9 +119,9 @@ def test_evaluating_other_data_refuses_the_checkpoints_split_unless_told(
     try:
         cfg = compose_config(tmp_path / "eval", overrides)
         with pytest.raises(DataError, match=r"(?s)16 are not in it.*eval.reuse_split=false"):
-            pipeline.evaluate(cfg)
+            evaluate(cfg)
         cfg = compose_config(tmp_path / "eval_new", [*overrides, "eval.reuse_split=false"])
-        metrics = pipeline.evaluate(cfg)
+        metrics = evaluate(cfg)
     finally:
         GlobalHydra.instance().clear()
     split = (tmp_path / "eval_new" / "split.csv").read_text().splitlines()

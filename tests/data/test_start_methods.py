@@ -8,8 +8,8 @@ import pickle
 import pytest
 import torch
 
-from braintumor import pipeline
 from braintumor.data.datamodule import MRIDataModule
+from braintumor.pipeline.train import train
 
 QUIET = ["logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples",
          "data.group_near_duplicates=false"]  # fmt: skip
@@ -17,7 +17,7 @@ SPAWN = ["data.num_workers=1", "data.multiprocessing_context=spawn"]
 
 
 def _val_metrics(make_cfg, tmp_path, run: str, *overrides: str) -> dict:
-    pipeline.train(make_cfg(*QUIET, *overrides, run=run))
+    train(make_cfg(*QUIET, *overrides, run=run))
     return json.loads((tmp_path / run / "reports" / "val_metrics.json").read_text())
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from braintumor import pipeline
 from braintumor.evaluation.metrics import METRIC_NAMES, REPORT_FIELDS
+from braintumor.pipeline.evaluate import evaluate
+from braintumor.pipeline.train import train
 from tests.conftest import FAST, compose_config
 
 QUIET = ["logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples",
@@ -33,7 +34,7 @@ def evidence_run(tiny_root, tmp_path_factory):
     overrides = ["data=folder", f"data.root={tiny_root}", *FAST, *QUIET,
                  f"data.group_file={groups}", "eval.tta=flip"]  # fmt: skip
     try:
-        metrics = pipeline.train(compose_config(run_dir, overrides))
+        metrics = train(compose_config(run_dir, overrides))
     finally:
         GlobalHydra.instance().clear()
     return run_dir, metrics, groups
@@ -80,7 +81,7 @@ def test_the_calibration_travels_in_the_checkpoint_to_evaluate_and_predict(
                          *QUIET, "train=false", f"ckpt_path={ckpt}",
                          f"data.group_file={groups}", "eval.tta=flip"])  # fmt: skip
     try:
-        pipeline.evaluate(cfg)
+        evaluate(cfg)
     finally:
         GlobalHydra.instance().clear()
     again = json.loads((tmp_path / "eval" / "reports" / "test_metrics.json").read_text())

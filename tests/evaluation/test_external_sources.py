@@ -15,11 +15,12 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from braintumor import pipeline
 from braintumor.data.figshare import read_figshare_image
 from braintumor.errors import UsageError
 from braintumor.evaluation.metrics import is_metric_key
-from braintumor.training.external_sets import leave_source_out
+from braintumor.pipeline.evaluate import evaluate
+from braintumor.pipeline.external_sets import leave_source_out
+from braintumor.pipeline.train import train
 from tests.conftest import FAST, ROOT, compose_config
 from tests.data.public_sets import write_44c, write_figshare, write_nickparvar
 
@@ -27,12 +28,12 @@ QUICK = [*FAST, "logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_sa
          "eval.bootstrap=50", "trainer.max_epochs=2", "model.optimizer.lr=3e-3"]  # fmt: skip
 
 
-def _run(run_dir: Path, overrides: list[str], evaluate: bool = False) -> dict[str, float]:
+def _run(run_dir: Path, overrides: list[str], scoring: bool = False) -> dict[str, float]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         cfg = compose_config(run_dir, [*QUICK, *overrides])
-        return pipeline.evaluate(cfg) if evaluate else pipeline.train(cfg)
+        return evaluate(cfg) if scoring else train(cfg)
     finally:
         torch.set_num_threads(threads)
         GlobalHydra.instance().clear()
@@ -54,7 +55,7 @@ def test_figshare_scored_by_a_nickparvar_model_checks_grad_cam_against_masks(set
     # no eval.external: figshare3 is not a source the checkpoint's run trained on (auto)
     scoring = ["train=false", f"ckpt_path={ckpt}", "data=figshare3",
                f"data.root={sets['figshare3']}"]  # fmt: skip
-    metrics = _run(tmp_path / "eval", scoring, evaluate=True)
+    metrics = _run(tmp_path / "eval", scoring, scoring=True)
     out = tmp_path / "run" / "reports" / "external" / "figshare3"
     report = json.loads((out / "external_metrics.json").read_text())
     assert report["level"] == "family" and report["trained_on"] == ["nickparvar4"]
@@ -73,7 +74,7 @@ def test_figshare_scored_by_a_nickparvar_model_checks_grad_cam_against_masks(set
     own = ["train=false", f"ckpt_path={ckpt}", "data=nickparvar4",
            f"data.root={sets['nickparvar4']}", "eval.external=true"]  # fmt: skip
     with pytest.raises(UsageError, match="trained on source 'nickparvar4'"):
-        _run(tmp_path / "own", own, evaluate=True)  # its own set is no external one
+        _run(tmp_path / "own", own, scoring=True)  # its own set is no external one
 
 
 def test_a_source_left_out_of_merged_training_is_scored_without_copies(sets, tmp_path):

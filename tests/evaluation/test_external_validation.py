@@ -12,8 +12,9 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from braintumor import pipeline
 from braintumor.errors import DataError
+from braintumor.pipeline.evaluate import evaluate
+from braintumor.pipeline.train import train
 from tests.conftest import FAST, compose_config
 from tests.data.public_sets import NICKPARVAR, write_class_folders
 
@@ -32,7 +33,7 @@ def nickparvar_run(tmp_path_factory) -> tuple[Path, Path]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        pipeline.train(compose_config(run_dir, ["data=folder", f"data.root={root}", *TRAIN_FAST]))
+        train(compose_config(run_dir, ["data=folder", f"data.root={root}", *TRAIN_FAST]))
     finally:
         torch.set_num_threads(threads)
         GlobalHydra.instance().clear()
@@ -43,7 +44,7 @@ def _score(ckpt: Path, root: Path, out: Path, *overrides: str) -> dict[str, floa
     cfg = compose_config(out, ["data=folder", f"data.root={root}", *FAST, "train=false",
                                f"ckpt_path={ckpt}", "eval.bootstrap=50", *overrides])  # fmt: skip
     try:
-        return pipeline.evaluate(cfg)
+        return evaluate(cfg)
     finally:
         GlobalHydra.instance().clear()
 

@@ -89,7 +89,7 @@ def test_summary_per_class_and_overall(tmp_path):
 
 
 def test_grad_cam_explains_the_true_labels_most_probable_class_or_the_answer():
-    from braintumor.training.external_validation import _targets
+    from braintumor.pipeline.external import _targets
 
     probs = np.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]])
     # image 0's true label is held by classes 0 and 2 (e.g. two glioma types); image 1's by none

@@ -146,13 +146,10 @@ def test_predict_gives_no_class_for_a_foreign_image_unless_told_to(trained_ckpt,
 
 
 def test_eval_ood_settings_come_from_the_config_and_null_turns_the_check_off(compose):
-    from types import SimpleNamespace
+    from braintumor.pipeline.settings import evaluation_settings
 
-    from braintumor.training.reporting import evidence_settings
-
-    module = SimpleNamespace(hparams={})
-    settings = evidence_settings(compose(), module).ood
-    assert ood.OodSettings(**settings) == ood.OodSettings()  # conf/train.yaml = the defaults
-    assert evidence_settings(compose(["eval.ood=null"]), module).ood is None
+    settings = evaluation_settings(compose()).ood
+    assert ood.OodSettings(**settings) == ood.OodSettings()  # conf/eval = the defaults
+    assert evaluation_settings(compose(["eval.ood=null"])).ood is None
     with pytest.raises(ValueError, match=r"eval\.ood\.acceptance must be in"):
         ood.OodSettings(**{**settings, "acceptance": 1.0})

@@ -7,10 +7,11 @@ import pytest
 import torch
 from lightning.pytorch import Callback, Trainer
 
-from braintumor import pipeline
 from braintumor.errors import WeightsUnavailableError
 from braintumor.models import backbones, build_model, model_data_config
 from braintumor.models.backbones import Backbone
+from braintumor.pipeline.build import build_datamodule, build_module, model_normalization
+from braintumor.pipeline.train import train
 from braintumor.training.callbacks import FreezeBackbone
 from braintumor.training.module import MRIClassifier
 from braintumor.training.schedulers import warmup_cosine
@@ -42,7 +43,7 @@ def test_every_backbone_trains_a_step(arch, channels):
 @pytest.mark.parametrize("channels", [1, 3])
 def test_backbone_fast_dev_run_through_the_config(make_cfg, channels):
     cfg = make_cfg("model=backbone", "debug=fdr", f"data.channels={channels}", "data.batch_size=4")
-    metrics = pipeline.train(cfg)
+    metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
 
 
@@ -52,7 +53,7 @@ def test_backbone_fast_dev_run_through_the_config(make_cfg, channels):
 def test_every_backbone_runs_a_fast_dev_run(make_cfg, arch, channels):
     cfg = make_cfg("model=backbone", f"model.net.name={arch}", "debug=fdr",
                    f"data.channels={channels}", "data.batch_size=4")  # fmt: skip
-    metrics = pipeline.train(cfg)
+    metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
 
 
@@ -104,35 +105,33 @@ def test_offline_pretrained_fails_at_startup_with_instructions(make_cfg, tmp_pat
     torch.hub.set_dir(str(tmp_path / "empty-hub"))
     try:
         cfg = make_cfg("model=backbone", "model.net.pretrained=true")
-        dm = pipeline.build_datamodule(cfg)
+        dm = build_datamodule(cfg)
         with pytest.raises(
             WeightsUnavailableError, match=r"resnet18-f37072fd\.pth(.|\n)*weights_path"
         ):
-            pipeline.build_module(cfg, dm)
+            build_module(cfg, dm)
     finally:
         torch.hub.set_dir(hub)
 
 
 def test_normalization_follows_the_model_config(make_cfg, resnet_file):
     path, _ = resnet_file
-    scratch = pipeline.build_datamodule(make_cfg("model=backbone"))
+    scratch = build_datamodule(make_cfg("model=backbone"))
     assert scratch.mean == [0.5]
-    pretrained = pipeline.build_datamodule(
-        make_cfg("model=backbone", f"model.net.weights_path={path}")
-    )
+    pretrained = build_datamodule(make_cfg("model=backbone", f"model.net.weights_path={path}"))
     assert pretrained.mean == pytest.approx([0.449], abs=1e-3)
-    rgb = pipeline.build_datamodule(
+    rgb = build_datamodule(
         make_cfg("model=backbone", f"model.net.weights_path={path}", "data.channels=3")
     )
     assert rgb.mean == pytest.approx([0.485, 0.456, 0.406])
-    cnn = pipeline.build_datamodule(make_cfg())
+    cnn = build_datamodule(make_cfg())
     assert cnn.mean == [0.5]
     # imagenet: ImageNet's whatever the network; data: the data's even when pretrained
-    assert pipeline.model_normalization(make_cfg("model.normalization=imagenet")) == {
+    assert model_normalization(make_cfg("model.normalization=imagenet")) == {
         "mean": [sum((0.485, 0.456, 0.406)) / 3], "std": [sum((0.229, 0.224, 0.225)) / 3]
     }  # fmt: skip
     data = make_cfg("model=backbone", f"model.net.weights_path={path}", "model.normalization=data")
-    assert pipeline.model_normalization(data) == {}
+    assert model_normalization(data) == {}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -208,12 +207,12 @@ def test_frozen_epochs_leave_the_backbone_unchanged(make_cfg, resnet_file):
     path, _ = resnet_file
     overrides = ["trainer.max_epochs=2", "model.freeze_backbone_epochs=1"]
     scratch = make_cfg("model=backbone", *overrides, "model.backbone_lr_factor=0.1")
-    hparams = pipeline.build_module(scratch, pipeline.build_datamodule(scratch)).hparams
+    hparams = build_module(scratch, build_datamodule(scratch)).hparams
     # a random backbone has nothing to preserve: not frozen, trained at the head's rate
     assert hparams["freeze_backbone_epochs"] == 0 and hparams["backbone_lr_factor"] == 1.0
     cfg = make_cfg("model=backbone", *overrides, f"model.net.weights_path={path}")
-    dm = pipeline.build_datamodule(cfg)
-    module = pipeline.build_module(cfg, dm)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm)
     [freezer] = module.configure_callbacks()  # a plain Trainer gets it too
     assert isinstance(freezer, FreezeBackbone) and freezer.epochs == 1
     snaps = Snapshots()
@@ -250,7 +249,7 @@ def test_gradcam_layer_of_each_backbone_config(make_cfg, arch):
     from braintumor.inference.explain import grad_cam, resize_map, target_layer
 
     cfg = make_cfg("model=backbone", f"model.net.name={arch}", "data.image_size=64")
-    module = pipeline.build_module(cfg, pipeline.build_datamodule(cfg)).eval()
+    module = build_module(cfg, build_datamodule(cfg)).eval()
     layer = target_layer(module)
     expected = module.net.model.layer4 if arch == "resnet18" else module.net.model.features
     assert layer is expected
@@ -269,10 +268,10 @@ def test_a_frozen_backbone_run_resumes_exactly(make_cfg, resnet_file, tmp_path):
               "model.scheduler=null", "seed=3", "trainer.deterministic=true", "logger=none",
               "~callbacks.lr_monitor", "~callbacks.augmented_samples",
               "~callbacks.early_stopping", "data.batch_size=16", "test=false"]  # fmt: skip
-    pipeline.train(make_cfg(*common, "trainer.max_epochs=3", run="whole"))
-    pipeline.train(make_cfg(*common, "trainer.max_epochs=1", run="first"))
+    train(make_cfg(*common, "trainer.max_epochs=3", run="whole"))
+    train(make_cfg(*common, "trainer.max_epochs=1", run="first"))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
-    pipeline.train(make_cfg(*common, "trainer.max_epochs=3", f"ckpt_path={last}", run="resumed"))
+    train(make_cfg(*common, "trainer.max_epochs=3", f"ckpt_path={last}", run="resumed"))
 
     def weights(run: str) -> dict[str, torch.Tensor]:
         ckpt = tmp_path / run / "checkpoints" / "last.ckpt"

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from braintumor import pipeline
 from braintumor.inference.predictor import TorchPredictor
+from braintumor.pipeline.evaluate import evaluate
+from braintumor.pipeline.train import train
 from braintumor.runs.record import recorded_run
 
 
@@ -84,7 +85,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_leaves_nothing_partial(
     run_dir = tmp_path / "run"
     _disk_full_after(monkeypatch, run_dir / "checkpoints", good_writes=len(kept))  # epoch 0's
     with pytest.raises(OSError) as error, recorded_run(run_dir, [], "val/f1_macro_best"):
-        pipeline.train(cfg)
+        train(cfg)
     monkeypatch.undo()
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == kept  # no temp files
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
@@ -122,11 +123,11 @@ def test_a_corrupt_checkpoint_is_refused_wherever_it_is_loaded(make_cfg, trained
     _flip_conv_bytes(trained_ckpt, bad)
     expected = f"checkpoint '{bad}' is corrupt: its weights do not match the checksum"
     with pytest.raises(ValueError, match=expected):
-        pipeline.evaluate(make_cfg("train=false", f"ckpt_path={bad}", run="evaluate"))
+        evaluate(make_cfg("train=false", f"ckpt_path={bad}", run="evaluate"))
     with pytest.raises(ValueError, match=expected):
         TorchPredictor.from_checkpoint(bad, device="cpu")
     with pytest.raises(ValueError, match=expected):
-        pipeline.train(make_cfg(f"ckpt_path={bad}", run="resume"))
+        train(make_cfg(f"ckpt_path={bad}", run="resume"))
 
 
 @pytest.mark.parametrize(
@@ -139,7 +140,7 @@ def test_an_empty_or_foreign_file_gets_a_message_that_names_it(
     path = tmp_path / "x.ckpt"
     path.write_bytes(content)
     with pytest.raises(ValueError) as error:
-        pipeline.evaluate(make_cfg("train=false", f"ckpt_path={path}"))
+        evaluate(make_cfg("train=false", f"ckpt_path={path}"))
     message = str(error.value)
     assert f"checkpoint '{path}' {problem}" in message
     assert "weights_only" not in message and "another checkpoint" in message
@@ -164,5 +165,5 @@ def test_a_killed_saves_temporary_file_is_removed_by_the_next_save(make_cfg, tmp
     folder.mkdir(parents=True)
     leftover = folder / ".last.ckpt.0badc0de.tmp"  # kill -9 during a save
     leftover.write_bytes(b"half a checkpoint")
-    pipeline.train(make_cfg("logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples"))
+    train(make_cfg("logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples"))
     assert not leftover.exists() and (folder / "last.ckpt").is_file()

@@ -7,15 +7,15 @@ import shutil
 
 import pytest
 
-from braintumor import pipeline
 from braintumor.errors import DataError
+from braintumor.pipeline.train import train
 
 
 def test_nan_loss_names_the_step_and_the_last_good_checkpoint(make_cfg):
     cfg = make_cfg("model.optimizer.lr=1e30", "callbacks.step_checkpoint.every_n_train_steps=1",
                    "data.batch_size=4", "trainer.max_epochs=3", "logger=none")  # fmt: skip
     with pytest.raises(FloatingPointError) as error:
-        pipeline.train(cfg)
+        train(cfg)
     message = str(error.value)
     assert "training loss is nan" in message or "training loss is inf" in message
     assert "step " in message and "the last good checkpoint is " in message
@@ -26,7 +26,7 @@ def test_out_of_memory_says_which_batch_size_and_what_to_lower(make_cfg):
     # a real allocation failure: 16 x 200000 x 256 x 256 float32 activations (~800 TB)
     cfg = make_cfg("model.net.widths=[200000]", "data.image_size=256", "logger=none")
     with pytest.raises(MemoryError) as error:
-        pipeline.train(cfg)
+        train(cfg)
     message = str(error.value)
     assert "data.batch_size=16" in message and "data.image_size=256" in message
     assert "Lower data.batch_size (e.g. data.batch_size=8)" in message
@@ -37,7 +37,7 @@ def test_resuming_with_other_classes_or_image_setup_fails_comparing_both(
 ):
     cfg = make_cfg(f"ckpt_path={trained_ckpt}", "data.image_size=48", "data.channels=3")
     with pytest.raises(DataError) as error:
-        pipeline.train(cfg)
+        train(cfg)
     message = str(error.value)
     assert "image_size: checkpoint 32, this run 48" in message
     assert "channels: checkpoint 1, this run 3" in message
@@ -46,13 +46,13 @@ def test_resuming_with_other_classes_or_image_setup_fails_comparing_both(
     shutil.rmtree(gone)
     cfg = make_cfg(f"ckpt_path={trained_ckpt}", root=tiny_copy, run="other")
     with pytest.raises(DataError, match=re.escape(f"missing from the data ['{gone.name}']")):
-        pipeline.train(cfg)
+        train(cfg)
 
 
 def test_ckpt_path_last_without_a_checkpoint_says_how_to_resume(make_cfg):
     hint = re.escape("hydra.run.dir=<its directory> ckpt_path=last")
     with pytest.raises(FileNotFoundError, match=hint):
-        pipeline.train(make_cfg("ckpt_path=last"))
+        train(make_cfg("ckpt_path=last"))
 
 
 def test_a_diverging_loss_fails_like_nan_before_any_checkpoint_of_it(make_cfg, tmp_path):
@@ -60,7 +60,7 @@ def test_a_diverging_loss_fails_like_nan_before_any_checkpoint_of_it(make_cfg, t
     cfg = make_cfg("model.optimizer.lr=1e6", "data.batch_size=4", "trainer.max_epochs=2",
                    "logger=none")  # fmt: skip
     with pytest.raises(FloatingPointError) as error:
-        pipeline.train(cfg)
+        train(cfg)
     message = str(error.value)
     assert "training diverged" in message and "at epoch 0, step 1 (batch 1)" in message
     assert "100 x ln(4) = 139" in message and "model.optimizer.lr" in message

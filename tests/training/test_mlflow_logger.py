@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hydra.utils import instantiate
 
-from braintumor import pipeline
+from braintumor.pipeline.train import train
 from tests.conftest import tensorboard_dir
 
 mlflow = pytest.importorskip("mlflow", reason="pip install 'braintumor[tracking]'")
@@ -33,7 +33,7 @@ def test_tensorboard_and_mlflow_both_get_scalars_hparams_and_report_images(make_
     store = f"file:{tmp_path / 'mlruns'}"
     cfg = make_cfg("logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri={store}",
                    "trainer.max_epochs=2", "model.optimizer.lr=0.003")  # fmt: skip
-    metrics = pipeline.train(cfg)
+    metrics = train(cfg)
     client = mlflow.MlflowClient(store)
     (experiment,) = [e for e in client.search_experiments() if e.name == "braintumor"]
     (run,) = client.search_runs([experiment.experiment_id])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 
-from braintumor import pipeline
+from braintumor.pipeline.train import train
 from tests.conftest import ROOT
 
 
 def _run(make_cfg, run: str) -> dict:
     cfg = make_cfg("seed=3", "trainer.deterministic=true", "trainer.max_epochs=2",
                    "data.batch_size=8", "logger=none", run=run)  # fmt: skip
-    return pipeline.train(cfg)
+    return train(cfg)
 
 
 def test_same_seed_same_metrics_same_split_and_a_recorded_environment(make_cfg, tmp_path):

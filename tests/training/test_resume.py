@@ -15,7 +15,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from braintumor import pipeline
+from braintumor.pipeline.train import train
 from tests.conftest import FAST, ROOT
 
 EPOCHS = 6
@@ -158,11 +158,11 @@ class LearningRates(Callback):
 
 def test_extending_a_finished_run_replans_the_learning_rate_schedule(make_cfg, tmp_path):
     probe = f"+callbacks.probe._target_={__name__}.LearningRates"
-    pipeline.train(make_cfg("trainer.max_epochs=1", "logger=none", run="first"))
+    train(make_cfg("trainer.max_epochs=1", "logger=none", run="first"))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     LearningRates.seen = []
     cfg = make_cfg("trainer.max_epochs=2", "logger=none", probe, f"ckpt_path={last}", run="more")
-    pipeline.train(cfg)
+    train(cfg)
     # cosine annealing over 2 epochs (T_max=2) at epoch 1, not the 1-epoch plan's end (0.0)
     assert LearningRates.seen == [pytest.approx(0.5e-3)]
     before = torch.load(last, weights_only=True)["state_dict"]

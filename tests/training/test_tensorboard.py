@@ -16,10 +16,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from braintumor import pipeline
+from braintumor.pipeline.hparams import run_hparams
+from braintumor.pipeline.train import train
 from braintumor.training.board import per_class_table
 from braintumor.training.callbacks.sample_grid import labelled_grid
-from braintumor.training.hparams import HP_METRICS, run_hparams
+from braintumor.training.hparams import HP_METRICS
 from tests.conftest import FAST, compose_config, tensorboard_dir
 
 LR = 0.0023
@@ -31,7 +32,7 @@ def board_run(tmp_path_factory, tiny_root):
     run_dir = tmp_path_factory.mktemp("board") / "run"
     overrides = ["data=folder", f"data.root={tiny_root}", *FAST, "trainer.max_epochs=2",
                  f"model.optimizer.lr={LR}", "seed=1"]  # fmt: skip
-    pipeline.train(compose_config(run_dir, overrides))
+    train(compose_config(run_dir, overrides))
     GlobalHydra.instance().clear()
     board = EventAccumulator(str(tensorboard_dir(run_dir)), size_guidance={"tensors": 0})
     board.Reload()
@@ -138,7 +139,7 @@ def test_a_sweep_marks_only_what_it_varies_as_differing(tmp_path):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from braintumor.training.hparams import swept_keys
+    from braintumor.pipeline.hparams import swept_keys
     from tests.conftest import compose_train
 
     cfg = compose_train(["hparams_search=cnn_optuna", "data.image_size=64"], hydra=True)

@@ -13,7 +13,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from braintumor import pipeline
+from braintumor.pipeline.train import train
 from braintumor.runs.names import run_name
 from tests.conftest import tensorboard_dir
 
@@ -80,11 +80,11 @@ def _trained_epochs(run_dir: Path, steps_per_epoch: int) -> list[int]:
 def test_resume_from_last_ckpt_continues_without_repeating_epochs(make_cfg, tmp_path):
     LastCheckpointEpochs.seen = []
     probe = f"+callbacks.probe._target_={__name__}.LastCheckpointEpochs"
-    first = pipeline.train(make_cfg("trainer.max_epochs=2", "seed=1", probe, run="first"))
+    first = train(make_cfg("trainer.max_epochs=2", "seed=1", probe, run="first"))
     assert LastCheckpointEpochs.seen == [0, 1]  # last.ckpt written at every epoch
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     LastCheckpointEpochs.seen = []
-    second = pipeline.train(
+    second = train(
         make_cfg("trainer.max_epochs=4", "seed=1", probe, f"ckpt_path={last}", run="second")
     )
     assert LastCheckpointEpochs.seen == [2, 3]  # epochs 0 and 1 were not trained again
@@ -98,13 +98,13 @@ def test_resume_from_last_ckpt_continues_without_repeating_epochs(make_cfg, tmp_
 
 
 def test_a_resumed_run_remembers_its_best_f1_and_ignores_the_sanity_check(make_cfg, tmp_path):
-    first = pipeline.train(make_cfg("trainer.max_epochs=2", run="first"))
+    first = train(make_cfg("trainer.max_epochs=2", run="first"))
     last = tmp_path / "first" / "checkpoints" / "last.ckpt"
     stored = float(torch.load(last, weights_only=False)["state_dict"]["val_f1_best.max_value"])
     assert stored == pytest.approx(first["val/f1_macro_best"])
     BestF1AtStart.seen = []
     probe = f"+callbacks.probe._target_={__name__}.BestF1AtStart"
-    second = pipeline.train(
+    second = train(
         make_cfg("trainer.max_epochs=3", "trainer.num_sanity_val_steps=1", probe,
                  f"ckpt_path={last}", run="second")
     )  # fmt: skip
@@ -115,7 +115,7 @@ def test_a_resumed_run_remembers_its_best_f1_and_ignores_the_sanity_check(make_c
 def test_a_checkpoint_with_the_old_metric_names_resumes_with_its_best_score(make_cfg, tmp_path):
     """Checkpoints saved while the monitor was called val/f1 keep the best score and early
     stopping's state when resumed (filed under val/f1_macro, the same number)."""
-    pipeline.train(make_cfg("trainer.max_epochs=2", "seed=1", run="first"))
+    train(make_cfg("trainer.max_epochs=2", "seed=1", run="first"))
     folder = tmp_path / "first" / "checkpoints"
     checkpoint = torch.load(folder / "last.ckpt", weights_only=False)
     legacy = {}
@@ -129,7 +129,7 @@ def test_a_checkpoint_with_the_old_metric_names_resumes_with_its_best_score(make
     torch.save({**checkpoint, "callbacks": legacy}, folder / "legacy.ckpt")
     RestoredScores.seen = []
     probe = f"+callbacks.probe._target_={__name__}.RestoredScores"
-    pipeline.train(make_cfg("trainer.max_epochs=3", "seed=1", probe,
+    train(make_cfg("trainer.max_epochs=3", "seed=1", probe,
                             f"ckpt_path={folder / 'legacy.ckpt'}", run="second"))  # fmt: skip
     assert RestoredScores.seen == [(pytest.approx(best), pytest.approx(best))]
 
@@ -140,7 +140,7 @@ def test_two_validation_loops_per_epoch(make_cfg):
         "trainer.val_check_interval=0.5", "trainer.max_epochs=1", "data.batch_size=4",
         f"+callbacks.count._target_={__name__}.ValidationCount",
     )  # fmt: skip
-    metrics = pipeline.train(cfg)
+    metrics = train(cfg)
     assert ValidationCount.runs == 2
     assert 0.0 <= metrics["val/f1_macro_best"] <= 1.0
 
@@ -148,7 +148,7 @@ def test_two_validation_loops_per_epoch(make_cfg):
 @pytest.mark.parametrize("mode", ["fdr", "limit", "overfit", "profiler"])
 def test_debug_mode_runs(mode, make_cfg):
     cap = [] if mode == "fdr" else ["trainer.max_epochs=2"]  # the modes' own epochs: slow test
-    metrics = pipeline.train(make_cfg(f"debug={mode}", *cap))
+    metrics = train(make_cfg(f"debug={mode}", *cap))
     assert "train/loss" in metrics and "test/f1_macro" in metrics
 
 
@@ -159,14 +159,14 @@ def test_debug_overfit_drives_training_loss_far_below_chance(make_cfg):
     cfg = make_cfg("debug=overfit", "trainer.max_epochs=30", "model.net.widths=[16,32,64]",
                    "model.net.dropout=0.0", "model.optimizer.lr=3e-3")  # fmt: skip
     chance = math.log(4)  # 4 classes: a broken model or data set stays near ln(4) = 1.39
-    assert pipeline.train(cfg)["train/loss"] < 0.3 * chance
+    assert train(cfg)["train/loss"] < 0.3 * chance
 
 
 def test_tensorboard_hparams_have_the_final_metrics_and_named_runs(make_cfg, tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     overrides = ("trainer.max_epochs=2", "model.optimizer.lr=0.002")
-    metrics = pipeline.train(make_cfg(*overrides))
+    metrics = train(make_cfg(*overrides))
     run_dir = tmp_path / "run"
     folder = tensorboard_dir(run_dir)
     # named by the overrides in the order given, paths left out, long names cut with a hash

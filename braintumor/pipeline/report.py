@@ -1,26 +1,23 @@
 """The reports of an evaluated checkpoint: collect its val/test predictions through the
-Trainer, calibrate on val, write every split's reports and evidence (braintumor.evaluation), log
-their numbers once, and write the run's model card."""
+Trainer, calibrate on val, fit the out-of-distribution check, write every split's reports and
+evidence (braintumor.evaluation) and log their numbers once."""
 
 from __future__ import annotations
 
 import logging
-import subprocess
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
-from omegaconf import DictConfig
 
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.taxonomy import tumor_types
 from braintumor.evaluation import write_split_reports
-from braintumor.evaluation.evidence import EvidenceSettings, SplitData, calibrate, split_evidence
+from braintumor.evaluation.evidence import SplitData, calibrate, split_evidence
 from braintumor.evaluation.metrics import metric_key, summary_metrics
-from braintumor.evaluation.model_card import write_model_card
+from braintumor.evaluation.settings import EvaluationSettings
 from braintumor.evaluation.subgroups import sequence_of
 from braintumor.evaluation.temperature import scale
 from braintumor.evaluation.write import SplitReport
@@ -45,21 +42,6 @@ def logged_metrics(split: str, report: SplitReport, per_class: bool = True) -> d
         for name in ("precision", "recall", "f1"):
             values[f"{split}/{name}_class/{metric_tag(str(row['class']))}"] = float(row[name])
     return values
-
-
-def evidence_settings(cfg: DictConfig, module: MRIClassifier) -> EvidenceSettings:
-    """The ``eval.*`` settings of a run (defaults for configs without them)."""
-    ev = cfg.get("eval") or {}
-    return EvidenceSettings(
-        calibration=ev.get("calibration", "temperature"),
-        bootstrap=int(ev.get("bootstrap", 1000)),
-        target_accuracy=float(ev.get("target_accuracy", 0.99)),
-        tta=ev.get("tta", "none"),
-        ece_bins=int(module.hparams.get("ece_bins", 15)),
-        seed=int(cfg.get("seed") or 0),
-        min_support=int(ev.get("min_support", 10)),
-        ood=dict(ev["ood"]) if ev.get("ood") is not None else None,
-    )
 
 
 def _split_data(dm: MRIDataModule, split: str) -> SplitData:
@@ -102,13 +84,12 @@ def report_checkpoint(
     dm: MRIDataModule,
     run_dir: Path,
     ckpt: str | None,
+    settings: EvaluationSettings,
     label: str | None = None,
-    settings: EvidenceSettings | None = None,
 ) -> tuple[dict[str, dict], dict[str, Any]]:
     """Evaluate ``module`` (or ``ckpt``) on val and test: calibrate on val, then write each
     split's reports and evidence; return the metrics by split and the calibration.
     ``label``: the checkpoint ``module`` was loaded from (reports name it as their source)."""
-    settings = settings or EvidenceSettings(ece_bins=int(module.hparams.get("ece_bins", 15)))
     out = RunDir(run_dir).reports
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
@@ -157,68 +138,3 @@ def report_checkpoint(
             log_split_figures(board, out, split, report.class_rows(), trainer.global_step)
     log_report_images(trainer.loggers, out)  # MLflow: the report figures as artifacts
     return results, calibration
-
-
-def write_run_model_card(
-    cfg: DictConfig, run_dir: Path, dm: MRIDataModule, module: MRIClassifier,
-    results: dict[str, dict],
-) -> None:  # fmt: skip
-    """``reports/model_card.md`` of the run (see :mod:`braintumor.evaluation.model_card`)."""
-    data_cfg = cfg.data
-    controls = []
-    if data_cfg.get("group_near_duplicates", True):
-        controls.append("perceptual near-duplicates and cropped copies kept in one split")
-    if data_cfg.get("group_file"):
-        controls.append(f"case groups from {data_cfg.group_file} kept in one split")
-    policy = (
-        f"{data_cfg.n_folds}-fold cross-validation, fold {data_cfg.get('fold') or 0} tested"
-        if data_cfg.get("n_folds")
-        else f"split file {data_cfg.split_file}"
-        if data_cfg.get("split_file")
-        else f"stratified by class (val {data_cfg.get('val_fraction')}, test "
-        f"{data_cfg.get('test_fraction')}, data.split_seed={data_cfg.get('split_seed')})"
-    )
-    name = "demo" if data_cfg.get("synthetic") else Path(str(dm.root)).name
-    if data_cfg.get("sources"):  # a merged set: its sources, not their common folder
-        name = "+".join(str(s) for s in data_cfg.sources)
-    overrides = " ".join(_command_line_overrides())
-    write_model_card(
-        RunDir(run_dir).reports / "model_card.md",
-        run={"name": Path(run_dir).name, "command": f"python train.py {overrides}".strip(),
-             "seed": cfg.get("seed"), "commit": _git_commit(), "date": _today()},
-        data={"name": name, "root": str(dm.root), "class_names": dm.class_names,
-              "taxonomy": dm.taxonomy, "split_policy": policy,
-              "counts": {k: len(d) for k, d in dm.datasets.items()},
-              "leakage_controls": "; ".join(controls) or "none",
-              "skipped": len(dm.catalog.skipped)},
-        model={"network": type(module.net).__name__,
-               "parameters": f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}M",
-               "recipe": f"{cfg.model.optimizer.get('_target_', '').rsplit('.', 1)[-1]} "
-               f"lr {cfg.model.optimizer.get('lr')}, {cfg.trainer.get('max_epochs')} epochs max, "
-               f"batch {data_cfg.get('batch_size')}, image {dm.image_size} px"},
-        results=results,
-        subgroups=(results.get("test") or {}).get(SUBGROUPS, []),
-    )  # fmt: skip
-
-
-def _command_line_overrides() -> list[str]:
-    """The overrides the run was started with (Hydra's record of the command line)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return list(HydraConfig.get().overrides.task)
-    except (ValueError, AttributeError):  # not started through Hydra
-        return []
-
-
-def _git_commit() -> str:
-    try:
-        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5, cwd=Path(__file__).parent)  # fmt: skip
-        return done.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _today() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

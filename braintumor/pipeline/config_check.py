@@ -8,12 +8,12 @@ Only the standard library and OmegaConf are imported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from braintumor.constraints import NULL, Constraint, Either, Interval, Options
 from braintumor.errors import DataError, UsageError
 
 SWEEP_FUNCTIONS = ("choice(", "range(", "interval(", "glob(", "tag(", "sort(", "shuffle(")
@@ -54,30 +54,20 @@ def check_command_line(args: Sequence[str], conf_dir: Path) -> None:
             )
 
 
-def _whole(low: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _fraction(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1
-
-
-def _positive(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-
-
-# key -> (accepts the value?, what is expected, an example); a missing key is not checked.
-NUMBERS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
-    "data.image_size": (_whole(8), "a whole number of pixels >= 8 (the square side)", "128"),
-    "data.batch_size": (_whole(1), "a whole number >= 1", "32"),
-    "data.channels": (lambda v: v in (1, 3) and not isinstance(v, bool), "1 or 3", "1"),
-    "data.val_fraction": (_fraction, "a fraction in [0, 1)", "0.15"),
-    "data.test_fraction": (_fraction, "a fraction in [0, 1)", "0.15"),
-    "data.num_workers": (lambda v: v is None or _whole(0)(v), "null or a whole number", "2"),
-    "data.split_seed": (_whole(0), "a whole number >= 0", "42"),
-    "seed": (lambda v: v is None or _whole(0)(v), "null or a whole number >= 0", "42"),
-    "trainer.max_epochs": (lambda v: v == -1 or _whole(1)(v), "a whole number >= 1", "20"),
-    "model.optimizer.lr": (_positive, "a number > 0", "1e-3"),
+WHOLE = Interval(0, whole=True)
+FRACTION = Interval(0, 1, closed="left")
+# key -> (its constraint, an example); a missing key is not checked.
+NUMBERS: dict[str, tuple[Constraint, str]] = {
+    "data.image_size": (Interval(8, whole=True), "128"),
+    "data.batch_size": (Interval(1, whole=True), "32"),
+    "data.channels": (Options((1, 3)), "1"),
+    "data.val_fraction": (FRACTION, "0.15"),
+    "data.test_fraction": (FRACTION, "0.15"),
+    "data.num_workers": (Either((NULL, WHOLE)), "2"),
+    "data.split_seed": (WHOLE, "42"),
+    "seed": (Either((NULL, WHOLE)), "42"),
+    "trainer.max_epochs": (Either((Options((-1,)), Interval(1, whole=True))), "20"),
+    "model.optimizer.lr": (Interval(0, closed="neither"), "1e-3"),
 }
 
 
@@ -97,10 +87,10 @@ def check_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = Non
             f"{', '.join(missing)} must be set{given}: add "
             f"{' '.join(f'{key}=...' for key in missing)} to the command line{hint}."
         )
-    for key, (accepts, expected, example) in NUMBERS.items():
+    for key, (constraint, example) in NUMBERS.items():
         value = OmegaConf.select(cfg, key, default="<absent>", throw_on_resolution_failure=False)
-        if value != "<absent>" and not accepts(value):
-            raise UsageError(f"{key}={value!r}: expected {expected}, e.g. {key}={example}.")
+        if value != "<absent>" and not constraint.accepts(value):
+            raise UsageError(f"{key}={value!r}: expected {constraint}, e.g. {key}={example}.")
     data = cfg.get("data")
     if data is not None and data.get("_target_"):
         _check_data_root(data, choices.get("data"))

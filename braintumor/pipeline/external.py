@@ -27,7 +27,6 @@ from braintumor.data.catalog import Catalog
 from braintumor.data.dataset import ScanDataset
 from braintumor.data.figshare import read_figshare_mat
 from braintumor.data.label_maps import map_labels
-from braintumor.data.parameters import default_num_workers
 from braintumor.errors import UsageError
 from braintumor.evaluation.external import ExternalImages, write_external_reports
 from braintumor.evaluation.external_card import add_external_section
@@ -40,9 +39,11 @@ from braintumor.evaluation.near_copies import (
     write_near_copies_csv,
 )
 from braintumor.evaluation.pointing_game import MaskScore, score_map, summarize, write_summary_csv
+from braintumor.evaluation.settings import EvaluationSettings
 from braintumor.inference.explain import grad_cam, resize_map, target_layer
+from braintumor.pipeline.external_sets import data_source, training_record, training_sources
+from braintumor.pipeline.settings import ScoringLoader, evaluation_settings, scoring_loader
 from braintumor.runs.layout import RunDir
-from braintumor.training.external_sets import data_source, training_record, training_sources
 from braintumor.training.module import MRIClassifier
 
 log = logging.getLogger(__name__)
@@ -53,42 +54,15 @@ MASK_READERS = {".mat": lambda path: read_figshare_mat(path).tumor_mask}
 
 @dataclass(frozen=True)
 class ExternalSettings:
-    """How an external set is scored (``eval.*`` keys; the loader's from ``data.*``)."""
+    """How an external set is scored: the evidence settings and the images' loader."""
 
-    remove_near_copies: bool = True
-    pointing_tolerance: int = 0  # pixels the mask grows by for the pointing game's hit test
-    pointing_target: str = "label"  # the class Grad-CAM explains: label | prediction
-    bootstrap: int = 1000
-    seed: int = 0
-    batch_size: int = 32
-    workers: int = 0  # loader processes decoding the images (data.num_workers)
-    multiprocessing_context: str | None = None
-    min_support: int = 10  # confusion rows of fewer images are marked (eval.min_support)
-
-
-POINTING_TARGETS = ("label", "prediction")
+    evaluation: EvaluationSettings
+    loader: ScoringLoader
 
 
 def external_settings(cfg: DictConfig) -> ExternalSettings:
-    """The settings of ``cfg`` (``eval.*``, the loader's ``data.*``), checked."""
-    ev = cfg.get("eval") or {}
-    if ev.get("pointing_target", "label") not in POINTING_TARGETS:
-        raise UsageError(
-            f"eval.pointing_target must be one of {POINTING_TARGETS}, got "
-            f"{ev.get('pointing_target')!r}."
-        )
-    workers = cfg.data.get("num_workers")
-    return ExternalSettings(
-        remove_near_copies=bool(ev.get("remove_near_copies", True)),
-        pointing_tolerance=int(ev.get("pointing_tolerance", 0)),
-        pointing_target=str(ev.get("pointing_target", "label")),
-        bootstrap=int(ev.get("bootstrap", 1000)),
-        seed=int(cfg.get("seed") or 0),
-        batch_size=int(cfg.data.get("batch_size", 32)),
-        workers=default_num_workers() if workers is None else int(workers),
-        multiprocessing_context=cfg.data.get("multiprocessing_context"),
-        min_support=int(ev.get("min_support", 10)),
-    )
+    """The settings of ``cfg`` (``eval.*``, the loader's ``data.*``), checked once."""
+    return ExternalSettings(evaluation_settings(cfg), scoring_loader(cfg.data))
 
 
 def _label_map_file(data_cfg: DictConfig, source: str) -> str | None:
@@ -121,18 +95,18 @@ def _remove_near_copies(
 ) -> tuple[list[int], list[NearCopy], Path | None]:
     """Indices of the catalog's scans to score, the near-copies removed, the training root."""
     keep = list(range(len(catalog.scans)))
-    if not settings.remove_near_copies:
+    if not settings.evaluation.remove_near_copies:
         return keep, [], None
     seen = training_images(run)
-    hash_size, w = int(data_cfg.get("hash_size", 16)), max(1, settings.workers)
+    hash_size, w = int(data_cfg.hash_size), max(1, settings.loader.workers)
     cache_dir = Path(data_cfg.cache_dir) if data_cfg.get("cache_dir") else None
     ours = fingerprints(catalog.root, [s.path for s in catalog.scans], hash_size, cache_dir, w)
     theirs = fingerprints(seen.root, seen.paths, hash_size, cache_dir, w)
     split_of = dict(zip(seen.paths, seen.splits, strict=True))
-    cropped = float(data_cfg.get("cropped_copy_similarity", 0.985))
+    cropped = float(data_cfg.cropped_copy_similarity)
     copies = find_near_copies(
-        ours, theirs, split_of, int(data_cfg.get("near_duplicate_distance", 12)),
-        (catalog.root, seen.root), cropped if data_cfg.get("group_cropped_copies", True) else None,
+        ours, theirs, split_of, int(data_cfg.near_duplicate_distance),
+        (catalog.root, seen.root), cropped if data_cfg.group_cropped_copies else None,
         w,
     )  # fmt: skip
     removed = {c.path for c in copies}
@@ -164,10 +138,11 @@ def _predict(
     temperature = float(module.calibration.get("temperature", 1.0))
     has_masks = any(Path(p).suffix.lower() in MASK_READERS for p in paths)
     layer = target_layer(module) if has_masks else None
-    loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=False,
-                        num_workers=settings.workers,
-                        multiprocessing_context=settings.multiprocessing_context
-                        if settings.workers > 0 else None)  # fmt: skip
+    workers = settings.loader.workers
+    loader = DataLoader(dataset, batch_size=settings.loader.batch_size, shuffle=False,
+                        num_workers=workers,
+                        multiprocessing_context=settings.loader.multiprocessing_context
+                        if workers > 0 else None)  # fmt: skip
     probs: list[np.ndarray] = []
     scores: list[MaskScore | None] = []
     start = 0
@@ -182,7 +157,8 @@ def _predict(
         if layer is None or not any(readers):
             scores += [None] * len(images)
             continue
-        targets = _targets(p, candidates[start - len(images) : start], settings.pointing_target)
+        targets = _targets(p, candidates[start - len(images) : start],
+                           settings.evaluation.pointing_target)  # fmt: skip
         maps, _ = grad_cam(module, layer, images.to(device), targets)
         for cam, path, reader in zip(maps, batch_paths, readers, strict=True):
             if reader is None:
@@ -193,7 +169,7 @@ def _predict(
                 scores.append(None)  # a slice without a drawn tumour: nothing to point at
                 continue
             upsampled = resize_map(cam.cpu(), tuple(mask.shape))
-            scores.append(score_map(upsampled, mask, settings.pointing_tolerance))
+            scores.append(score_map(upsampled, mask, settings.evaluation.pointing_tolerance))
     return (np.concatenate(probs) if probs else np.zeros((0, len(module.class_names)))), scores
 
 
@@ -247,7 +223,7 @@ def score_external(
         "near_copies_removed": len(copies),
         "near_copies_removed_by_split": {s: sum(c.training_split == s for c in copies)
                                          for s in ("train", "val")},
-        "near_copies_checked": settings.remove_near_copies,
+        "near_copies_checked": settings.evaluation.remove_near_copies,
         "skipped_unreadable": len(catalog.skipped),
         "temperature": float(module.calibration.get("temperature", 1.0)),
     }  # fmt: skip
@@ -265,14 +241,14 @@ def score_external(
         write_summary_csv(out / "pointing_game.csv", rows)
         extra["pointing_game"] = {
             "target": "the true label's most probable class"
-            if settings.pointing_target == "label"
+            if settings.evaluation.pointing_target == "label"
             else "the predicted class",
-            "tolerance_px": settings.pointing_tolerance,
+            "tolerance_px": settings.evaluation.pointing_tolerance,
             **{k: v for k, v in rows[-1].items() if k != "class"},
         }
-    bins = int(module.hparams.get("ece_bins", 15))
+    ev = settings.evaluation
     metrics = write_external_reports(
-        out, images, space, extra, settings.bootstrap, settings.seed, bins, settings.min_support
+        out, images, space, extra, ev.bootstrap, ev.seed, ev.ece_bins, ev.min_support
     )
     add_external_section(reports / "model_card.md", reports)  # the run's card, when it has one
     if metrics["n"] == 0:

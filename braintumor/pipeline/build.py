@@ -1,0 +1,141 @@
+"""The pieces of a run, built from the composed config: the datamodule, the LightningModule and
+the Trainer (with its callbacks, loggers and checkpoint I/O)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from hydra.utils import get_class, instantiate
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+from braintumor.data.augment_spec import AugmentSpec
+from braintumor.data.datamodule import MRIDataModule
+from braintumor.data.preprocessing import Preprocessing
+from braintumor.models import imagenet_normalization, model_data_config
+from braintumor.runs.checkpoints import SafeCheckpointIO
+from braintumor.training.module import MRIClassifier
+
+log = logging.getLogger(__name__)
+
+NORMALIZATIONS = ("data", "auto", "imagenet")
+
+
+def model_normalization(cfg: DictConfig) -> dict[str, list[float]]:
+    """Mean/std the model asks for (``model.normalization``), or ``{}`` for the data's own.
+
+    ``data``: the data config's mean/std; ``imagenet``: ImageNet's; ``auto``: the network's
+    own (its data config, :func:`~braintumor.models.model_data_config`: ImageNet's when it
+    starts from pretrained weights), else the data's. One-channel input gets the mean of
+    ImageNet's three values, matching the first conv folded to one channel.
+    """
+    mode = cfg.model.get("normalization", "data")
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"model.normalization must be one of {NORMALIZATIONS}, got '{mode}'.")
+    channels = cfg.data.get("channels", 1)
+    if mode == "data":
+        return {}
+    if mode == "imagenet":
+        mean, std = imagenet_normalization(channels)
+    else:
+        net = OmegaConf.to_container(cfg.model.net, resolve=True)
+        wanted = model_data_config(net, in_channels=channels)
+        mean, std = wanted["mean"], wanted["std"]
+        if mean is None:
+            return {}
+    return {"mean": list(mean), "std": list(std)}
+
+
+def build_datamodule(cfg: DictConfig, preprocessing: Preprocessing | None = None) -> MRIDataModule:
+    """The datamodule of ``cfg.data`` with ``cfg.augment``; ``preprocessing`` (from a
+    checkpoint) overrides image size, channels and normalization, else the model config
+    may choose the normalization (:func:`model_normalization`)."""
+    if preprocessing is not None:
+        prep = preprocessing
+        overrides = {"image_size": prep.image_size, "channels": prep.channels,
+                     "mean": list(prep.mean), "std": list(prep.std)}  # fmt: skip
+    else:
+        overrides = model_normalization(cfg) if cfg.get("model") else {}
+    size = overrides.get("image_size", cfg.data.image_size)
+    spec: AugmentSpec = (
+        instantiate(cfg.augment, _convert_="all") if cfg.get("augment") else AugmentSpec()
+    )
+    augment = spec.transforms(size)  # image by image (data.augment_on=loader)
+    overrides["batch_augment"] = spec.batch_augment(size)  # whole batches (batch, device)
+    dm = instantiate(cfg.data, augment=augment, **overrides, _convert_="all")
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
+    """The LightningModule of ``cfg.model``, its head sized to the datamodule's classes; its
+    validation ECE uses ``eval.ece_bins`` bins, as the reports do."""
+    kwargs: dict[str, Any] = OmegaConf.to_container(cfg.model, resolve=True)
+    kwargs["ece_bins"] = int(cfg.eval.ece_bins)
+    module_class = get_class(kwargs.pop("_target_", "braintumor.training.module.MRIClassifier"))
+    kwargs.pop("normalization", None)  # used by build_datamodule
+    net = kwargs["net"]  # built by the module for the datamodule's classes and channels
+    random_backbone = not (net.get("pretrained") or net.get("weights_path"))
+    if random_backbone and (
+        kwargs.get("freeze_backbone_epochs") or kwargs.get("backbone_lr_factor", 1.0) != 1.0
+    ):
+        log.info(
+            "the backbone starts from random weights: not frozen, and trained at the head's "
+            "learning rate (nothing pretrained to preserve)"
+        )
+        kwargs["freeze_backbone_epochs"] = 0
+        kwargs["backbone_lr_factor"] = 1.0
+    if kwargs.get("class_weights") == "balanced":
+        counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
+        kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()
+    return module_class(preprocessing=dm.preprocessing.to_dict(), **kwargs)
+
+
+def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
+    """The Trainer of ``cfg.trainer`` with the callbacks and loggers of the config; its
+    checkpoints are written atomically with a checksum and verified on load
+    (:class:`~braintumor.runs.checkpoints.SafeCheckpointIO`)."""
+    callbacks: list[Callback] = [
+        instantiate(c, _convert_="all")
+        for c in (cfg.get("callbacks") or {}).values()
+        if c and "_target_" in c
+    ]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    loggers: list[Logger] = [
+        instantiate(c, _convert_="all")
+        for c in (cfg.get("logger") or {}).values()
+        if c and "_target_" in c
+    ]
+    if not loggers:  # nothing to log learning rates to (logger=none)
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    plugins = [*kwargs.pop("plugins", []), SafeCheckpointIO(cfg.paths.output_dir)]
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins, **kwargs
+    )
+
+
+@contextmanager
+def out_of_memory_advice(dm: MRIDataModule) -> Iterator[None]:
+    """Re-raise running out of (GPU or CPU) memory with the batch in use and what to lower."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, RuntimeError) as error:
+        text = str(error)
+        if not isinstance(error, torch.OutOfMemoryError) and "can't allocate memory" not in text:
+            raise
+        where = "GPU" if isinstance(error, torch.OutOfMemoryError) else "CPU"
+        raise MemoryError(
+            f"out of {where} memory with data.batch_size={dm.loading.batch_size} at "
+            f"data.image_size={dm.image_size} ({dm.channels} channel(s)). Lower data.batch_size "
+            f"(e.g. data.batch_size={max(1, dm.loading.batch_size // 2)}) or data.image_size, use "
+            "trainer.precision=bf16-mixed on a GPU, or trainer.accumulate_grad_batches=2 to keep "
+            f"the effective batch. The error was: {text.splitlines()[0] if text else error!r}"
+        ) from error
