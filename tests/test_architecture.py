@@ -10,6 +10,8 @@ import importlib.util
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -45,10 +47,13 @@ def test_the_floor_order_sees_an_upward_import():
     assert floor("braintumor.errors") == 0
 
 
-def test_the_config_check_imports_neither_torch_nor_numpy():
-    code = (
-        "import sys, braintumor.pipeline.config_check; "
-        "print(sorted({'torch', 'numpy'} & set(sys.modules)))"
-    )
+@pytest.mark.parametrize(
+    "module",
+    ["braintumor.pipeline.config_check", "braintumor.runs.record", "braintumor.vocabulary"],
+)
+def test_the_light_modules_import_neither_torch_nor_numpy(module):
+    """The config check runs before torch loads; reading a run's records (sweep tables,
+    ``run_info.json``) and the metric names need neither."""
+    code = f"import sys, {module}; print(sorted({{'torch', 'numpy'}} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

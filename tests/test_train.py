@@ -142,16 +142,16 @@ def test_loggers_get_the_reports_numbers_computed_once(trained_run):
 
 def test_every_metric_name_comes_from_the_vocabulary(trained_run, tmp_path):
     """TensorBoard, the metrics JSON, train()'s metrics, the hparams, the sweep table, the
-    console summary and the web page all use the names of braintumor.evaluation.metrics."""
+    console summary and the web page all use the names of braintumor.vocabulary."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    from braintumor.evaluation.metrics import METRIC_NAMES, REPORT_FIELDS, is_metric_key
     from braintumor.evaluation.summary import COLUMNS
     from braintumor.inference.app_page import METRIC_LABELS
     from braintumor.runs.record import recorded_run
     from braintumor.sweeps.report import write_sweep_report
     from braintumor.training.hparams import HP_METRICS
+    from braintumor.vocabulary import METRIC_NAMES, REPORT_FIELDS, is_metric_key
 
     run_dir, metrics, _ = trained_run
     board = EventAccumulator(str(tensorboard_dir(run_dir)))

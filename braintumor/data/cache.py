@@ -13,6 +13,9 @@ leaves the previous cache intact; its unfinished build is removed by the next on
 
 The pixels are exactly those of decoding then ``v2.Resize`` on the fly, so a cached run trains
 like an uncached one.
+
+One job, though over 300 lines: the cache's key, its crash-safe file protocol and its reuse
+of valid rows are one contract; the build, the publish and the read must change together.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ public 44-class Kaggle set, so the taxonomies that work there work here too.
 Every scan is seeded from ``(seed, class index, scan index)``: the dataset is identical on
 every machine and any subset of it can be regenerated alone.
 
+One job, though over 300 lines: drawing one phantom; the anatomy's layers and the lesions
+share the head's geometry and random stream, and split apart they would only pass it around.
+
 Command line::
 
     python -m braintumor synthetic OUT_DIR --classes 8 --per-class 100 --seed 0

@@ -7,15 +7,13 @@ from braintumor.evaluation.classification import (
     write_classification_report,
 )
 from braintumor.evaluation.confusion import plot_confusion_matrix
-from braintumor.evaluation.metrics import METRIC_NAMES, metric_key, summary_metrics
+from braintumor.evaluation.metrics import summary_metrics
 from braintumor.evaluation.write import SplitReport, write_split_reports
 
 __all__ = [
-    "METRIC_NAMES",
     "SplitReport",
     "classification_report_rows",
     "expected_calibration_error",
-    "metric_key",
     "plot_confusion_matrix",
     "summary_metrics",
     "write_classification_report",

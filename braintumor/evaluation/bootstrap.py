@@ -7,11 +7,14 @@ resampled, which gives the honest, wider interval. Percentile intervals, seeded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-HEADLINE = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro")
+from braintumor.vocabulary import names_in
+
+# the metrics with intervals, each a function of a confusion matrix (metrics_from_counts)
+HEADLINE = names_in("bootstrap")
 
 
 def confusion_counts(
@@ -60,9 +63,12 @@ def bootstrap_intervals(
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    metrics: Callable[[np.ndarray], dict[str, float]] = metrics_from_counts,
 ) -> tuple[dict[str, list[float]], str]:
     """``({metric: [low, high]}, method)``: percentile intervals of :data:`HEADLINE` over
-    ``resamples`` resamples of the images, or of whole groups when ``groups`` is given."""
+    ``resamples`` resamples of the images, or of whole groups when ``groups`` is given;
+    ``metrics`` computes them from a resample's confusion matrix (e.g. over a subset of the
+    classes: :func:`braintumor.evaluation.external.shared_metrics`)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if groups is None:
         unit_of = np.arange(len(y_true))
@@ -81,8 +87,9 @@ def bootstrap_intervals(
     for b in range(resamples):
         drawn = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
         counts = confusion_counts(y_true, y_pred, num_classes, drawn[unit_of].astype(float))
-        for name, value in metrics_from_counts(counts).items():
-            values[name][b] = value
+        drawn_metrics = metrics(counts)
+        for name in HEADLINE:
+            values[name][b] = drawn_metrics[name]
     tail = (1 - level) / 2 * 100
     intervals = {
         name: [float(np.nanpercentile(v, tail)), float(np.nanpercentile(v, 100 - tail))]

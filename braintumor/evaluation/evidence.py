@@ -162,8 +162,6 @@ def split_evidence(
     f = result.fields
     f["temperature"] = temperature
     f["ece_uncalibrated"] = expected_calibration_error(y_true, raw, settings.ece_bins)
-    clipped = np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1.0) if len(y_true) else []
-    f["nll"] = float(-np.mean(np.log(clipped))) if len(y_true) else None
     onehot = np.eye(k)[y_true] if len(y_true) else np.zeros((0, k))
     f["brier"] = float(np.mean(((probs - onehot) ** 2).sum(1))) if len(y_true) else None
     y_pred = probs.argmax(1) if len(y_true) else np.zeros(0, dtype=np.int64)

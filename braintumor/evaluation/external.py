@@ -25,13 +25,14 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from braintumor.atomic import write_atomically
-from braintumor.evaluation.bootstrap import HEADLINE, class_ratios, confusion_counts
+from braintumor.evaluation.bootstrap import bootstrap_intervals, class_ratios, confusion_counts
 from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.classification import write_report_rows
 from braintumor.evaluation.confusion_report import write_confusion_reports
@@ -70,36 +71,6 @@ def shared_metrics(counts: np.ndarray, n_shared: int) -> dict[str, float]:
         "recall_macro": float(recall[present].mean()) if present.any() else float("nan"),
         "f1_macro": float(f1[present].mean()) if present.any() else float("nan"),
     }
-
-
-def shared_intervals(
-    y_true: np.ndarray, y_pred: np.ndarray, labels: int, n_shared: int,
-    groups: Sequence[object] | None, resamples: int, seed: int,
-) -> tuple[dict[str, list[float]], str]:  # fmt: skip
-    """95% percentile bootstrap intervals of :func:`shared_metrics`, over whole cases when
-    ``groups`` are given (else over images), seeded."""
-    if groups is None:
-        _, unit_of = np.unique(np.arange(len(y_true)), return_inverse=True)
-        method = f"bootstrap over images ({len(y_true)}), {resamples} resamples, percentile"
-    else:
-        _, unit_of = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-        n = int(unit_of.max()) + 1 if len(unit_of) else 0
-        method = (f"bootstrap over cases ({n} groups of {len(y_true)} images), {resamples} "
-                  "resamples, percentile")  # fmt: skip
-    n_units = int(unit_of.max()) + 1 if len(unit_of) else 0
-    if n_units < 2 or resamples < 1:
-        return {name: [float("nan")] * 2 for name in HEADLINE}, method
-    rng = np.random.default_rng(seed)
-    values = {name: np.empty(resamples) for name in HEADLINE}
-    for b in range(resamples):
-        drawn = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
-        counts = confusion_counts(y_true, y_pred, labels, drawn[unit_of].astype(float))
-        for name, value in shared_metrics(counts, n_shared).items():
-            values[name][b] = value
-    return {
-        name: [float(np.nanpercentile(v, 2.5)), float(np.nanpercentile(v, 97.5))]
-        for name, v in values.items()
-    }, method
 
 
 def _class_rows(counts: np.ndarray, shared: Sequence[str]) -> list[dict[str, object]]:
@@ -161,15 +132,17 @@ def write_external_reports(
     metrics: dict[str, Any] = {"n": int(scored.sum()), **shared_metrics(counts, space.n_shared)}
     if len(y_true):
         metrics["ece"] = expected_calibration_error(y_true, probs, ece_bins)
-        metrics["nll"] = float(-np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)
-                                       ).mean())  # fmt: skip
+        metrics["log_loss"] = float(
+            -np.log(np.clip(probs[np.arange(len(y_true)), y_true], 1e-12, 1)).mean()
+        )
     groups = None
     if images.groups is not None:
         kept = [g for g, s in zip(images.groups, scored, strict=True) if s]
         groups = kept if len(set(map(str, kept))) < len(kept) else None
     if bootstrap > 0:
-        metrics["ci95"], metrics["ci_method"] = shared_intervals(
-            y_true, y_pred, k, space.n_shared, groups, bootstrap, seed
+        shared = partial(shared_metrics, n_shared=space.n_shared)
+        metrics["ci95"], metrics["ci_method"] = bootstrap_intervals(
+            y_true, y_pred, k, groups, bootstrap, seed, metrics=shared
         )
     out_of_set = Counter(
         (label, space.labels[a])

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from braintumor.atomic import write_atomically
-from braintumor.evaluation.bootstrap import HEADLINE, format_with_interval
+from braintumor.evaluation.bootstrap import format_with_interval
+from braintumor.vocabulary import names_in
 
 NOTICE = (
     "**Research use only.** This model has not been validated for clinical use and must not "
@@ -38,7 +39,7 @@ def _value(metrics: Mapping[str, Any], name: str) -> str:
 def _metrics_table(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     splits = [s for s in ("val", "test") if s in results]
     lines = ["| metric | " + " | ".join(splits) + " |", "| --- |" + " ---: |" * len(splits)]
-    for name in (*HEADLINE, "ece", "nll", "brier", "aurc"):
+    for name in names_in("card"):
         if any(name in results[s] for s in splits):
             lines.append(
                 f"| {name} | " + " | ".join(_value(results[s], name) for s in splits) + " |"

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from braintumor.evaluation.bootstrap import format_with_interval
+from braintumor.vocabulary import names_in
 
-# columns, named as in the metrics JSON (METRIC_NAMES)
-COLUMNS = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "ece", "n")
+COLUMNS = names_in("console")  # named as in the metrics JSON
 # a column's header: its group (a row above, spanning the group's columns) and its own label
 HEADERS = {"accuracy_tumor_type": ("tumor type", "accuracy")} | {
     f"{name}_macro": ("macro", name) for name in ("precision", "recall", "f1")

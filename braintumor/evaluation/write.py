@@ -21,7 +21,7 @@ class SplitReport:
     """The numbers of one split's report files, computed once from its predictions.
 
     ``metrics``: the content of ``{split}_metrics.json`` (names of
-    :data:`~braintumor.evaluation.metrics.METRIC_NAMES`, plus ``extra``); ``per_class``: the
+    :data:`~braintumor.vocabulary.METRIC_NAMES`, plus ``extra``); ``per_class``: the
     rows of ``classification_report_{split}.csv`` (``class``, ``precision``, ``recall``,
     ``f1``, ``support``; one per class, then the ``macro avg`` and ``weighted avg`` rows).
     """

@@ -11,18 +11,13 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from braintumor.vocabulary import shown_in
+
 NOTICE = (
     "Research use only — not a medical device. Predictions and heatmaps are not a diagnosis "
     "and must not guide patient care."
 )
-METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "f1_macro": "macro F1",
-    "precision_macro": "macro precision",
-    "recall_macro": "macro recall",
-    "ece": "calibration error (ECE)",
-    "n": "validation scans",
-}
+METRIC_LABELS = {m.name: m.label for m in shown_in("page")}
 # matplotlib's "jet", the colour map of the overlays (braintumor.inference.explain)
 JET = "#00007f 0%, #0000ff 12.5%, #00ffff 37.5%, #ffff00 62.5%, #ff0000 87.5%, #7f0000 100%"
 

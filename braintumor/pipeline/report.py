@@ -16,7 +16,7 @@ from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.taxonomy import tumor_types
 from braintumor.evaluation import write_split_reports
 from braintumor.evaluation.evidence import SplitData, calibrate, split_evidence
-from braintumor.evaluation.metrics import metric_key, summary_metrics
+from braintumor.evaluation.metrics import summary_metrics
 from braintumor.evaluation.settings import EvaluationSettings
 from braintumor.evaluation.subgroups import sequence_of
 from braintumor.evaluation.temperature import scale
@@ -27,6 +27,7 @@ from braintumor.runs.layout import RunDir
 from braintumor.training.board import log_split_figures
 from braintumor.training.mlflow_logger import log_report_images
 from braintumor.training.module import MRIClassifier, metric_tag
+from braintumor.vocabulary import metric_key
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,9 @@
-"""OmegaConf resolvers used by ``conf/``: ``${run_name:<overrides>,<keys to leave out>}``."""
+"""OmegaConf resolvers used by ``conf/``: ``${run_name:${hydra:job.override_dirname}}``."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 
 from omegaconf import OmegaConf
 
@@ -23,19 +22,19 @@ def _short_value(value: str) -> str:
     return f"{number:.4g}"
 
 
-def run_name(overrides: Sequence[str], exclude_keys: Sequence[str] = ()) -> str:
-    """A folder name that shows a run's overrides, in the order given (an Optuna trial's
-    parameters come first), without those of ``exclude_keys``.
+def run_name(override_dirname: str) -> str:
+    """A folder name that shows a run's overrides: Hydra's ``hydra.job.override_dirname``
+    (the overrides, sorted, without ``hydra.job.config.override_dirname.exclude_keys``) made
+    fit for a folder, since Hydra leaves it as typed and unbounded.
 
     Long floats are shortened, characters unsafe in a path (``/``, spaces, quotes) become
     ``_``, and a name longer than ``MAX_RUN_NAME`` is cut and ends with a hash of the whole,
     so different runs keep different names. No overrides: ``""``.
     """
     items = []
-    for item in overrides:
+    for item in str(override_dirname).split(",") if override_dirname else []:
         key, sep, value = item.partition("=")
-        if key.lstrip("+~") not in exclude_keys:
-            items.append(f"{key}{sep}{_short_value(value)}" if sep else item)
+        items.append(f"{key}{sep}{_short_value(value)}" if sep else item)
     whole = ",".join(items)
     name = _UNSAFE.sub("_", whole)
     if len(name) > MAX_RUN_NAME:

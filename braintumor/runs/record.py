@@ -20,8 +20,8 @@ from typing import Any
 
 from braintumor.atomic import process_alive, write_atomically
 from braintumor.errors import UsageError
-from braintumor.evaluation.metrics import current_name
 from braintumor.runs.layout import RunDir
+from braintumor.vocabulary import current_name
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,10 @@ from braintumor.evaluation.bootstrap import (
 from braintumor.evaluation.calibration import expected_calibration_error
 from braintumor.evaluation.selective import risk_coverage
 from braintumor.runs.layout import RunDir
+from braintumor.vocabulary import names_in
 
 FOLD_KEY = "data.fold"
-FOLD_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "ece", "aurc")
+FOLD_METRICS = names_in("cv")
 
 
 def _read_predictions(path: Path) -> tuple[list[str], list[dict[str, str]]]:

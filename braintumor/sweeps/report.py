@@ -25,7 +25,6 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from braintumor.atomic import write_atomically
-from braintumor.evaluation.metrics import current_name, metric_key
 from braintumor.sweeps.cross_validation import write_cv_summary
 from braintumor.sweeps.study import open_storage, redact, sweep_study
 from braintumor.sweeps.table import (
@@ -36,10 +35,11 @@ from braintumor.sweeps.table import (
     sort_rows,
     swept_keys,
 )
+from braintumor.vocabulary import current_name, metric_key, names_in
 
 log = logging.getLogger(__name__)
 
-MD_METRICS = [metric_key(s, k) for s in ("val", "test") for k in ("accuracy", "f1_macro", "ece")]
+MD_METRICS = [metric_key(s, k) for s in ("val", "test") for k in names_in("sweep")]
 DEFAULT_METRIC = metric_key("val", "f1_macro_best")  # conf/train.yaml's optimized_metric
 
 

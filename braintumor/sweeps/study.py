@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import optuna
 
 STUDY_FILE = "optuna_study.yaml"
+# the trial user attribute a pruned trial carries (its epoch), set by the pruning callback
+PRUNED_ATTR = "pruned_at_epoch"
 JOURNAL_PREFIX = "journal:"
 SQLITE_FILE = "optuna.db"
 JOURNAL_FILE = "optuna.journal"

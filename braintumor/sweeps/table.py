@@ -18,9 +18,9 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from braintumor.atomic import process_alive
-from braintumor.evaluation.metrics import current_name
 from braintumor.runs.layout import RunDir
 from braintumor.runs.record import read_run_info
+from braintumor.vocabulary import current_name
 
 LOWER_IS_BETTER = ("loss", "ece", "error")
 

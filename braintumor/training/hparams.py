@@ -12,19 +12,10 @@ from typing import Any
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from braintumor.evaluation.metrics import metric_key
+from braintumor.vocabulary import hparams_keys
 
 # the final metrics shown in the HPARAMS tab, named as everywhere else
-# (TensorBoard shows the first five columns by default: the objective, then test, then val)
-HP_METRICS = (
-    metric_key("val", "f1_macro_best"),
-    metric_key("test", "f1_macro"),
-    metric_key("test", "accuracy"),
-    metric_key("test", "ece"),
-    metric_key("val", "f1_macro"),
-    metric_key("val", "accuracy"),
-    metric_key("val", "log_loss"),
-)
+HP_METRICS = hparams_keys()
 
 
 def hp_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -1,6 +1,10 @@
 """``MRIClassifier``: the LightningModule that binds a network, the loss, the optimizer and
 the metrics. Everything it needs to rebuild itself travels in its hyperparameters, so
 ``MRIClassifier.from_checkpoint(path)`` alone is enough to evaluate or predict.
+
+One job, though over 300 lines: Lightning's hooks of one module (steps, epoch ends, the
+optimizer and its parameter groups, the checkpoint's own fields) act on shared state and
+read best in one class, as in lightning-hydra-template's modules.
 """
 
 from __future__ import annotations
@@ -29,19 +33,19 @@ from torchmetrics.classification import (
 from torchmetrics.utilities.distributed import gather_all_tensors
 
 from braintumor.data.preprocessing import Preprocessing
-from braintumor.evaluation.metrics import metric_key
 from braintumor.models import build_model
 from braintumor.models.tta import tta_logits
 from braintumor.runs.checkpoints import CALIBRATION, load_checkpoint, newest_in
 from braintumor.training.callbacks.finetuning import FreezeBackbone
 from braintumor.training.schedulers import planned_length, replan
+from braintumor.vocabulary import metric_key
 
 log = logging.getLogger(__name__)
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
     """Accuracy (over all images) and macro precision, recall and F1, under their names of
-    :data:`~braintumor.evaluation.metrics.METRIC_NAMES`."""
+    :data:`~braintumor.vocabulary.METRIC_NAMES`."""
     return MetricCollection(
         {
             "accuracy": MulticlassAccuracy(num_classes, average="micro"),

@@ -40,8 +40,13 @@ from optuna.distributions import (
 from optuna.trial import Trial, TrialState
 
 from braintumor.atomic import write_atomically
-from braintumor.sweeps.study import build_pruner, open_storage, redact, write_study_file
-from braintumor.training.callbacks.pruning import PRUNED_ATTR
+from braintumor.sweeps.study import (
+    PRUNED_ATTR,
+    build_pruner,
+    open_storage,
+    redact,
+    write_study_file,
+)
 from hydra_plugins.braintumor_optuna._search_space import grid, search_space
 from hydra_plugins.braintumor_optuna._workers import (
     SURPLUS,

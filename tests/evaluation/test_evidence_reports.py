@@ -10,9 +10,9 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from braintumor.evaluation.metrics import METRIC_NAMES, REPORT_FIELDS
 from braintumor.pipeline.evaluate import evaluate
 from braintumor.pipeline.train import train
+from braintumor.vocabulary import METRIC_NAMES, REPORT_FIELDS
 from tests.conftest import FAST, compose_config
 
 QUIET = ["logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples",
@@ -48,7 +48,7 @@ def test_a_run_reports_the_evidence_of_its_numbers(evidence_run):
         assert (reports / name).is_file(), name
     test = json.loads((reports / "test_metrics.json").read_text())
     assert set(test) <= set(METRIC_NAMES) | set(REPORT_FIELDS)
-    for key in ("temperature", "ece_uncalibrated", "ece", "nll", "brier", "aurc"):
+    for key in ("temperature", "ece_uncalibrated", "ece", "brier", "aurc"):
         assert isinstance(test[key], float), key
     low, high = test["ci95"]["f1_macro"]
     assert low <= test["f1_macro"] <= high
@@ -85,7 +85,7 @@ def test_the_calibration_travels_in_the_checkpoint_to_evaluate_and_predict(
     finally:
         GlobalHydra.instance().clear()
     again = json.loads((tmp_path / "eval" / "reports" / "test_metrics.json").read_text())
-    for key in ("accuracy", "f1_macro", "ece", "nll", "temperature"):
+    for key in ("accuracy", "f1_macro", "ece", "log_loss", "temperature"):
         assert again[key] == pytest.approx(original[key], abs=1e-6), key
     predictor = TorchPredictor.from_checkpoint(ckpt, device="cpu")
     assert predictor.temperature == pytest.approx(stored["temperature"])

@@ -17,10 +17,10 @@ from PIL import Image
 
 from braintumor.data.figshare import read_figshare_image
 from braintumor.errors import UsageError
-from braintumor.evaluation.metrics import is_metric_key
 from braintumor.pipeline.evaluate import evaluate
 from braintumor.pipeline.external_sets import leave_source_out
 from braintumor.pipeline.train import train
+from braintumor.vocabulary import is_metric_key
 from tests.conftest import FAST, ROOT, compose_config
 from tests.data.public_sets import write_44c, write_figshare, write_nickparvar
 

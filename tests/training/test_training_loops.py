@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import EarlyStopping
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from braintumor.pipeline.train import train
 from braintumor.runs.names import run_name
-from tests.conftest import tensorboard_dir
+from tests.conftest import compose_config, tensorboard_dir
 
 
 class LastCheckpointEpochs(Callback):
@@ -195,10 +196,20 @@ def test_tensorboard_hparams_have_the_final_metrics_and_named_runs(make_cfg, tmp
 
 
 def test_run_name_shows_overrides_safely():
-    assert run_name([]) == ""
-    name = run_name(["model.optimizer.lr=0.000123456789", "data.root=/a/b c", "seed=3"])
-    assert name == "model.optimizer.lr=0.0001235,data.root=_a_b_c,seed=3"
-    assert run_name(["data.root=/x", "seed=3"], exclude_keys=["data.root"]) == "seed=3"
-    long_a = run_name([f"k{i}=v" for i in range(60)])
-    long_b = run_name([f"k{i}=v" for i in range(61)])
+    assert run_name("") == ""
+    name = run_name("data.root=/a/b c,model.net.widths=[8,16],model.optimizer.lr=0.000123456789")
+    assert name == "data.root=_a_b_c,model.net.widths=[8,16],model.optimizer.lr=0.0001235"
+    long_a = run_name(",".join(f"k{i}=v" for i in range(60)))
+    long_b = run_name(",".join(f"k{i}=v" for i in range(61)))
     assert len(long_a) == len(long_b) == 120 and long_a != long_b
+
+
+def test_run_name_is_hydras_override_dirname_without_the_excluded_keys(tmp_path, tiny_root):
+    cfg = compose_config(
+        tmp_path, ["data=folder", f"data.root={tiny_root}", "seed=3", "model.optimizer.lr=0.003"]
+    )
+    try:
+        # sorted by Hydra, data.root left out (exclude_keys)
+        assert cfg.logger.tensorboard.version == "data=folder,model.optimizer.lr=0.003,seed=3"
+    finally:
+        GlobalHydra.instance().clear()

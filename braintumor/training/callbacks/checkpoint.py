@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 
 from braintumor.atomic import copy_atomically
-from braintumor.evaluation.metrics import current_name
+from braintumor.vocabulary import current_name
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from braintumor.atomic import write_atomically
 from braintumor.runs.layout import RunDir
 from braintumor.runs.record import read_run_info, write_run_info
+from braintumor.sweeps.study import PRUNED_ATTR
 
 if TYPE_CHECKING:
     import optuna
 
 log = logging.getLogger(__name__)
 
-PRUNED_ATTR = "pruned_at_epoch"  # trial user attribute the sweeper reads
 SWEEPER = "hydra_plugins.braintumor_optuna.sweeper.ResumableOptunaSweeper"
 
 
