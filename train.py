@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from braintumor.errors import BraintumorError
 from braintumor.pipeline.config_check import check_command_line, check_config
-from braintumor.runs.names import register_resolvers
+from braintumor.resolvers import register_resolvers
 
 register_resolvers()  # before Hydra composes: `--cfg job --resolve` needs ${run_name:...}
 CONF_DIR = Path(__file__).resolve().parent / "conf"

@@ -65,7 +65,7 @@ def main() -> None:
     from hydra import compose, initialize_config_dir
 
     from braintumor.data.synthetic import write_synthetic_dataset
-    from braintumor.runs.names import register_resolvers
+    from braintumor.resolvers import register_resolvers
 
     register_resolvers()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """braintumor: brain-tumor MRI classification with Lightning + Hydra."""
 
-from braintumor.runs.names import register_resolvers
+from braintumor.resolvers import register_resolvers
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import EarlyStopping
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from braintumor.pipeline.train import train
-from braintumor.runs.names import run_name
+from braintumor.resolvers import run_name
 from tests.conftest import compose_config, tensorboard_dir
 
 
