@@ -68,6 +68,11 @@ class RunDir:
     def overrides(self) -> Path:
         return self.root / ".hydra" / "overrides.yaml"
 
+    @property
+    def config(self) -> Path:
+        """Hydra's record of the run's composed config."""
+        return self.root / ".hydra" / "config.yaml"
+
     def metrics(self, split: str) -> Path:
         """``reports/<split>_metrics.json``."""
         return self.reports / f"{split}_metrics.json"

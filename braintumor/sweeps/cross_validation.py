@@ -3,7 +3,9 @@
 Each job tested one fold. The summary gives the mean ± std of the folds' test metrics, and
 pools every fold's test predictions (``oof_predictions.csv``: each image once, predicted by
 the model that never saw it) into out-of-fold metrics with bootstrap intervals over cases.
-The folds must partition the data: an image tested twice, or a fold missing, is said.
+The folds must partition the data: an image tested twice, or a fold missing, is said. The
+pooled ECE and intervals use the folds' own ``eval.ece_bins`` and ``eval.bootstrap`` (from
+their ``.hydra/config.yaml``); folds that do not record them, or disagree, get none.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from braintumor.atomic import write_atomically
 from braintumor.evaluation.bootstrap import (
@@ -41,15 +44,27 @@ def _read_predictions(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return classes, list(reader)
 
 
-def write_cv_summary(
-    out: Path, rows: Sequence[dict[str, Any]], resamples: int = 1000
-) -> Path | None:
+def _eval_settings(runs: Sequence[RunDir]) -> tuple[dict[str, int] | None, str]:
+    """The folds' ``eval.bootstrap`` and ``eval.ece_bins``, or ``None`` and why not."""
+    found = set()
+    for run in runs:
+        if not run.config.is_file():
+            return None, f"{run.root.name}: no .hydra/config.yaml"
+        values = OmegaConf.select(OmegaConf.load(run.config), "eval") or {}
+        found.add((values.get("bootstrap"), values.get("ece_bins")))
+    if len(found) != 1 or None in next(iter(found)):
+        return None, f"the folds record other eval.bootstrap/eval.ece_bins: {sorted(found)}"
+    bootstrap, ece_bins = next(iter(found))
+    return {"bootstrap": int(bootstrap), "ece_bins": int(ece_bins)}, ""
+
+
+def write_cv_summary(out: Path, rows: Sequence[dict[str, Any]]) -> Path | None:
     """``cv_summary.{md,json}`` and ``oof_predictions.csv`` for the jobs of ``rows`` that set
     ``data.fold``; ``None`` when there are none."""
     folds = [r for r in rows if FOLD_KEY in r["overrides"]]
     if not folds:
         return None
-    per_fold, pooled, notes, classes = [], [], [], None
+    per_fold, pooled, notes, classes, scored = [], [], [], None, []
     for row in sorted(folds, key=lambda r: int(r["overrides"][FOLD_KEY])):
         fold = int(row["overrides"][FOLD_KEY])
         run = RunDir(Path(row["dir"]))
@@ -65,6 +80,7 @@ def write_cv_summary(
             continue
         classes = fold_classes
         pooled += [{**r, "fold": fold} for r in records]
+        scored.append(run)
     paths = [r["path"] for r in pooled]
     if len(set(paths)) < len(paths):
         notes.append(f"{len(paths) - len(set(paths))} image(s) were tested in several folds")
@@ -74,7 +90,10 @@ def write_cv_summary(
         for m in FOLD_METRICS
         if (v := [f[m] for f in per_fold if f.get(m) is not None])
     }
-    if pooled and classes:
+    settings, why = _eval_settings(scored)
+    if pooled and classes and settings is None:
+        notes.append(f"no pooled ECE or intervals: {why}")
+    if pooled and classes and settings is not None:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[r["label"]] for r in pooled])
         probs = np.array([[float(r[c]) for c in classes] for r in pooled])
@@ -82,10 +101,13 @@ def write_cv_summary(
         has_cases = any(groups) and len(set(groups)) < len(groups)
         point = metrics_from_counts(confusion_counts(y, probs.argmax(1), len(classes)))
         cases = groups if has_cases else None
-        intervals, method = bootstrap_intervals(y, probs.argmax(1), len(classes), cases, resamples)
+        intervals, method = bootstrap_intervals(
+            y, probs.argmax(1), len(classes), cases, settings["bootstrap"]
+        )
         point["aurc"] = risk_coverage(y, probs).aurc
-        summary["pooled"] = {**point, "ece": expected_calibration_error(y, probs), "n": len(y),
-                             "ci95": intervals, "ci_method": method}  # fmt: skip
+        ece = expected_calibration_error(y, probs, settings["ece_bins"])
+        summary["pooled"] = {**point, "ece": ece, "n": len(y), "ci95": intervals,
+                             "ci_method": method}  # fmt: skip
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow(["path", "group", "fold", "label", "predicted", *classes])

@@ -17,9 +17,13 @@ from tests.conftest import FAST, ROOT
 CLASSES = ["a", "b", "c"]
 
 
-def _fold_job(sweep, fold, rng, images=30, accuracy=0.8):
+def _fold_job(sweep, fold, rng, images=30, accuracy=0.8, bootstrap=200):
     job = sweep / str(fold)
     (job / "reports").mkdir(parents=True)
+    (job / ".hydra").mkdir()
+    (job / ".hydra" / "config.yaml").write_text(
+        f"eval:\n  bootstrap: {bootstrap}\n  ece_bins: 10\n"
+    )
     write_run_info(job, {"status": "completed", "job": fold, "overrides": [f"data.fold={fold}"],
                          "objective_name": "val/f1_macro_best", "objective": 0.8,
                          "metrics": {"val/f1_macro_best": 0.8}})  # fmt: skip
@@ -50,6 +54,7 @@ def test_a_fold_sweep_gets_mean_std_and_pooled_out_of_fold_metrics(tmp_path):
     pooled = summary["pooled"]
     assert pooled["n"] == total and pooled["ci95"]["accuracy"][0] <= pooled["accuracy"]
     assert "cases" in pooled["ci_method"]  # the groups of the predictions
+    assert "200 resamples" in pooled["ci_method"]  # the folds' eval.bootstrap
     oof = list(csv.DictReader((sweep / "oof_predictions.csv").open()))
     assert len(oof) == total and {r["fold"] for r in oof} == {"0", "1", "2"}
     assert "± " in (sweep / "cv_summary.md").read_text()
@@ -78,3 +83,18 @@ def test_experiment_cv5_runs_and_summarizes_every_fold(tiny_root, tmp_path):
     oof = list(csv.DictReader((sweep / "oof_predictions.csv").open()))
     assert len(oof) == len({r["path"] for r in oof}) == 64  # every image tested exactly once
     assert json.loads((sweep / "cv_summary.json").read_text())["notes"] == []
+
+
+def test_folds_without_recorded_or_with_other_eval_settings_get_no_pooled_intervals(tmp_path):
+    rng = np.random.default_rng(2)
+    sweep = tmp_path / "sweep"
+    _fold_job(sweep, 0, rng)
+    _fold_job(sweep, 1, rng, bootstrap=50)
+    write_sweep_report(sweep)
+    summary = json.loads((sweep / "cv_summary.json").read_text())
+    assert "pooled" not in summary
+    assert any("other eval.bootstrap" in note for note in summary["notes"])
+    (sweep / "1" / ".hydra" / "config.yaml").unlink()
+    write_sweep_report(sweep)
+    notes = json.loads((sweep / "cv_summary.json").read_text())["notes"]
+    assert notes == ["no pooled ECE or intervals: 1: no .hydra/config.yaml"]
