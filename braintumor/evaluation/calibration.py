@@ -8,7 +8,7 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 
-def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = 15) -> float:
+def expected_calibration_error(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int) -> float:
     """Top-label ECE: the |accuracy - confidence| gap over ``n_bins`` equal-width confidence
     bins, weighted by the share of images in each bin (torchmetrics'
     ``multiclass_calibration_error`` with ``norm="l1"``); NaN without images.

@@ -90,7 +90,7 @@ def case_results(
 
 
 def case_metrics(
-    results: Sequence[CaseResult], taxonomy: str, labels: Sequence[str], resamples: int = 1000,
+    results: Sequence[CaseResult], taxonomy: str, labels: Sequence[str], resamples: int,
     seed: int = 0,
 ) -> dict[str, object]:  # fmt: skip
     """Accuracy and macro F1 over the scored cases, with bootstrap intervals over cases."""

@@ -75,7 +75,8 @@ def plot_confusion_matrix(
     y_pred: np.ndarray,
     class_names: Sequence[str],
     title: str = "",
-    min_support: int = 10,
+    *,
+    min_support: int,
     dpi: int = 110,
 ) -> Figure:
     """Two panels: counts, on a log colour scale where 1 differs from 0 (empty cells are

@@ -72,7 +72,8 @@ def confusion_html(
     class_names: Sequence[str],
     examples: Mapping[tuple[int, int], Sequence[str]] | None = None,
     title: str = "confusion matrix",
-    min_support: int = 10,
+    *,
+    min_support: int,
 ) -> str:
     """The page of ``counts`` (rows: true, columns: predicted): the colours and numbers of the
     PNG's counts panel, the support per row, and on hover the cell's details."""

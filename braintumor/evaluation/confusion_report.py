@@ -30,7 +30,8 @@ def write_confusion_reports(
     class_names: Sequence[str],
     paths: Sequence[str] | None = None,
     collapse: Mapping[str, Sequence[str]] | None = None,
-    min_support: int = 10,
+    *,
+    min_support: int,
 ) -> list[Path]:
     """Write ``confusion_matrix_{split}.png`` and ``.html`` and, for each ``collapse`` entry
     (name -> group of each class), ``confusion_matrix_{split}_{name}.png`` and ``.html``.
@@ -50,6 +51,8 @@ def write_confusion_reports(
         written.append(write_atomically(out / f"{stem}.png", buffer.getvalue()))
         examples = cell_examples(truth, pred, paths) if paths is not None else None
         counts = confusion_counts_matrix(truth, pred, len(names))
-        page = confusion_html(counts, names, examples, f"confusion matrix: {label}", min_support)
+        page = confusion_html(
+            counts, names, examples, f"confusion matrix: {label}", min_support=min_support
+        )
         write_atomically(out / f"{stem}.html", page)
     return written

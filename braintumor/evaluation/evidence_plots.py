@@ -28,7 +28,7 @@ def _reliability(y_true: np.ndarray, y_prob: np.ndarray, bins: int) -> tuple[np.
 
 def plot_reliability(
     y_true: np.ndarray, before: np.ndarray, after: np.ndarray, temperature: float,
-    ece_before: float, ece_after: float, bins: int = 15, title: str = "",
+    ece_before: float, ece_after: float, bins: int, title: str = "",
 ) -> Figure:  # fmt: skip
     """Accuracy against confidence per bin, uncalibrated and at ``temperature``, with the
     diagonal of perfect calibration and the image count per bin."""

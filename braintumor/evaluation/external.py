@@ -109,10 +109,11 @@ def write_external_reports(
     images: ExternalImages,
     space: SharedLabels,
     extra: Mapping[str, Any] | None = None,
-    bootstrap: int = 1000,
-    seed: int = 0,
-    ece_bins: int = 15,
-    min_support: int = 10,
+    *,
+    bootstrap: int,
+    seed: int,
+    ece_bins: int,
+    min_support: int,
 ) -> dict[str, Any]:
     """Score ``images`` in the labels of ``space`` and write the files listed above into
     ``out_dir``; return the content of ``external_metrics.json``. ``extra``: more fields of

@@ -11,7 +11,7 @@ from braintumor.evaluation.calibration import expected_calibration_error
 
 
 def summary_metrics(
-    y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str], ece_bins: int = 15
+    y_true: np.ndarray, y_prob: np.ndarray, class_names: Sequence[str], ece_bins: int
 ) -> dict[str, float | int]:
     """``accuracy``, macro and weighted precision/recall/F1, ``ece``, ``log_loss`` and ``n``.
 

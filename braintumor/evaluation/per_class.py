@@ -16,7 +16,7 @@ from torchmetrics.functional.classification import (
 
 
 def per_class_metrics(
-    y_true: Sequence[int], y_prob: np.ndarray, class_names: Sequence[str], ece_bins: int = 15
+    y_true: Sequence[int], y_prob: np.ndarray, class_names: Sequence[str], ece_bins: int
 ) -> list[dict[str, object]]:
     """One dict per class: ``auroc`` (one-vs-rest), ``specificity``, ``balanced_accuracy``
     (mean of its sensitivity and specificity), ``ece`` (its one-vs-rest calibration error)

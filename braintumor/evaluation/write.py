@@ -42,10 +42,11 @@ def write_split_reports(
     class_names: Sequence[str],
     extra: dict | None = None,
     collapse: Mapping[str, Sequence[str]] | None = None,
-    ece_bins: int = 15,
+    *,
+    ece_bins: int,
+    min_support: int,
     per_class_extra: Sequence[Mapping[str, Any]] = (),
     paths: Sequence[str] | None = None,
-    min_support: int = 10,
 ) -> SplitReport:
     """Write ``{split}_metrics.json``, ``classification_report_{split}.csv`` and the
     confusion matrices (``confusion_matrix_{split}.png`` and ``.html``, and one per
@@ -71,7 +72,9 @@ def write_split_reports(
     for row, more in zip(rows, per_class_extra, strict=False):
         row.update({k: v for k, v in more.items() if k != "class"})
     write_report_rows(out / f"classification_report_{split}.csv", rows)
-    write_confusion_reports(out, split, y_true, y_pred, class_names, paths, collapse, min_support)
+    write_confusion_reports(
+        out, split, y_true, y_pred, class_names, paths, collapse, min_support=min_support
+    )
     return SplitReport(metrics, rows)
 
 

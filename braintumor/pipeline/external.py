@@ -248,7 +248,14 @@ def score_external(
         }
     ev = settings.evaluation
     metrics = write_external_reports(
-        out, images, space, extra, ev.bootstrap, ev.seed, ev.ece_bins, ev.min_support
+        out,
+        images,
+        space,
+        extra,
+        bootstrap=ev.bootstrap,
+        seed=ev.seed,
+        ece_bins=ev.ece_bins,
+        min_support=ev.min_support,
     )
     add_external_section(reports / "model_card.md", reports)  # the run's card, when it has one
     if metrics["n"] == 0:

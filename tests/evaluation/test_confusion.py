@@ -53,7 +53,7 @@ def cell_texts(ax) -> dict[tuple[int, int], str]:
 @pytest.fixture(scope="module")
 def figure_44():
     y, pred, _ = predictions_44()
-    fig = plot_confusion_matrix(y, pred, NAMES_44, title="test (n=...)")
+    fig = plot_confusion_matrix(y, pred, NAMES_44, title="test (n=...)", min_support=10)
     yield fig, confusion_counts_matrix(y, pred, 44)
     plt.close(fig)
 
@@ -78,8 +78,8 @@ def test_the_layout_follows_the_class_count_and_never_shrinks_labels(n):
 
 def test_the_saved_png_keeps_the_figure_dpi(tmp_path):
     y, pred, paths = predictions_44()
-    png = write_confusion_reports(tmp_path, "test", y, pred, NAMES_44, paths)[0]
-    fig = plot_confusion_matrix(y, pred, NAMES_44, title="test (n=1)")
+    png = write_confusion_reports(tmp_path, "test", y, pred, NAMES_44, paths, min_support=10)[0]
+    fig = plot_confusion_matrix(y, pred, NAMES_44, title="test (n=1)", min_support=10)
     width, height = Image.open(png).size
     assert (width, height) == pytest.approx(tuple(fig.get_size_inches() * fig.dpi), abs=2)
     plt.close(fig)
@@ -136,7 +136,7 @@ def test_a_44_class_report_also_writes_the_tumor_type_matrix(tmp_path):
     probs = np.eye(44)[pred] * 0.9 + 0.1 / 44
     types = tumor_types(NAMES_44)
     write_split_reports(tmp_path, "test", y, probs, NAMES_44, collapse={"tumor_type": types},
-                        paths=paths)  # fmt: skip
+                        paths=paths, ece_bins=15, min_support=10)  # fmt: skip
     for stem in ("confusion_matrix_test", "confusion_matrix_test_tumor_type"):
         assert (tmp_path / f"{stem}.png").stat().st_size > 10_000
         assert (tmp_path / f"{stem}.html").stat().st_size > 1_000
@@ -150,7 +150,7 @@ def test_a_44_class_report_also_writes_the_tumor_type_matrix(tmp_path):
 
 def test_the_html_matrix_is_self_contained_and_shows_cells_on_hover(tmp_path):
     y, pred, paths = predictions_44()
-    write_confusion_reports(tmp_path, "val", y, pred, NAMES_44, paths)
+    write_confusion_reports(tmp_path, "val", y, pred, NAMES_44, paths, min_support=10)
     page = (tmp_path / "confusion_matrix_val.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched
     assert "<svg" in page and "<script>" in page
@@ -172,7 +172,7 @@ def test_hovering_a_cell_in_a_real_browser_shows_its_classes_count_and_files(tmp
     from tests.inference.test_app import chromium
 
     y, pred, paths = predictions_44()
-    write_confusion_reports(tmp_path, "test", y, pred, NAMES_44, paths)
+    write_confusion_reports(tmp_path, "test", y, pred, NAMES_44, paths, min_support=10)
     i, j = next((int(a), int(b)) for a, b in zip(y, pred, strict=True) if a != b)
     first = next(p for p, a, b in zip(paths, y, pred, strict=True) if (a, b) == (i, j))
     count = int(confusion_counts_matrix(y, pred, 44)[i, j])
@@ -196,5 +196,5 @@ def test_labels_outside_the_class_names_are_refused_and_an_empty_split_is_drawn(
     with pytest.raises(ValueError, match=r"in \[0, 2\) for 2 class names, got \[3\]"):
         confusion_counts_matrix(np.array([3]), np.array([0]), 2)
     empty = np.zeros(0, dtype=int)
-    write_confusion_reports(tmp_path, "test", empty, empty, ["a", "b"], [])
+    write_confusion_reports(tmp_path, "test", empty, empty, ["a", "b"], [], min_support=10)
     assert (tmp_path / "confusion_matrix_test.png").stat().st_size > 0

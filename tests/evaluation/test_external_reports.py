@@ -20,6 +20,8 @@ from tests.data.public_sets import plant_figshare_copies, write_figshare, write_
 NICKPARVAR = {"glioma": "glioma", "meningioma": "meningioma", "notumor": "normal",
               "pituitary": "pituitary"}  # fmt: skip
 
+EVIDENCE = {"seed": 0, "ece_bins": 15, "min_support": 10}  # conf/eval/default.yaml
+
 
 def _onehot(indices, k):
     probs = np.full((len(indices), k), 0.02)
@@ -34,7 +36,7 @@ def test_external_reports_score_the_shared_labels_and_count_the_others(tmp_path)
     answers = [0, 1, 1, 2, 0, 2, 2]
     images = ExternalImages([f"{i}.jpg" for i in range(7)], labels, _onehot(answers, 3), classes)
     metrics = write_external_reports(tmp_path, images, space, {"source": "nickparvar4"},
-                                     bootstrap=50)  # fmt: skip
+                                     **EVIDENCE, bootstrap=50)  # fmt: skip
     assert metrics["n"] == 4 and metrics["n_out_of_label_set"] == 3
     assert metrics["accuracy"] == pytest.approx(0.75)
     assert metrics["out_of_label_set"] == {"notumor": {"glioma": 1, "pituitary": 2}}
@@ -69,7 +71,7 @@ def test_confusion_csv_has_shared_rows_and_every_model_answer(tmp_path):
     space = shared_labels(classes, NICKPARVAR)
     images = ExternalImages(["a", "b", "c"], ["glioma", "notumor", "glioma"],
                             _onehot([0, 1, 2], 3), classes)  # fmt: skip
-    write_external_reports(tmp_path, images, space, bootstrap=0)
+    write_external_reports(tmp_path, images, space, **EVIDENCE, bootstrap=0)
     rows = list(csv.reader((tmp_path / "confusion_matrix_external.csv").open()))
     assert rows[0] == ["true \\ predicted", "glioma", "normal", "other_tumor"]
     assert rows[1] == ["glioma", "1", "0", "1"] and rows[2] == ["normal", "0", "1", "0"]
@@ -115,7 +117,7 @@ def test_a_set_with_nothing_left_to_score_still_reports_its_counts(tmp_path):
     classes = ["glioma", "meningioma", "pituitary"]
     space = shared_labels(classes, NICKPARVAR)
     images = ExternalImages(["a", "b"], ["notumor", "notumor"], _onehot([0, 1], 3), classes)
-    metrics = write_external_reports(tmp_path, images, space, bootstrap=10)
+    metrics = write_external_reports(tmp_path, images, space, **EVIDENCE, bootstrap=10)
     assert metrics["n"] == 0 and metrics["n_out_of_label_set"] == 2
     saved = json.loads((tmp_path / "external_metrics.json").read_text())
     assert saved["accuracy"] is None  # undefined, not 0

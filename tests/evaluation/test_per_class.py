@@ -14,7 +14,7 @@ def test_per_class_numbers_match_their_definitions_and_an_absent_class_is_null()
     y = rng.integers(0, 3, 200)  # class 3 never occurs
     logits = rng.normal(size=(200, 4)) + 2 * np.eye(4)[y]
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    rows = per_class_metrics(y, probs, ["a", "b", "c", "d"])
+    rows = per_class_metrics(y, probs, ["a", "b", "c", "d"], ece_bins=15)
     cm = confusion_matrix(y, probs.argmax(1), labels=range(4))
     for c in range(3):
         tn = cm.sum() - cm[c].sum() - cm[:, c].sum() + cm[c, c]
@@ -29,5 +29,5 @@ def test_per_class_numbers_match_their_definitions_and_an_absent_class_is_null()
 
 
 def test_an_empty_split_gives_nulls_with_the_reason():
-    rows = per_class_metrics([], np.zeros((0, 2)), ["a", "b"])
+    rows = per_class_metrics([], np.zeros((0, 2)), ["a", "b"], ece_bins=15)
     assert all(r["auroc"] is None and r["undefined"] == "no image in this split" for r in rows)

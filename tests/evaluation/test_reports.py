@@ -36,14 +36,14 @@ def test_ece_is_the_weighted_confidence_accuracy_gap_over_bins():
     assert expected_calibration_error(y, prob, n_bins=2) == pytest.approx(gap, abs=1e-6)
     # 4 bins: [0.5, 0.75) holds the two 0.6s (gap 0.1), [0.75, 1] the 0.9 (gap 0.1)
     assert expected_calibration_error(y, prob, n_bins=4) == pytest.approx(0.1, abs=1e-6)
-    assert np.isnan(expected_calibration_error(np.zeros(0, int), np.zeros((0, 2))))
+    assert np.isnan(expected_calibration_error(np.zeros(0, int), np.zeros((0, 2)), 15))
 
 
 def test_summary_metrics_match_the_training_metrics_of_torchmetrics():
     """The reports (scikit-learn) and the epochs' val/* metrics (torchmetrics) agree."""
     y, prob = _predictions(k=5)
     y[y == 4] = 3  # a class absent from y_true counts as 0 in both macro averages
-    m = summary_metrics(y, prob, [f"c{i}" for i in range(5)])
+    m = summary_metrics(y, prob, [f"c{i}" for i in range(5)], ece_bins=15)
     preds, target = torch.tensor(prob), torch.tensor(y)
     for name, metric in (("accuracy", MulticlassAccuracy(5, average="micro")),
                          ("precision_macro", MulticlassPrecision(5, average="macro")),
@@ -55,7 +55,7 @@ def test_summary_metrics_match_the_training_metrics_of_torchmetrics():
 def test_summary_metrics_values():
     y = np.array([0, 0, 1, 1, 2, 2])
     prob = np.eye(3)[[0, 0, 1, 0, 2, 2]] * 0.9 + 0.1 / 3
-    m = summary_metrics(y, prob, ["a", "b", "c"])
+    m = summary_metrics(y, prob, ["a", "b", "c"], ece_bins=15)
     assert m["n"] == 6 and m["accuracy"] == pytest.approx(5 / 6)
     assert m["recall_macro"] == pytest.approx((1 + 0.5 + 1) / 3)
     assert m["precision_macro"] == pytest.approx((2 / 3 + 1 + 1) / 3)
@@ -64,7 +64,7 @@ def test_summary_metrics_values():
 def test_report_files(tmp_path):
     y, prob = _predictions()
     names = [f"Class {i} T1C+" for i in range(5)]
-    report = write_split_reports(tmp_path, "test", y, prob, names)
+    report = write_split_reports(tmp_path, "test", y, prob, names, ece_bins=15, min_support=10)
     saved = json.loads((tmp_path / "test_metrics.json").read_text())
     assert saved == report.metrics
     assert {"accuracy", "precision_macro", "recall_macro", "f1_macro", "ece", "n"} <= set(saved)
@@ -80,7 +80,9 @@ def test_report_files(tmp_path):
 def test_confusion_matrix_with_44_classes_stays_readable():
     rng = np.random.default_rng(0)
     names = [f"Tumor{i // 3} {['T1', 'T1C+', 'T2'][i % 3]}" for i in range(44)]
-    fig = plot_confusion_matrix(rng.integers(0, 44, 500), rng.integers(0, 44, 500), names)
+    fig = plot_confusion_matrix(
+        rng.integers(0, 44, 500), rng.integers(0, 44, 500), names, min_support=10
+    )
     width, height = fig.get_size_inches()
     assert width >= 25 and height >= 12  # ~0.28 in per class and panel
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]

@@ -52,7 +52,7 @@ def test_reliability_and_risk_coverage_figures_render(tmp_path):
     from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
 
     y, probs = _predictions(200)
-    plot_reliability(y, probs, probs, 1.0, 0.1, 0.1).savefig(tmp_path / "r.png")
+    plot_reliability(y, probs, probs, 1.0, 0.1, 0.1, 15).savefig(tmp_path / "r.png")
     chosen = abstention_threshold(y, probs, 0.9)
     fig = plot_risk_coverage(risk_coverage(y, probs), chosen["threshold"], 0.9)
     fig.savefig(tmp_path / "rc.png")
