@@ -21,7 +21,8 @@ import numpy as np
 
 from braintumor.errors import UsageError
 from braintumor.inference import ood
-from braintumor.inference.preprocess import DecodedScan, decode_scan, eval_input, softmax, views
+from braintumor.inference.preprocess import DecodedScan, decode_scan, eval_input, views
+from braintumor.softmax import softmax
 
 MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompression bombs)
 REQUIRED = ("class_names", "image_size", "channels", "mean", "std")
@@ -139,7 +140,7 @@ class Predictor:
 
     def _calibrated(self, logits: np.ndarray) -> np.ndarray:
         temperature = self.temperature if self.has_logits else 1.0
-        return softmax(logits.mean(axis=0) / temperature)
+        return softmax(logits.mean(axis=0), temperature)
 
     def abstains(self, probs: np.ndarray) -> np.ndarray:
         """Per row of calibrated probabilities: whether the model should refer the image."""

@@ -34,6 +34,7 @@ from braintumor.models import build_model
 from braintumor.models.tta import tta_logits
 from braintumor.runs.checkpoint_file import CALIBRATION, read_checkpoint
 from braintumor.runs.checkpoints import newest_in
+from braintumor.softmax import softmax_tensor
 from braintumor.training.callbacks.finetuning import FreezeBackbone
 from braintumor.training.schedulers import planned_length, replan
 
@@ -318,7 +319,7 @@ class MRIClassifier(LightningModule):
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         temperature = float(self.calibration.get("temperature", 1.0))
-        return (self(x).float() / temperature).softmax(dim=1)  # calibrated
+        return softmax_tensor(self(x).float(), temperature)
 
     # ----------------------------------------------------------------------- fine-tuning
     def head_and_backbone(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
