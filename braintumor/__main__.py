@@ -22,7 +22,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from braintumor.errors import BraintumorError
+from braintumor.errors import BraintumorError, fail
 
 COMMANDS = {
     "predict": "braintumor.inference.predict",
@@ -43,14 +43,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     command, *rest = argv
     if command not in COMMANDS:
-        raise SystemExit(
+        fail(
             f"unknown command '{command}'; one of: {', '.join(COMMANDS)} "
             "(python -m braintumor --help)."
         )
     try:
         importlib.import_module(COMMANDS[command]).main(rest)
     except BraintumorError as error:  # the user's to fix: one line, no traceback
-        raise SystemExit(f"error: {' '.join(str(error).split())}") from None
+        fail(error)
 
 
 if __name__ == "__main__":
