@@ -27,7 +27,7 @@ from braintumor.errors import BraintumorError, fail
 COMMANDS = {
     "predict": "braintumor.inference.predict",
     "export": "braintumor.inference.export",
-    "app": "braintumor.inference.app",
+    "app": "braintumor.inference.web.app",
     "audit": "braintumor.data.audit",
     "download": "braintumor.data.download",
     "synthetic": "braintumor.data.synthetic",
