@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from omegaconf import DictConfig
 
-from braintumor.errors import BraintumorError
+from braintumor.errors import BraintumorError, fail, one_line
 from braintumor.pipeline.config_check import check_command_line, check_config
 from braintumor.resolvers import register_resolvers
 
@@ -31,18 +31,12 @@ CONF_DIR = Path(__file__).resolve().parent / "conf"
 log = logging.getLogger("braintumor.train")
 
 
-def one_line(error: BaseException) -> str:
-    """``error: <the message on one line>``."""
-    return f"error: {' '.join(str(error).split())}"
-
-
-def fail(error: BraintumorError) -> NoReturn:
+def refuse(error: BraintumorError) -> NoReturn:
     """A mistake the user can fix: one line on stderr and exit code 2, no traceback
-    (``HYDRA_FULL_ERROR=1`` shows it)."""
+    (:func:`~braintumor.errors.fail`; ``HYDRA_FULL_ERROR=1`` shows it)."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
-    print(one_line(error), file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    fail(error)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -56,7 +50,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         check_config(cfg, HydraConfig.get().runtime.choices)
     except BraintumorError as error:
-        fail(error)
+        refuse(error)
     logging.captureWarnings(True)  # warnings through the log: above the bars, into train.log
     if cfg.get("malloc_tuning"):
         from braintumor.runs.allocator import tune_malloc
@@ -81,7 +75,7 @@ def main(cfg: DictConfig) -> float | None:
             return rec.finish(run(cfg))
     except BraintumorError as error:
         if not multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
-            fail(error)
+            refuse(error)
         # the sweeper records the failed job and goes on with the others; Hydra prints a
         # CompactHydraException at the end of the sweep as its message alone
         log.error(one_line(error))
@@ -92,5 +86,5 @@ if __name__ == "__main__":
     try:
         check_command_line(sys.argv[1:], CONF_DIR)  # before Hydra: `model=typo` in one line
     except BraintumorError as command_line_error:
-        fail(command_line_error)
+        refuse(command_line_error)
     main()

@@ -37,8 +37,9 @@ from common import build_classifier, compose_train
 from PIL import Image
 
 from braintumor.data.synthetic import class_names_for, render_scan
-from braintumor.inference.export import export_onnx
-from braintumor.inference.predictor import OnnxPredictor, TorchPredictor
+from braintumor.inference.onnx_graph import export_onnx
+from braintumor.inference.onnx_predictor import OnnxPredictor
+from braintumor.inference.torch_predictor import TorchPredictor
 from braintumor.training.module import MRIClassifier
 
 ROOT = Path(__file__).resolve().parents[1]

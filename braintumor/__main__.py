@@ -1,56 +1,99 @@
 """``python -m braintumor <command> [arguments]``: every command line of braintumor but training
-(``python train.py``), in one style.
-
-Commands::
-
-    predict       classify scans with an ONNX file or checkpoint    (MODEL INPUT [key=value])
-    export        export a checkpoint to ONNX, parity-checked       (ckpt=X [key=value])
-    app           the local web page for a model                    (MODEL [--port N] ...)
-    audit         counts, sizes, bad files and duplicates of a dataset (ROOT [--out DIR] ...),
-                  or the images present in several (NAME=ROOT NAME=ROOT ...)
-    download      fetch a public set (brain44c, brain17c, nickparvar4, figshare3, br35h)
-                                                          ([NAME] --out DIR [--archive ZIP])
-    synthetic     write the procedural demo dataset                 (OUT [--per-class N] ...)
-    sweep-report  summarize a multirun folder                       (SWEEP_DIR)
-
-``python -m braintumor <command> --help`` describes a command's arguments.
-"""
+(``python train.py [overrides]``). :data:`COMMANDS` is the one table of them: ``--help`` prints
+it and :func:`main` dispatches by it."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from braintumor.errors import BraintumorError
+from braintumor.errors import BraintumorError, fail
 
-COMMANDS = {
-    "predict": "braintumor.inference.predict",
-    "export": "braintumor.inference.export",
-    "app": "braintumor.inference.app",
-    "audit": "braintumor.data.audit",
-    "download": "braintumor.data.download",
-    "synthetic": "braintumor.data.synthetic",
-    "sweep-report": "braintumor.sweeps.report",
+
+@dataclass(frozen=True)
+class Command:
+    """A command: the ``module`` whose ``main(argv)`` runs it, what it does in one line, and
+    its ``arguments`` (``key=value``: a setting; ``--flag``: an option)."""
+
+    module: str
+    help: str
+    arguments: str
+
+
+COMMANDS: dict[str, Command] = {
+    "predict": Command(
+        "braintumor.inference.predict",
+        "classify scans with an ONNX file or checkpoint",
+        "MODEL INPUT [key=value ...]",
+    ),
+    "export": Command(
+        "braintumor.inference.export",
+        "export a checkpoint to ONNX, parity-checked",
+        "ckpt=X [key=value ...]",
+    ),
+    "app": Command(
+        "braintumor.inference.web.app", "the local web page for a model", "MODEL [--port N] ..."
+    ),
+    "audit": Command(
+        "braintumor.data.audit",
+        "counts, sizes, bad files, duplicates (across sets: NAME=ROOT ...)",
+        "ROOT [--out DIR] ...",
+    ),
+    "download": Command(
+        "braintumor.data.download",
+        "fetch a public set (brain44c, brain17c, nickparvar4, figshare3, br35h)",
+        "[NAME] [--out DIR] [--archive ZIP]",
+    ),
+    "synthetic": Command(
+        "braintumor.data.synthetic", "write the procedural demo dataset", "OUT [--per-class N] ..."
+    ),
+    "sweep-report": Command(
+        "braintumor.sweeps.report", "summarize a multirun folder", "SWEEP_DIR [--out DIR] ..."
+    ),
 }
+
+
+def usage() -> str:
+    """The ``--help`` text: every command of :data:`COMMANDS` with its arguments."""
+    width = max(len(name) for name in COMMANDS) + 2
+    settings = ", ".join(n for n, c in COMMANDS.items() if "key=value" in c.arguments)
+    rows = [
+        f"  {name:<{width}}{command.help}\n  {'':<{width}}  python -m braintumor {name} "
+        f"{command.arguments}"
+        for name, command in COMMANDS.items()
+    ]
+    return "\n".join(
+        [
+            "usage: python -m braintumor <command> [arguments]",
+            "",
+            "commands:",
+            *rows,
+            "",
+            f"Arguments: key=value is a setting ({settings}: as train.py's overrides), --flag an",
+            "option. python -m braintumor <command> --help describes a command's arguments.",
+            "Training is python train.py [overrides] (docs/training.md).",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run ``argv[0]``'s ``main`` with the remaining arguments."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__)
+        print(usage())
         return
-    command, *rest = argv
-    if command not in COMMANDS:
-        raise SystemExit(
-            f"unknown command '{command}'; one of: {', '.join(COMMANDS)} "
+    name, *rest = argv
+    if name not in COMMANDS:
+        fail(
+            f"unknown command '{name}'; one of: {', '.join(COMMANDS)} "
             "(python -m braintumor --help)."
         )
     try:
-        importlib.import_module(COMMANDS[command]).main(rest)
+        importlib.import_module(COMMANDS[name].module).main(rest)
     except BraintumorError as error:  # the user's to fix: one line, no traceback
-        raise SystemExit(f"error: {' '.join(str(error).split())}") from None
+        fail(error)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
 """The exceptions a user of braintumor sees. Each message says which file or setting is wrong,
 what was expected, and what to do; the command lines print them in one line, without a
-traceback."""
+traceback (:func:`fail`)."""
 
 from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+USAGE = 2  # the exit code of a command line used wrongly (as argparse's)
 
 
 class BraintumorError(Exception):
@@ -23,3 +28,15 @@ class UsageError(BraintumorError, ValueError):
 
 class WeightsUnavailableError(BraintumorError, RuntimeError):
     """Pretrained weights were asked for but cannot be had here (offline, no local file)."""
+
+
+def one_line(error: object) -> str:
+    """``error: <the message>``, its line breaks and runs of spaces folded into single spaces."""
+    return f"error: {' '.join(str(error).split())}"
+
+
+def fail(error: object) -> NoReturn:
+    """End a command line on a mistake the user can fix: :func:`one_line` on stderr and exit
+    code :data:`USAGE`, no traceback."""
+    print(one_line(error), file=sys.stderr, flush=True)
+    raise SystemExit(USAGE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from braintumor.__main__ import COMMANDS, main
 from tests.conftest import ROOT
+from tests.doc_commands import section
 
 
 def test_help_lists_every_command(capsys):
@@ -17,9 +19,22 @@ def test_help_lists_every_command(capsys):
     assert all(command in printed for command in COMMANDS)
 
 
-def test_an_unknown_command_is_named_with_the_choices():
-    with pytest.raises(SystemExit, match=r"unknown command 'pridict'; one of: predict"):
+def test_the_reference_shows_each_command_with_the_arguments_of_its_help():
+    text = section((ROOT / "docs" / "reference.md").read_text(), "Command lines")
+    for name, command in COMMANDS.items():
+        assert f"`python -m braintumor {name} {command.arguments}`" in text, name
+
+
+def test_each_command_is_dispatched_to_its_module_main():
+    for command in COMMANDS.values():
+        assert callable(importlib.import_module(command.module).main), command.module
+
+
+def test_an_unknown_command_is_named_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_info:
         main(["pridict"])
+    assert exit_info.value.code == 2
+    assert "error: unknown command 'pridict'; one of: predict" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 
 from braintumor.data.synthetic import ensure_synthetic_dataset
-from braintumor.errors import DataError, UsageError
+from braintumor.errors import USAGE, DataError, UsageError, fail, one_line
 from braintumor.pipeline.config_check import check_command_line, check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
+
+
+def test_fail_prints_the_message_on_one_line_and_exits_with_the_usage_code(capsys):
+    assert one_line(DataError("no  class\nfolders")) == "error: no class folders"
+    with pytest.raises(SystemExit) as exit_info:
+        fail(UsageError("a\n  b"))
+    assert exit_info.value.code == USAGE == 2
+    assert capsys.readouterr().err == "error: a b\n"
 
 
 def train_py(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

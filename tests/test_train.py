@@ -147,7 +147,7 @@ def test_every_metric_name_comes_from_the_vocabulary(trained_run, tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     from braintumor.evaluation.summary import COLUMNS
-    from braintumor.inference.app_page import METRIC_LABELS
+    from braintumor.inference.web.page import METRIC_LABELS
     from braintumor.runs.record import recorded_run
     from braintumor.sweeps.report import write_sweep_report
     from braintumor.training.hparams import HP_METRICS

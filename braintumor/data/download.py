@@ -23,7 +23,7 @@ from braintumor.data.figshare import is_figshare_slice
 from braintumor.data.public_sets import PUBLIC_SETS, PublicSet
 from braintumor.data.scan import find_classes, is_scan_file
 from braintumor.data.sources import SPLIT_FOLDER_NAMES
-from braintumor.errors import DataError
+from braintumor.errors import DataError, fail
 
 MAKE_TARGETS = {"brain44c": "download-44c"}  # the sets with a make target of their own
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         out = download(out, args.archive, name=args.name)
     except DataError as error:
-        raise SystemExit(f"error: {error}") from None
+        fail(error)
     if PUBLIC_SETS[args.name].layout == "figshare":
         print(f"{sum(1 for _ in out.glob('*.mat'))} .mat slices at {out}")
     else:

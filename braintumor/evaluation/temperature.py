@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from braintumor.softmax import softmax_tensor
+
 MIN_IMAGES = 20  # fewer validation images than this cannot pin a temperature down
 BOUNDS = (0.05, 20.0)  # a fitted temperature outside these is not trusted
 
@@ -36,8 +38,7 @@ def scale(probs: np.ndarray, temperature: float) -> np.ndarray:
     """Probabilities ``softmax(log p / T)``: the temperature-scaled version of ``probs``."""
     if temperature == 1.0:
         return np.asarray(probs, dtype=np.float64)
-    logits = torch.from_numpy(log_probabilities(probs) / temperature)
-    return torch.softmax(logits, dim=1).numpy()
+    return softmax_tensor(torch.from_numpy(log_probabilities(probs)), temperature).numpy()
 
 
 def _nll(logits: torch.Tensor, y: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:

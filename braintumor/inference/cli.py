@@ -1,28 +1,15 @@
 """What the command lines of ``predict``, ``export`` and ``app`` share: a user's mistake ends
-the command with one line on stderr and exit code 2 (as argparse does), never a traceback."""
+the command with one line on stderr and exit code 2 (:func:`~braintumor.errors.fail`), never a
+traceback; a ``key=value`` argument's mistake named in one sentence."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
 
-from braintumor.errors import BraintumorError
+from braintumor.errors import BraintumorError, fail
 
 USER_ERRORS = (BraintumorError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
-USAGE = 2  # the exit code of a command line used wrongly
-
-
-def one_line(message: object) -> str:
-    """``message`` with its line breaks and runs of spaces folded into single spaces."""
-    return " ".join(str(message).split())
-
-
-def fail(message: object) -> NoReturn:
-    """Print ``error: <message>`` on one line to stderr and exit with :data:`USAGE`."""
-    print(f"error: {one_line(message)}", file=sys.stderr, flush=True)
-    raise SystemExit(USAGE)
 
 
 @contextmanager

@@ -208,15 +208,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """``export_onnx`` and ``check_parity`` (:mod:`braintumor.inference.onnx_graph`), imported
-    on first use: they need PyTorch, the argument checks above do not."""
-    if name in ("export_onnx", "check_parity"):
-        from braintumor.inference import onnx_graph
-
-        return getattr(onnx_graph, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 if __name__ == "__main__":
     main()

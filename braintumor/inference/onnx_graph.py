@@ -16,6 +16,7 @@ from braintumor.atomic import write_atomically
 from braintumor.inference.onnx_predictor import OnnxPredictor
 from braintumor.inference.predictor import sidecar_path
 from braintumor.inference.torch_predictor import TorchPredictor
+from braintumor.softmax import softmax_tensor
 
 
 class _Probabilities(nn.Module):
@@ -30,7 +31,7 @@ class _Probabilities(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.net(image)
-        return (logits / self.temperature).softmax(dim=1), logits
+        return softmax_tensor(logits, self.temperature), logits
 
 
 def export_onnx(

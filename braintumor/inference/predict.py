@@ -40,7 +40,8 @@ from braintumor.atomic import write_atomically
 from braintumor.data.scan import is_scan_file
 from braintumor.errors import UsageError
 from braintumor.inference.cli import argument_error, user_errors
-from braintumor.inference.predictor import Predictor, load_predictor
+from braintumor.inference.loading import load_predictor
+from braintumor.inference.predictor import Predictor
 from braintumor.inference.preprocess import DecodedScan
 from braintumor.inference.wording import NOT_MRI, word_answer
 

@@ -1,6 +1,7 @@
-"""Load a trained model (Lightning checkpoint or exported ONNX file) and turn images into
-calibrated class probabilities, with the model's own preprocessing and its out-of-distribution
-check.
+"""What a trained model (Lightning checkpoint or exported ONNX file) does with images: turn them
+into calibrated class probabilities, with the model's own preprocessing and its
+out-of-distribution check (:func:`~braintumor.inference.loading.load_predictor` picks the
+backend for a file).
 
 Both backends expose the same small interface, so ``predict``, the web app and the latency
 benchmark do not care which one they hold. This module and the ONNX backend import no
@@ -19,9 +20,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from braintumor.errors import UsageError
 from braintumor.inference import ood
-from braintumor.inference.preprocess import DecodedScan, decode_scan, eval_input, softmax, views
+from braintumor.inference.preprocess import DecodedScan, decode_scan, eval_input, views
+from braintumor.softmax import softmax
 
 MAX_PIXELS = 40_000_000  # larger scans are refused before decoding (decompression bombs)
 REQUIRED = ("class_names", "image_size", "channels", "mean", "std")
@@ -139,7 +140,7 @@ class Predictor:
 
     def _calibrated(self, logits: np.ndarray) -> np.ndarray:
         temperature = self.temperature if self.has_logits else 1.0
-        return softmax(logits.mean(axis=0) / temperature)
+        return softmax(logits.mean(axis=0), temperature)
 
     def abstains(self, probs: np.ndarray) -> np.ndarray:
         """Per row of calibrated probabilities: whether the model should refer the image."""
@@ -169,38 +170,3 @@ class Predictor:
             for i, s in enumerate(scans)
         ]
         return Assessment(probs, self.abstains(probs), verdicts, energies)
-
-
-def load_predictor(path: str | Path, device: str = "auto", threads: int | None = None) -> Predictor:
-    """A ``TorchPredictor`` for ``*.ckpt``, an ``OnnxPredictor`` for ``*.onnx`` (which never
-    imports PyTorch).
-
-    ``threads``: CPU threads for inference (``None``: the library's default). On a busy or
-    small machine, 1 thread is often much faster for single images (docs/benchmarks.md).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"model file '{path}' does not exist (expected .ckpt or .onnx).")
-    if path.suffix == ".onnx":
-        from braintumor.inference.onnx_predictor import OnnxPredictor
-
-        return OnnxPredictor(path, device, threads)
-    if path.suffix == ".ckpt":
-        from braintumor.inference.torch_predictor import TorchPredictor
-
-        return TorchPredictor.from_checkpoint(path, device, threads)
-    raise UsageError(f"'{path}': expected a Lightning checkpoint (.ckpt) or an ONNX file (.onnx).")
-
-
-def __getattr__(name: str) -> Any:
-    """``TorchPredictor``/``OnnxPredictor``/``resolve_device`` from here, imported on first
-    use (so that importing this module costs no PyTorch)."""
-    if name in ("TorchPredictor", "resolve_device"):
-        from braintumor.inference import torch_predictor
-
-        return getattr(torch_predictor, name)
-    if name == "OnnxPredictor":
-        from braintumor.inference.onnx_predictor import OnnxPredictor
-
-        return OnnxPredictor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

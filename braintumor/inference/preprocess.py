@@ -105,15 +105,3 @@ def views(images: np.ndarray, mode: str) -> np.ndarray:
         for dx, dy in ((step, 0), (-step, 0), (0, step), (0, -step)):
             out += [_shift(images, dx, dy), _shift(images[..., ::-1], dx, dy)]
     return np.ascontiguousarray(np.concatenate(out))
-
-
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise ``log softmax`` in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64."""
-    return np.exp(log_softmax(logits))

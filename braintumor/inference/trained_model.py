@@ -11,9 +11,8 @@ import torch
 from torch import nn
 
 from braintumor.data.preprocessing import Preprocessing
-from braintumor.errors import CheckpointError
 from braintumor.models.factory import build_model
-from braintumor.runs.checkpoint_file import CALIBRATION, load_checkpoint
+from braintumor.runs.checkpoint_file import read_checkpoint
 
 PREFIX = "net."  # the network's weights in a checkpoint of MRIClassifier
 
@@ -42,18 +41,14 @@ class TrainedModel(nn.Module):
     def from_checkpoint(cls, path: str | Path) -> TrainedModel:
         """The model saved in ``path`` (on the CPU), its weights verified against the
         checkpoint's checksum."""
-        checkpoint = load_checkpoint(path)
-        hparams = checkpoint.get("hyper_parameters") or {}
-        if "net" not in hparams or "preprocessing" not in hparams:
-            raise CheckpointError(
-                f"checkpoint '{path}' names no network or preprocessing (hyper_parameters): it "
-                "was not written by braintumor's training. Use a checkpoint of a run."
-            )
-        preprocessing = Preprocessing.from_dict(hparams["preprocessing"], f"checkpoint '{path}'")
-        net = build_model(hparams["net"], preprocessing.num_classes, preprocessing.channels)
-        state = checkpoint["state_dict"]
+        found = read_checkpoint(path)
+        hparams = found.hyper_parameters
+        net = build_model(
+            hparams["net"], found.preprocessing.num_classes, found.preprocessing.channels
+        )
+        state = found.state_dict
         net.load_state_dict({k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)})
         layer = hparams.get("gradcam_layer")
         if layer is None and getattr(net, "gradcam_layer", None):
             layer = f"net.{net.gradcam_layer}"
-        return cls(net, preprocessing, checkpoint.get(CALIBRATION), layer).eval()
+        return cls(net, found.preprocessing, dict(found.calibration), layer).eval()

@@ -44,6 +44,7 @@ from braintumor.inference.explain import grad_cam, resize_map, target_layer
 from braintumor.pipeline.external_sets import data_source, training_record, training_sources
 from braintumor.pipeline.settings import ScoringLoader, evaluation_settings, scoring_loader
 from braintumor.runs.layout import RunDir
+from braintumor.softmax import softmax_tensor
 from braintumor.training.module import MRIClassifier
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def _predict(
         start += len(images)
         with torch.no_grad():
             logits = module(images.to(device)).float()
-        p = (logits / temperature).softmax(1).cpu().numpy()
+        p = softmax_tensor(logits, temperature).cpu().numpy()
         probs.append(p)
         readers = [MASK_READERS.get(Path(path).suffix.lower()) for path in batch_paths]
         if layer is None or not any(readers):

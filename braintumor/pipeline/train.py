@@ -28,11 +28,11 @@ from braintumor.pipeline.external_sets import leave_source_out
 from braintumor.pipeline.hparams import differing_keys, run_hparams
 from braintumor.pipeline.report import report_checkpoint
 from braintumor.pipeline.settings import evaluation_settings
+from braintumor.runs.checkpoint_file import store_calibration
 from braintumor.runs.checkpoints import (
     check_compatible,
     checkpoint_preprocessing,
     resolve_checkpoint,
-    store_calibration,
 )
 from braintumor.runs.environment import write_environment
 from braintumor.runs.layout import RunDir

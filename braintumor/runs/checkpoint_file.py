@@ -1,5 +1,6 @@
-"""A checkpoint file: the checksum of its weights, loading it verified, recording its
-calibration. No Lightning here (the checkpoint prediction path imports only torch)."""
+"""A checkpoint file: the checksum of its weights, loading it verified, reading what a trained
+model is made of (:func:`read_checkpoint`), recording its calibration. No Lightning here (the
+checkpoint prediction path imports only torch)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import io
 import pickle
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from braintumor.atomic import write_atomically
+from braintumor.data.preprocessing import Preprocessing
 from braintumor.errors import CheckpointError
 
 # The key of a checkpoint that holds the SHA-256 of its weights (the state dict).
@@ -79,6 +82,49 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
             f"it was written (damaged on disk or in a copy). {advice}"
         )
     return checkpoint
+
+
+@dataclass(frozen=True)
+class TrainedCheckpoint:
+    """What a checkpoint of braintumor's training holds to rebuild its model: the module's
+    ``hyper_parameters`` (``net``, ``preprocessing``, ``gradcam_layer``, ...), its verified
+    ``state_dict``, the ``preprocessing`` (class names, size, normalization) and the
+    ``calibration`` fitted after training (empty when none was)."""
+
+    path: Path
+    hyper_parameters: Mapping[str, Any]
+    state_dict: Mapping[str, Any]
+    preprocessing: Preprocessing
+    calibration: Mapping[str, Any]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The labels of the network's outputs, in order."""
+        return self.preprocessing.class_names
+
+
+def read_checkpoint(path: str | Path) -> TrainedCheckpoint:
+    """The checkpoint at ``path`` (on the CPU, verified by :func:`load_checkpoint`) as a
+    :class:`TrainedCheckpoint`.
+
+    Raises :class:`CheckpointError` for an empty, unreadable or corrupt file and for one that
+    names no network or preprocessing (not written by braintumor's training).
+    """
+    checkpoint = load_checkpoint(path)
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    if "net" not in hparams or "preprocessing" not in hparams:
+        raise CheckpointError(
+            f"checkpoint '{path}' names no network or preprocessing (hyper_parameters): it "
+            "was not written by braintumor's training. Use a checkpoint of a run."
+        )
+    preprocessing = Preprocessing.from_dict(hparams["preprocessing"], f"checkpoint '{path}'")
+    return TrainedCheckpoint(
+        Path(path),
+        hparams,
+        checkpoint["state_dict"],
+        preprocessing,
+        dict(checkpoint.get(CALIBRATION) or {}),
+    )
 
 
 def store_calibration(path: str | Path, calibration: Mapping[str, Any]) -> None:

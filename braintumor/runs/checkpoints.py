@@ -15,16 +15,11 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from braintumor.atomic import remove_stale_temporaries, write_atomically
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.errors import DataError
-from braintumor.runs.checkpoint_file import (  # the file itself, re-exported
-    CALIBRATION as CALIBRATION,
-)
 from braintumor.runs.checkpoint_file import (
     CHECKSUM,
     load_checkpoint,
+    read_checkpoint,
     weights_checksum,
-)
-from braintumor.runs.checkpoint_file import (
-    store_calibration as store_calibration,
 )
 from braintumor.runs.layout import RunDir
 from braintumor.runs.record import add_to_run_info
@@ -78,9 +73,7 @@ def resolve_checkpoint(ckpt_path: str | Path | None, run_dir: Path) -> str | Non
 
 def checkpoint_preprocessing(path: str | Path) -> Preprocessing:
     """The class names, image size, channels and normalization a checkpoint was trained with."""
-    checkpoint = load_checkpoint(path)
-    stored = checkpoint.get("hyper_parameters", {}).get("preprocessing") or {}
-    return Preprocessing.from_dict(stored, f"checkpoint '{path}'")
+    return read_checkpoint(path).preprocessing
 
 
 def check_compatible(path: str | Path, theirs: Preprocessing, ours: Preprocessing) -> None:

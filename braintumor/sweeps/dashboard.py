@@ -14,7 +14,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from braintumor.errors import UsageError
+from braintumor.errors import UsageError, fail
 from braintumor.sweeps.study import open_storage, redact, storage_of
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         serve(args.study, args.host, args.port)
     except UsageError as error:
-        parser.exit(2, f"error: {error}\n")
+        fail(error)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.models import build_model
 from braintumor.models.tta import tta_logits
-from braintumor.runs.checkpoints import CALIBRATION, load_checkpoint, newest_in
+from braintumor.runs.checkpoint_file import CALIBRATION, read_checkpoint
+from braintumor.runs.checkpoints import newest_in
+from braintumor.softmax import softmax_tensor
 from braintumor.training.callbacks.finetuning import FreezeBackbone
 from braintumor.training.schedulers import planned_length, replan
 from braintumor.vocabulary import metric_key
@@ -212,13 +214,12 @@ class MRIClassifier(LightningModule):
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> MRIClassifier:
         """The module saved in ``path`` (on the CPU), its weights verified against the
-        checkpoint's checksum (:func:`~braintumor.runs.checkpoints.load_checkpoint`)."""
-        checkpoint = load_checkpoint(path)
-        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        checkpoint's checksum (:func:`~braintumor.runs.checkpoint_file.read_checkpoint`)."""
+        found = read_checkpoint(path)
         accepted = inspect.signature(cls.__init__).parameters
-        module = cls(**{k: v for k, v in hparams.items() if k in accepted})
-        module.on_load_checkpoint(checkpoint)
-        module.load_state_dict(checkpoint["state_dict"])
+        module = cls(**{k: v for k, v in found.hyper_parameters.items() if k in accepted})
+        module.on_load_checkpoint({CALIBRATION: dict(found.calibration)})
+        module.load_state_dict(found.state_dict)
         return module
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -322,7 +323,7 @@ class MRIClassifier(LightningModule):
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (list, tuple)) else batch
         temperature = float(self.calibration.get("temperature", 1.0))
-        return (self(x).float() / temperature).softmax(dim=1)  # calibrated
+        return softmax_tensor(self(x).float(), temperature)
 
     # ----------------------------------------------------------------------- fine-tuning
     def head_and_backbone(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

@@ -58,9 +58,12 @@ def test_offline_fails_at_once(no_credentials, monkeypatch, tmp_path):
         dl.download(tmp_path / "out", probe=("127.0.0.1", 9))
 
 
-def test_command_line_reports_errors_cleanly(no_credentials, tmp_path):
-    with pytest.raises(SystemExit, match="error: no Kaggle credentials"):
+def test_command_line_reports_errors_cleanly(no_credentials, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         dl.main(["--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: no Kaggle credentials") and error.count("\n") == 1
 
 
 def _zip_folder(folder, archive, prefix):

@@ -70,7 +70,7 @@ def test_the_calibration_travels_in_the_checkpoint_to_evaluate_and_predict(
     evidence_run, tiny_root, tmp_path
 ):
     from braintumor.inference.predict import PredictConfig, predict
-    from braintumor.inference.predictor import TorchPredictor
+    from braintumor.inference.torch_predictor import TorchPredictor
 
     run_dir, _, groups = evidence_run
     ckpt = next((run_dir / "checkpoints").glob("epoch_*.ckpt"))

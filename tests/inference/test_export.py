@@ -9,9 +9,12 @@ import pytest
 import torch
 
 from braintumor.errors import UsageError
-from braintumor.inference.export import ExportConfig, check_parity, export, same_checkpoint
+from braintumor.inference.export import ExportConfig, export, same_checkpoint
+from braintumor.inference.loading import load_predictor
+from braintumor.inference.onnx_graph import check_parity
+from braintumor.inference.onnx_predictor import OnnxPredictor
 from braintumor.inference.predict import PredictConfig, predict
-from braintumor.inference.predictor import OnnxPredictor, TorchPredictor, load_predictor
+from braintumor.inference.torch_predictor import TorchPredictor
 
 
 def test_export_writes_graph_and_sidecar_and_reports_parity(exported, trained_ckpt):

@@ -13,8 +13,8 @@ from PIL import Image
 
 from braintumor.data.synthetic import class_names_for, render_scan, write_synthetic_dataset
 from braintumor.inference import ood
+from braintumor.inference.loading import load_predictor
 from braintumor.inference.predict import PredictConfig, predict
-from braintumor.inference.predictor import load_predictor
 from braintumor.inference.preprocess import DecodedScan, decode_scan
 
 

@@ -35,7 +35,7 @@ def test_tta_logits_average_the_views_in_one_call():
 
 
 def test_a_predictor_applies_the_tta_its_calibration_was_fitted_with(trained_ckpt):
-    from braintumor.inference.predictor import TorchPredictor
+    from braintumor.inference.torch_predictor import TorchPredictor
 
     predictor = TorchPredictor.from_checkpoint(trained_ckpt, device="cpu")
     batch = torch.rand(3, predictor.channels, predictor.image_size, predictor.image_size)

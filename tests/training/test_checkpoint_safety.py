@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from braintumor.inference.predictor import TorchPredictor
+from braintumor.inference.torch_predictor import TorchPredictor
 from braintumor.pipeline.evaluate import evaluate
 from braintumor.pipeline.train import train
 from braintumor.runs.record import recorded_run

@@ -244,7 +244,7 @@ def ood_sentence(stats: dict[str, Any] | None) -> str:
 
 def render_page(info: dict[str, Any], max_bytes: int, top: int = 5) -> str:
     """The page for a loaded model (``info``: what
-    :meth:`~braintumor.inference.classifier.Classifier.info` gives)."""
+    :meth:`~braintumor.inference.web.backend.PageBackend.info` gives)."""
     options = "".join(
         f'<option value="{escape(n)}">{escape(n)}</option>' for n in info["class_names"]
     )

@@ -22,7 +22,8 @@ from braintumor.inference.export import (
     same_checkpoint,
     validation_metrics,
 )
-from braintumor.inference.predictor import MAX_PIXELS, Predictor, load_predictor
+from braintumor.inference.loading import load_predictor
+from braintumor.inference.predictor import MAX_PIXELS, Predictor
 from braintumor.inference.wording import word_answer
 
 TOP = 5  # classes shown per answer
@@ -53,8 +54,9 @@ def scan_picture(pixels: np.ndarray, max_side: int = MAX_SIDE) -> Image.Image:
     return picture
 
 
-class Classifier:
-    """The loaded model(s) behind the page: predictions, Grad-CAM, metrics and identity."""
+class PageBackend:
+    """The backend of the web page, the loaded model(s) behind it: predictions, Grad-CAM,
+    metrics and identity."""
 
     def __init__(
         self,

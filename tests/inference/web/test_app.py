@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from braintumor.inference.app import Classifier, UploadError
-from braintumor.inference.app_page import render_page
-from braintumor.inference.predictor import load_predictor
+from braintumor.inference.loading import load_predictor
+from braintumor.inference.web.backend import PageBackend, UploadError
+from braintumor.inference.web.page import render_page
 from tests.conftest import ROOT, free_port, wait_until_serving
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -93,10 +93,10 @@ def test_api_classifies_explains_and_refuses_bad_uploads(server, scan, trained_c
 
 
 def test_classifier_on_an_onnx_file_explains_with_its_source_checkpoint(exported, scan, tmp_path):
-    classifier = Classifier(exported[0], "cpu")
-    names = classifier.info()["class_names"]
-    assert classifier.info()["backend"] == "onnxruntime" and classifier.metrics["n"] > 0
-    result = classifier.classify(scan.read_bytes(), "x.jpeg", target=names[0])
+    backend = PageBackend(exported[0], "cpu")
+    names = backend.info()["class_names"]
+    assert backend.info()["backend"] == "onnxruntime" and backend.metrics["n"] > 0
+    result = backend.classify(scan.read_bytes(), "x.jpeg", target=names[0])
     assert result["gradcam"].startswith("data:image/png") and result["gradcam_class"] == names[0]
     assert len(result["top"]) == 4
     # a copy whose sidecar points to a checkpoint that is gone: predictions, no heatmap
@@ -104,7 +104,7 @@ def test_classifier_on_an_onnx_file_explains_with_its_source_checkpoint(exported
     meta = json.loads(exported[0].with_suffix(".json").read_text())
     meta["checkpoint"] = str(tmp_path / "gone.ckpt")
     onnx_copy.with_suffix(".json").write_text(json.dumps(meta))
-    alone = Classifier(onnx_copy, "cpu")
+    alone = PageBackend(onnx_copy, "cpu")
     result = alone.classify(scan.read_bytes(), "x.jpeg")
     assert result["gradcam"] is None and "not available" in result["gradcam_note"]
     assert result["top"][0]["class"] in names
@@ -160,7 +160,7 @@ def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, _ = server
-    expected = Classifier(trained_ckpt, "cpu").classify(scan.read_bytes(), scan.name)
+    expected = PageBackend(trained_ckpt, "cpu").classify(scan.read_bytes(), scan.name)
     assert expected["in_distribution"]
     blank = tmp_path / "blank.png"
     Image.new("L", (256, 256), 0).save(blank)
@@ -254,13 +254,13 @@ def test_api_refuses_decompression_bombs_with_413(server):
 
 
 def test_gradcam_of_a_large_scan_is_drawn_at_most_1024_px(trained_ckpt):
-    classifier = Classifier(trained_ckpt, "cpu")
-    classifier.predictor.calibration.pop("ood")  # noise, not a scan: classified all the same
+    backend = PageBackend(trained_ckpt, "cpu")
+    backend.predictor.calibration.pop("ood")  # noise, not a scan: classified all the same
     big = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (1200, 1500), dtype=np.uint8)).save(
         big, format="PNG"
     )
-    result = classifier.classify(big.getvalue(), "wide.png")
+    result = backend.classify(big.getvalue(), "wide.png")
     png = base64.b64decode(result["gradcam"].removeprefix("data:image/png;base64,"))
     with Image.open(io.BytesIO(png)) as overlay:
         assert overlay.size == (1024, 819)
@@ -270,7 +270,7 @@ def test_last_ckpt_is_served_without_the_best_checkpoints_metrics(trained_ckpt, 
     best, last = trained_ckpt, trained_ckpt.parent / "last.ckpt"
     recorded = json.loads((best.parents[1] / "reports" / "val_metrics.json").read_text())
     assert recorded["checkpoint"] == str(best)  # the run's metrics are those of the best one
-    served = Classifier(last, "cpu")
+    served = PageBackend(last, "cpu")
     assert served.metrics is None and served.info()["validation_metrics"] is None
     note = f"holds the metrics of {best.name}, not of this file"
     assert (
@@ -278,14 +278,14 @@ def test_last_ckpt_is_served_without_the_best_checkpoints_metrics(trained_ckpt, 
     )
     page = render_page(served.info(), 1000)
     assert note in page and "macro F1" not in page
-    assert Classifier(best, "cpu").metrics["n"] > 0  # the best checkpoint shows its own
+    assert PageBackend(best, "cpu").metrics["n"] > 0  # the best checkpoint shows its own
 
     # an ONNX sidecar written before the check: last.ckpt's export with the best one's metrics
     onnx = Path(shutil.copy(exported[0], tmp_path / "old.onnx"))
     meta = json.loads(exported[0].with_suffix(".json").read_text())
     assert meta["validation_metrics"]["checkpoint"] == str(best)
     onnx.with_suffix(".json").write_text(json.dumps({**meta, "checkpoint": str(last)}))
-    old = Classifier(onnx, "cpu")
+    old = PageBackend(onnx, "cpu")
     assert (
         old.metrics is None and f"holds those of {best.name}, not of last.ckpt" in old.metrics_note
     )
@@ -303,7 +303,7 @@ def test_the_page_links_the_model_card_and_an_onnx_export_carries_it(server, exp
 
 
 def test_a_referred_upload_says_uncertain(server, scan, trained_ckpt):
-    from braintumor.inference.predictor import TorchPredictor
+    from braintumor.inference.torch_predictor import TorchPredictor
 
     url, _ = server
     status, result = post(url, scan.read_bytes())

@@ -27,11 +27,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from braintumor.errors import UsageError
-from braintumor.inference.app_page import render_page
-from braintumor.inference.classifier import TOP, Classifier, UploadError
 from braintumor.inference.cli import user_errors
-
-__all__ = ["Classifier", "UploadError", "create_app", "main"]
+from braintumor.inference.web.backend import TOP, PageBackend, UploadError
+from braintumor.inference.web.page import render_page
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -51,10 +49,10 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(classifier: Classifier, max_upload_bytes: int = 10_000_000) -> FastAPI:
-    """The FastAPI app around a loaded :class:`Classifier`."""
+def create_app(backend: PageBackend, max_upload_bytes: int = 10_000_000) -> FastAPI:
+    """The FastAPI app around a loaded :class:`PageBackend`."""
     app = FastAPI(title="braintumor", docs_url=None, redoc_url=None, openapi_url=None)
-    page = render_page(classifier.info(), max_upload_bytes, TOP)
+    page = render_page(backend.info(), max_upload_bytes, TOP)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -62,20 +60,20 @@ def create_app(classifier: Classifier, max_upload_bytes: int = 10_000_000) -> Fa
 
     @app.get("/model-card", response_class=PlainTextResponse)
     def model_card() -> PlainTextResponse:
-        if classifier.model_card is None:
+        if backend.model_card is None:
             return PlainTextResponse("No model card was written for this model.", 404)
-        return PlainTextResponse(classifier.model_card.read_text())
+        return PlainTextResponse(backend.model_card.read_text())
 
     @app.get("/api/info")
     def info() -> dict[str, Any]:
-        return classifier.info()
+        return backend.info()
 
     @app.post("/api/predict")
     async def predict(request: Request, target: str = "") -> JSONResponse:
         name = unquote(request.headers.get("x-filename", "upload"))
         try:
             data = await read_limited(request, max_upload_bytes)
-            result = await run_in_threadpool(classifier.classify, data, name, target or None)
+            result = await run_in_threadpool(backend.classify, data, name, target or None)
         except UploadError as error:
             return JSONResponse({"error": str(error)}, status_code=error.status)
         return JSONResponse(result)
@@ -123,10 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with user_errors():
         check_args(args)
-        classifier = Classifier(args.model, args.device, args.metrics, args.threads)
+        backend = PageBackend(args.model, args.device, args.metrics, args.threads)
     import uvicorn
 
-    app = create_app(classifier, int(args.max_upload_mb * 1e6))
+    app = create_app(backend, int(args.max_upload_mb * 1e6))
     print(f"braintumor app on http://{args.host}:{args.port} (research use only)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
