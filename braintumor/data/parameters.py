@@ -11,7 +11,7 @@ from braintumor.data.cache import CACHE_MODES
 from braintumor.data.sources import LAYOUTS
 
 CHOICES: dict[str, tuple] = {  # every constrained parameter, declared once
-    "layout": LAYOUTS,
+    "layout": tuple(LAYOUTS),
     "channels": (1, 3),
     "cache": CACHE_MODES,
     "augment_on": AUGMENT_ON,

@@ -15,7 +15,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from braintumor.data.figshare import read_figshare_image
+from braintumor.data.sources.figshare import read_figshare_image
 from braintumor.errors import UsageError
 from braintumor.evaluation.metrics import is_metric_key
 from braintumor.pipeline.evaluate import evaluate
