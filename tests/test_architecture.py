@@ -52,3 +52,12 @@ def test_the_config_check_imports_neither_torch_nor_numpy():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_preprocessing_value_object_and_the_layouts_import_no_torch():
+    code = (
+        "import sys, braintumor.data.preprocessing, braintumor.data.sources; "
+        "print(sorted({'torch', 'torchvision', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
