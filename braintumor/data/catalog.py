@@ -26,7 +26,7 @@ from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
 from braintumor.data.label_maps import classes_of, sequences_of
 from braintumor.data.scan import Scan
-from braintumor.data.sources import FoundScans, scan_source
+from braintumor.data.sources import FoundScans, layout_of, scan_source
 from braintumor.data.split import SPLITS, assign_splits, kfold_splits, write_split_csv
 from braintumor.data.split_file import recorded_splits
 from braintumor.errors import DataError
@@ -236,7 +236,8 @@ def warn_missing_classes(catalog: Catalog) -> None:
 
 def check_split_settings(settings: CatalogSettings) -> None:
     """Refuse split settings that contradict each other."""
-    if settings.n_folds is not None and (settings.split_file or settings.layout == "presplit"):
+    given = layout_of(settings.layout).gives_splits  # split folders, as presplit's
+    if settings.n_folds is not None and (settings.split_file or given):
         raise DataError(
             "data.n_folds (cross-validation) splits the data itself: it cannot be combined "
             "with data.split_file or data.layout=presplit."

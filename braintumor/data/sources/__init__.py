@@ -43,13 +43,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Layout:
-    """One layout: its name, what ``data.root`` holds (for messages), its reader module, and
-    the file endings its reader decodes itself (instead of PIL)."""
+    """One layout: its name, what ``data.root`` holds (for messages), its reader module, the
+    file endings its reader decodes itself (instead of PIL), and whether its folders give the
+    split (no cross-validation then)."""
 
     name: str
     shape: str  # what data.root holds, e.g. "root/<class>/*.jpeg"
     reader: str  # the module of its scan / install / detect / describe functions
     file_endings: tuple[str, ...] = ()  # scans read by reader.read_image (and read_mask)
+    gives_splits: bool = False  # scan() returns FoundScans.splits
 
     def module(self) -> ModuleType:
         """The reader module (imported on first use: it may import numpy, PIL, h5py)."""
@@ -59,7 +61,12 @@ class Layout:
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (  # detect_layout tries them in this order; folder is the fallback
-        Layout("presplit", "root/{train,val,test}/<class>/*.jpeg", f"{__name__}.presplit"),
+        Layout(
+            "presplit",
+            "root/{train,val,test}/<class>/*.jpeg",
+            f"{__name__}.presplit",
+            gives_splits=True,
+        ),
         Layout("figshare", "root/**/N.mat (figshare slices)", f"{__name__}.figshare", (".mat",)),
         Layout("folder", "root/<class>/*.jpeg", f"{__name__}.folders"),
     )
