@@ -28,9 +28,9 @@ COMMANDS = {
     "predict": "braintumor.inference.predict",
     "export": "braintumor.inference.export",
     "app": "braintumor.inference.app",
-    "audit": "braintumor.data.audit",
-    "download": "braintumor.data.download",
-    "synthetic": "braintumor.data.synthetic",
+    "audit": "braintumor.data.commands.audit",
+    "download": "braintumor.data.commands.download",
+    "synthetic": "braintumor.data.commands.synthetic",
     "sweep-report": "braintumor.sweeps.report",
 }
 

@@ -9,7 +9,6 @@ credentials the command stops at once and says how to do the manual download.
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import tempfile
@@ -133,32 +132,3 @@ def download(
             f"Kaggle download failed: {type(error).__name__}: {error}\n{how}"
         ) from error
     return install(path, out, public)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m braintumor download", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "name", nargs="?", default="brain44c", choices=list(PUBLIC_SETS),
-        help="the set (default brain44c)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--out", type=Path, default=None, help="where the set goes (default data/NAME)"
-    )
-    parser.add_argument(
-        "--archive", type=Path, default=None, help="a manually downloaded zip (or folder)"
-    )
-    args = parser.parse_args(argv)
-    out = args.out or Path("data") / args.name
-    try:
-        out = download(out, args.archive, name=args.name)
-    except DataError as error:
-        raise SystemExit(f"error: {error}") from None
-    print(layout_of(PUBLIC_SETS[args.name].layout).module().describe(out))
-    print(f"next: python -m braintumor audit {args.name}={out}")
-    print(f"      python train.py data={args.name} data.root={out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from braintumor.data.audit import main
 from braintumor.data.catalog import CatalogSettings
+from braintumor.data.commands.audit import main
 from braintumor.data.cross_audit import audit_sources, parse_source
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.loaders import source_weighted
