@@ -41,6 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
+from braintumor.constraints import Interval, Options, check
 from braintumor.data.preprocessing import normalize_steps
 
 AUGMENT_ON = ("loader", "batch", "device")
@@ -181,6 +182,11 @@ def _pair(values: Sequence[float], name: str) -> tuple[float, float]:
     return values
 
 
+PROBABILITY = Interval(0.0, 1.0)
+CONSTRAINTS = {"hflip": PROBABILITY, "blur": PROBABILITY}
+"""The ``augment.*`` constraints beyond the ``[low, high]`` ranges."""
+
+
 @dataclass(frozen=True)
 class AugmentSpec:
     """Random training augmentations, each off at its default.
@@ -218,9 +224,7 @@ class AugmentSpec:
     def __post_init__(self) -> None:
         for name in ("scale", "blur_sigma", "crop_scale", "crop_ratio"):
             object.__setattr__(self, name, _pair(getattr(self, name), name))
-        for name in ("hflip", "blur"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"augment.{name} is a probability, got {getattr(self, name)}.")
+        check("augment", {name: getattr(self, name) for name in CONSTRAINTS}, CONSTRAINTS)
         if self.batched and (self.shear or self.blur):
             raise ValueError(
                 "augment.shear and augment.blur have no batched form: add augment.batched=false "
@@ -289,8 +293,7 @@ class Augmentation:
         augment: Sequence[Callable] = (),
         batch_augment: Callable | None = None,
     ) -> None:
-        if augment_on not in AUGMENT_ON:
-            raise ValueError(f"data.augment_on must be one of {AUGMENT_ON}, got '{augment_on}'.")
+        check("data", {"augment_on": augment_on}, {"augment_on": Options(AUGMENT_ON)})
         self.augment_on = augment_on
         self.mean, self.std, self.channels = list(mean), list(std), channels
         self.image_size, self.input_size = image_size, input_size
