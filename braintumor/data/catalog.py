@@ -137,7 +137,7 @@ class CatalogStages:
     def readable(self, scans: list[Scan]) -> list[Scan]:
         """Drop (and report) scans that cannot be decoded; keep their fingerprints."""
         cfg = self.settings
-        grouping = cfg.group_near_duplicates and cfg.split_file is None  # a split file groups
+        grouping = cfg.group_near_duplicates and cfg.split_file is None  # else the file groups
         if not (cfg.check_images or grouping):
             return scans
         prints = self.fingerprints(scans)
