@@ -37,17 +37,19 @@ COMMANDS: dict[str, Command] = {
         "braintumor.inference.web.app", "the local web page for a model", "MODEL [--port N] ..."
     ),
     "audit": Command(
-        "braintumor.data.audit",
+        "braintumor.data.commands.audit",
         "counts, sizes, bad files, duplicates (across sets: NAME=ROOT ...)",
         "ROOT [--out DIR] ...",
     ),
     "download": Command(
-        "braintumor.data.download",
+        "braintumor.data.commands.download",
         "fetch a public set (brain44c, brain17c, nickparvar4, figshare3, br35h)",
         "[NAME] [--out DIR] [--archive ZIP]",
     ),
     "synthetic": Command(
-        "braintumor.data.synthetic", "write the procedural demo dataset", "OUT [--per-class N] ..."
+        "braintumor.data.commands.synthetic",
+        "write the procedural demo dataset",
+        "OUT [--per-class N] ...",
     ),
     "sweep-report": Command(
         "braintumor.sweeps.report", "summarize a multirun folder", "SWEEP_DIR [--out DIR] ..."

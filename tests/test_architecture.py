@@ -55,3 +55,12 @@ def test_the_light_modules_import_neither_torch_nor_numpy(module):
     code = f"import sys, {module}; print(sorted({{'torch', 'numpy'}} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_preprocessing_value_object_and_the_layouts_import_no_torch():
+    code = (
+        "import sys, braintumor.data.preprocessing, braintumor.data.sources; "
+        "print(sorted({'torch', 'torchvision', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from braintumor.data.image import load_image
-from braintumor.data.transforms import eval_transform
+from braintumor.data.preprocessing import eval_transform
 from braintumor.errors import DataError
 from braintumor.pipeline.build import build_datamodule, build_module
 from braintumor.pipeline.evaluate import evaluate

@@ -1,10 +1,10 @@
 """The data catalog: which scans a run uses, in which split, under which class, and which it
 skipped. Built by plain stages, each a function of the previous one's result::
 
-    scan (class folders, split file, pre-split folders or .mat slices: sources.py)
+    scan (the layout's reader: class folders, pre-split folders or .mat slices: sources/)
       -> readable (decode each scan once; unreadable ones are skipped and reported)
       -> groups (near-duplicates + patient ids in the files + the user's case ids)
-      -> split (stratified; whole groups)
+      -> split (stratified; whole groups), or the pre-split folders', or a split file's
       -> taxonomy (folder names -> class names, through the source's label map)
 
 :func:`build_catalog` runs them for one :class:`CatalogSettings`; the result is frozen.
@@ -25,16 +25,10 @@ from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_d
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
 from braintumor.data.groups import check_group_paths, read_group_file
 from braintumor.data.label_maps import classes_of, sequences_of
-from braintumor.data.recorded_split import apply_split_file
-from braintumor.data.scan import Scan, scan_class_folders
-from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
-from braintumor.data.split import (
-    SPLITS,
-    assign_splits,
-    kfold_splits,
-    read_split_csv,
-    write_split_csv,
-)
+from braintumor.data.scan import Scan
+from braintumor.data.sources import FoundScans, layout_of, scan_source
+from braintumor.data.split import SPLITS, assign_splits, kfold_splits, write_split_csv
+from braintumor.data.split_file import recorded_splits
 from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -143,7 +137,8 @@ class CatalogStages:
     def readable(self, scans: list[Scan]) -> list[Scan]:
         """Drop (and report) scans that cannot be decoded; keep their fingerprints."""
         cfg = self.settings
-        if not (cfg.check_images or cfg.group_near_duplicates):
+        grouping = cfg.group_near_duplicates and cfg.split_file is None  # else the file groups
+        if not (cfg.check_images or grouping):
             return scans
         prints = self.fingerprints(scans)
         bad = [(s, prints[s.path].error) for s in scans if prints[s.path].error]
@@ -185,25 +180,14 @@ class CatalogStages:
         return combine_groups(*groupings) if groupings else None
 
     # ------------------------------------------------------------------------------ scan
-    def folders(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
-        """``root/<class>/``, split here."""
-        scans = self.readable(scan_class_folders(self.settings.root, names))
-        groups = self.groups(scans)
-        return scans, self.split(scans, groups), groups
-
-    def figshare(self) -> tuple[list[str], list[Scan], list[str], list[int] | None]:
-        """``.mat`` slices: labels and patient ids read from the files, split here (patients
-        whole)."""
-        cfg = self.settings
-        found = scan_figshare(cfg.root, cfg.source)
+    def found_readable(self, found: FoundScans, of: str = "") -> FoundScans:
+        """``found`` without the files its reader could not read and the scans that do not
+        decode, both reported (``of``: where, in the warning)."""
         if found.skipped:
             self.skipped += found.skipped
-            warn_unreadable(found.skipped, cfg.root, f" of {len(found.scans) + len(found.skipped)}")
-        patient_of = dict(zip((s.path for s in found.scans), found.patients or [], strict=True))
-        scans = self.readable(found.scans)
-        groups = self.groups(scans, [patient_of[s.path] for s in scans])
-        names = sorted({s.label for s in scans})
-        return names, scans, self.split(scans, groups), groups
+            total = len(found.scans) + len(found.skipped)
+            warn_unreadable(found.skipped, self.settings.root, f" of {total}{of}")
+        return found.keep({s.path for s in self.readable(found.scans)})
 
     def split(self, scans: list[Scan], groups: list[int] | None) -> list[str]:
         """Stratified by label, whole groups, K-fold when ``n_folds`` is set."""
@@ -215,83 +199,11 @@ class CatalogStages:
             )
         return assign_splits(labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
 
-    def split_file(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
-        """``root/<class>/`` split as a ``split.csv`` records; it must describe all of root."""
-        cfg, file = self.settings, self.settings.split_file
-        scans, splits, groups = read_split_csv(file)
-        unknown = sorted({s.label for s in scans} - set(names))
-        if unknown:
-            raise DataError(
-                f"split file '{file}' names class(es) {unknown} that are not folders "
-                f"of '{cfg.root}' (found {names})."
-            )
-        absent = [s.path for s in scans if not (cfg.root / s.path).is_file()]
-        if absent:
-            shown = ", ".join(absent[:5]) + (" ..." if len(absent) > 5 else "")
-            raise DataError(
-                f"{len(absent)} file(s) of split file '{file}' are missing under "
-                f"'{cfg.root}': {shown}. Is data.root the folder the split was made on?"
-            )
-        self.check_covers_root(scans, names)
-        kept = set(self.readable(scans)) if cfg.check_images else set(scans)
-        keep = [i for i, s in enumerate(scans) if s in kept]
-        return (
-            [scans[i] for i in keep],
-            [splits[i] for i in keep],
-            [groups[i] for i in keep] if groups is not None else None,
-        )
-
-    def check_covers_root(self, listed: list[Scan], names: list[str]) -> None:
-        """Refuse a split file that leaves readable images of ``root`` out: it was made on
-        other data (or the data changed), and training on its part would be silent."""
-        cfg = self.settings
-        listed_paths = {s.path for s in listed}
-        unlisted = [s for s in scan_class_folders(cfg.root, names) if s.path not in listed_paths]
-        if cfg.check_images and unlisted:
-            readable = set(self.readable(unlisted))  # the unreadable ones are reported
-            unlisted = [s for s in unlisted if s in readable]
-        if not unlisted:
-            return
-        shown = ", ".join(f"'{s.path}'" for s in unlisted[:5])
-        raise DataError(
-            f"split file '{cfg.split_file}' lists {len(listed)} of the "
-            f"{len(listed) + len(unlisted)} readable images under '{cfg.root}'; "
-            f"{len(unlisted)} are not in it: {shown}{' ...' if len(unlisted) > 5 else ''}. A "
-            "split file must describe all of data.root: use it with the data it was made on, "
-            "or set data.split_file=null to split anew."
-        )
-
-    def presplit(self) -> tuple[list[str], list[Scan], list[str]]:
-        """``root/{train,val,test}/<class>/`` (or ``Training``, ...); without ``val/``, val is
-        carved out of train."""
-        cfg = self.settings
-        folders = find_split_folders(cfg.root)
-        present = [split for split in SPLITS if split in folders]
-        classes = {split: class_folders(folders[split], cfg.exclude_folders) for split in present}
-        names = classes["train"]
-        problems = []
-        for split in present[1:]:
-            extra = sorted(set(classes[split]) - set(names))
-            lacking = sorted(set(names) - set(classes[split]))
-            if extra:
-                problems.append(f"{split}/ has class(es) not in train/: {extra}")
-            if lacking:
-                problems.append(f"{split}/ lacks class(es) of train/: {lacking}")
-        if problems:
-            raise DataError(
-                f"class folders differ between the splits of '{cfg.root}': "
-                + "; ".join(problems)
-                + ". Every split must hold the same class folders."
-            )
-        scans: list[Scan] = []
-        splits: list[str] = []
-        for split in present:
-            found = scan_class_folders(folders[split], names, tree=cfg.root)
-            prefix = folders[split].name
-            found = self.readable([Scan(f"{prefix}/{s.path}", s.label) for s in found])
-            scans += found
-            splits += [split] * len(found)
-        if "val" not in present and cfg.val_fraction > 0:
+    def given_splits(self, scans: list[Scan], given: list[str]) -> list[str]:
+        """The splits of a pre-split set's folders; without ``val/``, val is carved out of
+        train."""
+        cfg, splits = self.settings, list(given)
+        if "val" not in splits and cfg.val_fraction > 0:
             train_idx = [i for i, p in enumerate(splits) if p == "train"]
             fraction = min(0.5, cfg.val_fraction * len(scans) / max(1, len(train_idx)))
             train_scans = [scans[i] for i in train_idx]
@@ -301,7 +213,7 @@ class CatalogStages:
             )  # fmt: skip
             for i, assigned in zip(train_idx, carved, strict=True):
                 splits[i] = assigned
-        return names, scans, splits
+        return splits
 
 
 def warn_missing_classes(catalog: Catalog) -> None:
@@ -324,7 +236,8 @@ def warn_missing_classes(catalog: Catalog) -> None:
 
 def check_split_settings(settings: CatalogSettings) -> None:
     """Refuse split settings that contradict each other."""
-    if settings.n_folds is not None and (settings.split_file or settings.layout == "presplit"):
+    given = layout_of(settings.layout).gives_splits  # split folders, as presplit's
+    if settings.n_folds is not None and (settings.split_file or given):
         raise DataError(
             "data.n_folds (cross-validation) splits the data itself: it cannot be combined "
             "with data.split_file or data.layout=presplit."
@@ -337,27 +250,28 @@ def build_catalog(settings: CatalogSettings) -> Catalog:
     """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
     check_split_settings(settings)
     stages = CatalogStages(settings)
-    groups: list[int] | None = None
-    if settings.layout == "folder":
-        names = class_folders(settings.root, settings.exclude_folders)
-        scan = stages.split_file if settings.split_file is not None else stages.folders
-        scans, splits, groups = scan(names)
-    elif settings.layout == "figshare":  # a split file is applied to the catalog afterwards
-        names, scans, splits, groups = stages.figshare()
-    else:
-        names, scans, splits = stages.presplit()
     source = settings.source
+    found = scan_source(settings.root, settings.layout, source, settings.exclude_folders)
+    found = stages.found_readable(found)
+    scans = [replace(s, source=source) for s in found.scans]
+    names = found.classes or sorted({s.label for s in scans})
+    skipped = [(replace(s, source=source), why) for s, why in stages.skipped]
+    if settings.split_file is not None:
+        splits, groups = recorded_splits(settings.split_file, settings.root, scans, skipped, names)
+    elif found.splits is not None:  # pre-split folders
+        splits, groups = stages.given_splits(scans, found.splits), None
+    else:
+        groups = stages.groups(scans, found.patients)
+        splits = stages.split(scans, groups)
     catalog = Catalog(
         root=settings.root,
         folder_names=tuple(names),
-        scans=tuple(replace(s, source=source) for s in scans),
+        scans=tuple(scans),
         splits=tuple(splits),
         label_of=classes_of(source, names, settings.taxonomy, settings.label_map),
         sequence_of=sequences_of(source, names, settings.label_map),
         groups=tuple(groups) if groups is not None else None,
-        skipped=tuple((replace(s, source=source), why) for s, why in stages.skipped),
+        skipped=tuple(skipped),
     )
-    if settings.split_file is not None and settings.layout == "figshare":
-        catalog = apply_split_file(catalog, settings.split_file)
     warn_missing_classes(catalog)
     return catalog

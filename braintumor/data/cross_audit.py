@@ -18,28 +18,11 @@ from typing import Any
 from braintumor.data.catalog import CatalogSettings, CatalogStages
 from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.duplicates import groups_from_pairs, near_duplicate_pairs
-from braintumor.data.figshare import is_figshare_slice
 from braintumor.data.merged import SourceSettings, scan_source
 from braintumor.data.public_sets import PUBLIC_SETS
 from braintumor.data.scan import Scan
-from braintumor.data.sources import SPLIT_FOLDER_NAMES
+from braintumor.data.sources import detect_layout
 from braintumor.errors import DataError
-
-
-def detect_layout(root: Path) -> str:
-    """``figshare`` when ``.mat`` slices lie under ``root``, ``presplit`` with train/test
-    folders (any spelling of :data:`SPLIT_FOLDER_NAMES`), else ``folder``."""
-    if not root.is_dir():
-        raise DataError(f"'{root}' does not exist or is not a folder.")
-    folders = {e.name.casefold() for e in os.scandir(root) if e.is_dir()}
-    if any(n in folders for n in SPLIT_FOLDER_NAMES["train"]) and any(
-        n in folders for n in SPLIT_FOLDER_NAMES["test"]
-    ):
-        return "presplit"
-    for _, _, names in os.walk(root):
-        if any(is_figshare_slice(n) for n in names):
-            return "figshare"
-    return "folder"
 
 
 def parse_source(argument: str) -> SourceSettings:

@@ -28,10 +28,9 @@ from braintumor.data.dataset import ScanDataset
 from braintumor.data.loaders import LoaderSettings, build_loader
 from braintumor.data.merged import build_merged_catalog, source_settings
 from braintumor.data.parameters import check_parameters, default_num_workers
-from braintumor.data.preprocessing import Preprocessing
+from braintumor.data.preprocessing import Preprocessing, per_channel
 from braintumor.data.split import SPLITS
 from braintumor.data.synthetic import ensure_synthetic_dataset
-from braintumor.data.transforms import per_channel
 from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,7 @@ credentials the command stops at once and says how to do the manual download.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import socket
 import tempfile
 import urllib.parse
@@ -19,11 +17,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from braintumor.data.figshare import is_figshare_slice
 from braintumor.data.public_sets import PUBLIC_SETS, PublicSet
-from braintumor.data.scan import find_classes, is_scan_file
-from braintumor.data.sources import SPLIT_FOLDER_NAMES
-from braintumor.errors import DataError, fail
+from braintumor.data.sources import layout_of
+from braintumor.errors import DataError
 
 MAKE_TARGETS = {"brain44c": "download-44c"}  # the sets with a make target of their own
 
@@ -61,62 +57,12 @@ def can_reach(host: str, port: int = 443, timeout: float = 5.0) -> bool:
         return False
 
 
-def find_class_root(base: Path) -> Path:
-    """The folder under ``base`` (itself included, 4 levels deep) with the most subfolders
-    that directly hold images: archives often wrap the class folders in one more folder."""
-    best, best_count = None, 0
-    for dirpath, dirnames, _ in os.walk(base):
-        depth = len(Path(dirpath).relative_to(base).parts)
-        if depth > 4:
-            dirnames[:] = []
-            continue
-        count = sum(
-            1 for d in dirnames if any(is_scan_file(f) for f in os.listdir(Path(dirpath) / d)[:50])
-        )
-        if count > best_count:
-            best, best_count = Path(dirpath), count
-    if best is None:
-        raise DataError(f"no class folders with images found under '{base}'.")
-    return best
-
-
-def find_presplit_root(base: Path) -> Path:
-    """The folder under ``base`` (4 levels deep) that holds train and test folders."""
-    for dirpath, dirnames, _ in os.walk(base):
-        if len(Path(dirpath).relative_to(base).parts) > 4:
-            dirnames[:] = []
-            continue
-        names = {d.casefold() for d in dirnames}
-        if names & set(SPLIT_FOLDER_NAMES["train"]) and names & set(SPLIT_FOLDER_NAMES["test"]):
-            return Path(dirpath)
-    raise DataError(f"no train/test (Training/Testing) folders found under '{base}'.")
-
-
-def unzip_nested(base: Path) -> None:
-    """Extract the zip archives inside ``base`` in place (figshare's article zip holds four
-    zips of slices), each into a folder of its name."""
-    for archive in sorted(base.rglob("*.zip")):
-        with zipfile.ZipFile(archive) as inner:
-            inner.extractall(archive.with_suffix(""))
-        archive.unlink()
-
-
-def copy_figshare_slices(base: Path, out: Path) -> None:
-    """Every ``N.mat`` slice under ``base`` into ``out`` (flat, as the loader expects)."""
-    unzip_nested(base)
-    slices = [p for p in base.rglob("*.mat") if is_figshare_slice(p.name)]
-    if not slices:
-        raise DataError(f"no .mat slices found under '{base}' (the figshare set's N.mat files).")
-    out.mkdir(parents=True, exist_ok=True)
-    for path in slices:
-        shutil.copy2(path, out / path.name)
-
-
 def install(source: Path, out: Path, public: PublicSet = PUBLIC_SETS["brain44c"]) -> Path:
-    """Copy ``public``'s files found in ``source`` (zip archive or folder) to ``out``: its
-    class folders, its train/test folders, or its ``.mat`` slices."""
+    """Copy ``public``'s files found in ``source`` (zip archive or folder) to ``out``, as its
+    layout's reader installs them (its class folders, its train/test folders, its slices)."""
     if out.exists() and any(out.iterdir()):
         raise DataError(f"'{out}' already exists and is not empty; remove it or pick --out.")
+    reader = layout_of(public.layout).module()
     with tempfile.TemporaryDirectory() as tmp:
         if source.is_file():
             if not zipfile.is_zipfile(source):
@@ -125,19 +71,13 @@ def install(source: Path, out: Path, public: PublicSet = PUBLIC_SETS["brain44c"]
                 )
             with zipfile.ZipFile(source) as archive:
                 archive.extractall(tmp)
-            base = Path(tmp)
+            base, writable = Path(tmp), True
         elif source.is_dir():
-            base = source
-            if public.layout == "figshare":  # nested zips are extracted: work on a copy
-                base = Path(shutil.copytree(source, Path(tmp) / "copy"))
+            base, writable = source, False
         else:
             raise DataError(f"'{source}' does not exist. {manual(public)}")
         out.parent.mkdir(parents=True, exist_ok=True)
-        if public.layout == "figshare":
-            copy_figshare_slices(base, out)
-            return out
-        root = find_presplit_root(base) if public.layout == "presplit" else find_class_root(base)
-        shutil.copytree(root, out, dirs_exist_ok=True)
+        reader.install(base, out, writable)
     return out
 
 
@@ -192,36 +132,3 @@ def download(
             f"Kaggle download failed: {type(error).__name__}: {error}\n{how}"
         ) from error
     return install(path, out, public)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m braintumor download", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "name", nargs="?", default="brain44c", choices=list(PUBLIC_SETS),
-        help="the set (default brain44c)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--out", type=Path, default=None, help="where the set goes (default data/NAME)"
-    )
-    parser.add_argument(
-        "--archive", type=Path, default=None, help="a manually downloaded zip (or folder)"
-    )
-    args = parser.parse_args(argv)
-    out = args.out or Path("data") / args.name
-    try:
-        out = download(out, args.archive, name=args.name)
-    except DataError as error:
-        fail(error)
-    if PUBLIC_SETS[args.name].layout == "figshare":
-        print(f"{sum(1 for _ in out.glob('*.mat'))} .mat slices at {out}")
-    else:
-        n_images = sum(1 for p in out.rglob("*") if p.is_file() and is_scan_file(p.name))
-        print(f"{n_images} images in {len(find_classes(out))} folders at {out}")
-    print(f"next: python -m braintumor audit {args.name}={out}")
-    print(f"      python train.py data={args.name} data.root={out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -6,29 +6,21 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 
-class UnionFind:
-    """Disjoint sets over ``0..n-1``."""
-
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        a, b = self.find(i), self.find(j)
-        if a != b:
-            self.parent[max(a, b)] = min(a, b)
-
-    def labels(self) -> list[int]:
-        """A dense group id per item, numbered by first appearance."""
-        ids: dict[int, int] = {}
-        return [ids.setdefault(self.find(i), len(ids)) for i in range(len(self.parent))]
+def components(n: int, edges: Sequence[tuple[int, int]]) -> list[int]:
+    """Connected components of ``edges`` over ``0..n-1`` (``scipy.sparse.csgraph``): a dense
+    group id per item, numbered by first appearance."""
+    if n == 0:
+        return []
+    rows = np.fromiter((e[0] for e in edges), dtype=np.int64, count=len(edges))
+    cols = np.fromiter((e[1] for e in edges), dtype=np.int64, count=len(edges))
+    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    ids: dict[int, int] = {}
+    return [ids.setdefault(label, len(ids)) for label in labels.tolist()]
 
 
 def _bits(hex_hashes: Sequence[str]) -> np.ndarray:
@@ -78,10 +70,7 @@ def groups_from_pairs(
     n: int, pairs: Sequence[tuple[int, int]] | Sequence[tuple[int, int, int]]
 ) -> list[int]:
     """Connected components of ``pairs`` over ``n`` items (singletons get their own id)."""
-    sets = UnionFind(n)
-    for pair in pairs:
-        sets.union(pair[0], pair[1])
-    return sets.labels()
+    return components(n, [(p[0], p[1]) for p in pairs])
 
 
 def exact_duplicate_sets(digests: Sequence[str]) -> list[list[int]]:
@@ -96,14 +85,10 @@ def exact_duplicate_sets(digests: Sequence[str]) -> list[list[int]]:
 def combine_groups(*groupings: Sequence[object | None]) -> list[int]:
     """Items that share a (non-None) group id in any of ``groupings`` end up in one group."""
     n = len(groupings[0]) if groupings else 0
-    sets = UnionFind(n)
+    edges = []
     for grouping in groupings:
         first: dict[object, int] = {}
         for i, key in enumerate(grouping):
-            if key is None:
-                continue
-            if key in first:
-                sets.union(first[key], i)
-            else:
-                first[key] = i
-    return sets.labels()
+            if key is not None:
+                edges.append((first.setdefault(key, i), i))
+    return components(n, edges)

@@ -9,22 +9,20 @@ from typing import TYPE_CHECKING, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from braintumor.data.figshare import read_figshare_image
+from braintumor.data.sources import reader_for
 
 if TYPE_CHECKING:
     import torch
 
-READERS = {".mat": read_figshare_image}
-"""File name endings that are not read by PIL -> a reader to a ``uint8`` 2-D array."""
-
 
 def open_scan(path: str | Path | BinaryIO) -> Image.Image:
-    """``Image.open``, except for the endings of :data:`READERS` (figshare's ``.mat``
-    slices), which are read and windowed to an ``L`` image (already loaded)."""
+    """``Image.open``, except for the file endings a layout's reader decodes itself
+    (:class:`~braintumor.data.sources.Layout`: figshare's ``.mat`` slices), which are read
+    and windowed to an ``L`` image (already loaded)."""
     if isinstance(path, (str, Path)):
-        reader = READERS.get(Path(path).suffix.lower())
+        reader = reader_for(path)
         if reader is not None:
-            return Image.fromarray(reader(path))
+            return Image.fromarray(reader.read_image(path))
     return Image.open(path)
 
 

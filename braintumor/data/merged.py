@@ -24,13 +24,12 @@ from braintumor.data.catalog import (
     CatalogStages,
     check_split_settings,
     warn_missing_classes,
-    warn_unreadable,
 )
 from braintumor.data.label_maps import classes_of, sequences_of
 from braintumor.data.public_sets import PUBLIC_SETS
-from braintumor.data.recorded_split import apply_split_file
-from braintumor.data.scan import Scan, scan_class_folders
-from braintumor.data.sources import class_folders, find_split_folders, scan_figshare
+from braintumor.data.scan import Scan
+from braintumor.data.sources import scan_source as scan_layout
+from braintumor.data.split_file import recorded_splits
 from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -94,26 +93,11 @@ def scan_source(
         known = PUBLIC_SETS.get(source.name)
         hint = f" (python -m braintumor download {source.name} --out {root})" if known else ""
         raise DataError(f"the root of source '{source.name}', '{root}', does not exist{hint}.")
-    if source.layout == "figshare":
-        found = scan_figshare(root, source.name)
-        if found.skipped:
-            stages.skipped += found.skipped
-            total = len(found.scans) + len(found.skipped)
-            warn_unreadable(found.skipped, root, f" of {total} in source '{source.name}'")
-        patient_of = dict(zip((s.path for s in found.scans), found.patients or [], strict=True))
-        scans = stages.readable(found.scans)
-        return scans, [f"{source.name}:{patient_of[s.path]}" for s in scans]
-    if source.layout == "presplit":
-        scans = []
-        for folder in find_split_folders(root).values():
-            names = class_folders(folder, source.exclude_folders)
-            scans += [
-                Scan(f"{folder.name}/{s.path}", s.label)
-                for s in scan_class_folders(folder, names, tree=root)
-            ]
-    else:
-        scans = scan_class_folders(root, class_folders(root, source.exclude_folders))
-    return stages.readable(scans), None
+    found = scan_layout(root, source.layout, source.name, source.exclude_folders)
+    found = stages.found_readable(found, f" in source '{source.name}'")
+    if found.patients is None:
+        return found.scans, None
+    return found.scans, [f"{source.name}:{p}" for p in found.patients]
 
 
 def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSettings]) -> Catalog:
@@ -147,24 +131,29 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
         sequences = sequences_of(source.name, labels, source.label_map)
         sequence_of.update({f"{source.name}/{k}": v for k, v in sequences.items()})
         for scan in found:
-            merged.prints[rebased(scan).path] = own.prints[scan.path]
+            if scan.path in own.prints:  # none when nothing needs decoding
+                merged.prints[rebased(scan).path] = own.prints[scan.path]
         scans += [rebased(s) for s in found]
         patients += found_patients or [None] * len(found)
         merged.skipped += [(rebased(s), why) for s, why in own.skipped]
         log.info(f"source {source.name}: {len(found)} images under {source.root}")
-    groups = merged.groups(scans, patients)
+    if settings.split_file is not None:
+        splits, groups = recorded_splits(
+            settings.split_file, common, scans, merged.skipped, sorted(label_of)
+        )
+    else:
+        groups = merged.groups(scans, patients)
+        splits = merged.split(scans, groups)
     catalog = Catalog(
         root=common,
         folder_names=tuple(sorted(label_of)),
         scans=tuple(scans),
-        splits=tuple(merged.split(scans, groups)),
+        splits=tuple(splits),
         label_of=label_of,
         groups=tuple(groups) if groups is not None else None,
         skipped=tuple(merged.skipped),
         sequence_of=sequence_of,
     )
-    if settings.split_file is not None:
-        catalog = apply_split_file(catalog, settings.split_file)
     warn_cross_source_copies(catalog)
     warn_missing_classes(catalog)
     return catalog

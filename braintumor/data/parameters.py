@@ -1,4 +1,6 @@
-"""The constraints of the ``data.*`` parameters, declared once and checked in one place."""
+"""The constraints of the ``data.*`` parameters, declared once and checked in one place
+(:func:`braintumor.constraints.check`: a :class:`~braintumor.errors.UsageError` naming the key,
+what it allows and what it got)."""
 
 from __future__ import annotations
 
@@ -6,34 +8,30 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from braintumor.constraints import Constraint, Interval, Options, check
 from braintumor.data.augmentation import AUGMENT_ON
 from braintumor.data.cache import CACHE_MODES
 from braintumor.data.sources import LAYOUTS
 
-CHOICES: dict[str, tuple] = {  # every constrained parameter, declared once
-    "layout": LAYOUTS,
-    "channels": (1, 3),
-    "cache": CACHE_MODES,
-    "augment_on": AUGMENT_ON,
-    "sampler": (None, "balanced"),
-    "multiprocessing_context": (None, "fork", "spawn", "forkserver"),
-}
-RANGES: dict[str, tuple[float, float]] = {
-    "image_size": (8, float("inf")),
-    "crop_margin": (0.0, 1.0),
-    "group_file_unmatched": (0.0, 1.0),
-    "cropped_copy_similarity": (0.0, 1.0),
+FRACTION = Interval(0.0, 1.0)
+CONSTRAINTS: dict[str, Constraint] = {  # every constrained parameter, declared once
+    "layout": Options(tuple(LAYOUTS)),
+    "channels": Options((1, 3)),
+    "cache": Options(CACHE_MODES),
+    "augment_on": Options(AUGMENT_ON),
+    "sampler": Options((None, "balanced")),
+    "multiprocessing_context": Options((None, "fork", "spawn", "forkserver")),
+    "image_size": Interval(8),
+    "crop_margin": FRACTION,
+    "group_file_unmatched": FRACTION,
+    "cropped_copy_similarity": FRACTION,
 }
 
 
 def check_parameters(values: Mapping[str, Any]) -> None:
-    """Raise ``ValueError`` naming the ``data.*`` key, what it allows and what it got."""
-    for key, allowed in CHOICES.items():
-        if values[key] not in allowed:
-            raise ValueError(f"data.{key} must be one of {allowed}, got {values[key]!r}.")
-    for key, (low, high) in RANGES.items():
-        if not low <= values[key] <= high:
-            raise ValueError(f"data.{key} must be in [{low}, {high}], got {values[key]}.")
+    """Raise :class:`~braintumor.errors.UsageError` (a ``ValueError``) naming the ``data.*``
+    key, what it allows and what it got."""
+    check("data", values, CONSTRAINTS)
 
 
 def default_num_workers() -> int:

@@ -1,18 +1,67 @@
 """``Preprocessing``: what turns a decoded scan into the network's input, and the labels of its
 outputs. Built once (by the datamodule), stored in every checkpoint and ONNX sidecar as a plain
-dict (:meth:`Preprocessing.to_dict`), and rebuilt from there for evaluation and prediction."""
+dict (:meth:`Preprocessing.to_dict`), and rebuilt from there for evaluation and prediction.
+
+Also the deterministic eval transform (``torchvision.transforms.v2`` on ``uint8`` tensors: resize
+to ``image_size`` first, then scale and normalize), rebuilt from a checkpoint's settings for
+prediction, and its inverse for display. Torch and torchvision are imported where a transform
+is built, not here: the ONNX prediction path reads the value object without them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torchvision.transforms import v2
-
-from braintumor.data.transforms import eval_transform, per_channel
+if TYPE_CHECKING:
+    import torch
+    from torchvision.transforms import v2
 
 REQUIRED = ("class_names", "image_size", "channels", "mean", "std")
+
+
+def per_channel(values: Sequence[float], channels: int, name: str) -> list[float]:
+    """Broadcast a 1-value ``mean``/``std`` to ``channels`` values; check the length."""
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        return values * channels
+    if len(values) != channels:
+        raise ValueError(
+            f"{name} has {len(values)} values but the images have {channels} channels."
+        )
+    return values
+
+
+def normalize_steps(mean: Sequence[float], std: Sequence[float], channels: int) -> list[Callable]:
+    """``uint8`` -> ``float32`` in [0, 1] -> normalized: the end of every transform."""
+    import torch
+    from torchvision.transforms import v2
+
+    return [
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(per_channel(mean, channels, "mean"), per_channel(std, channels, "std")),
+    ]
+
+
+def eval_transform(
+    image_size: int, mean: Sequence[float], std: Sequence[float], channels: int = 1
+) -> v2.Compose:
+    """Deterministic: resize to ``image_size`` x ``image_size``, scale to [0, 1], normalize."""
+    from torchvision.transforms import v2
+
+    resize = v2.Resize((image_size, image_size), antialias=True)
+    return v2.Compose([resize, *normalize_steps(mean, std, channels)])
+
+
+def denormalize(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Undo :func:`eval_transform`'s normalization for display; returns values in [0, 1]."""
+    import torch
+
+    c = batch.shape[-3]
+    m = torch.tensor(per_channel(mean, c, "mean"), dtype=batch.dtype).view(c, 1, 1)
+    s = torch.tensor(per_channel(std, c, "std"), dtype=batch.dtype).view(c, 1, 1)
+    return (batch * s + m).clamp(0, 1)
 
 
 @dataclass(frozen=True)

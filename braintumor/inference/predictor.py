@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from braintumor.data.preprocessing import per_channel
 from braintumor.inference import ood
 from braintumor.inference.preprocess import DecodedScan, decode_scan, eval_input, views
 from braintumor.softmax import softmax
@@ -31,16 +32,6 @@ REQUIRED = ("class_names", "image_size", "channels", "mean", "std")
 def sidecar_path(onnx_path: str | Path) -> Path:
     """The JSON sidecar of an ONNX file: ``model.onnx`` -> ``model.json``."""
     return Path(onnx_path).with_suffix(".json")
-
-
-def per_channel(values: Sequence[float], channels: int, name: str) -> list[float]:
-    """A 1-value ``mean``/``std`` broadcast to ``channels`` values; the length checked."""
-    values = [float(v) for v in values]
-    if len(values) == 1:
-        return values * channels
-    if len(values) != channels:
-        raise ValueError(f"{name} has {len(values)} values for {channels} channels.")
-    return values
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The ONNX prediction path runs on onnxruntime + numpy + PIL alone, so that one scan is
 classified in well under a second instead of importing torch for ten. These functions
-mirror :func:`braintumor.data.transforms.eval_transform` (an antialiased bilinear resize of
+mirror :func:`braintumor.data.preprocessing.eval_transform` (an antialiased bilinear resize of
 the ``uint8`` image, then ``/255`` and the per-channel normalization: PIL's bilinear filter is
 the one torchvision's antialiased resize reproduces, to within one grey level) and
 :func:`braintumor.models.tta.views`; ``tests/inference/test_preprocess.py`` holds them to

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
-from braintumor.data.augment_spec import AugmentSpec
+from braintumor.data.augmentation import AugmentSpec
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.models import imagenet_normalization, model_data_config

@@ -3,7 +3,8 @@ option, a missing or wrong setting or a data folder that is not there is answere
 second, in one line (:class:`~braintumor.errors.UsageError` or
 :class:`~braintumor.errors.DataError`), instead of after the imports, inside a traceback.
 
-Only the standard library and OmegaConf are imported here.
+Only the standard library, OmegaConf and the layouts' declarations
+(:data:`braintumor.data.sources.LAYOUTS`, standard library only) are imported here.
 """
 
 from __future__ import annotations
@@ -14,14 +15,11 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from braintumor.constraints import NULL, Constraint, Either, Interval, Options
+from braintumor.data.sources import LAYOUTS
 from braintumor.errors import DataError, UsageError
 
 SWEEP_FUNCTIONS = ("choice(", "range(", "interval(", "glob(", "tag(", "sort(", "shuffle(")
 SYNTHETIC_MANIFEST = ".synthetic.json"  # braintumor.data.synthetic.MANIFEST_NAME (no numpy here)
-LAYOUT_SHAPES = {
-    "folder": "root/<class>/*.jpeg",
-    "presplit": "root/{train,val,test}/<class>/*.jpeg",
-}
 
 
 def check_command_line(args: Sequence[str], conf_dir: Path) -> None:
@@ -134,13 +132,13 @@ def _check_data_root(data: DictConfig, choice: str | None) -> None:
             )
         return
     layout = data.get("layout", "folder")
-    shape = LAYOUT_SHAPES.get(layout, f"the {layout} layout")
+    shape = LAYOUTS[layout].shape if layout in LAYOUTS else f"the {layout} layout"
     if not root.exists():
         raise DataError(
             f"data root '{root}' does not exist (data.root): expected a folder of images "
             f"({shape}). Set data.root=/path/to/data."
         )
-    if layout in LAYOUT_SHAPES and not root.is_dir():
+    if layout in LAYOUTS and not root.is_dir():
         raise DataError(f"data root '{root}' is a file (data.root): expected a folder ({shape}).")
 
 

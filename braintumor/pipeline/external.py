@@ -25,8 +25,8 @@ from torch.utils.data import DataLoader
 
 from braintumor.data.catalog import Catalog
 from braintumor.data.dataset import ScanDataset
-from braintumor.data.figshare import read_figshare_mat
 from braintumor.data.label_maps import map_labels
+from braintumor.data.sources import LAYOUTS
 from braintumor.errors import UsageError
 from braintumor.evaluation.external import ExternalImages, write_external_reports
 from braintumor.evaluation.external_card import add_external_section
@@ -49,7 +49,12 @@ from braintumor.training.module import MRIClassifier
 
 log = logging.getLogger(__name__)
 
-MASK_READERS = {".mat": lambda path: read_figshare_mat(path).tumor_mask}
+MASK_READERS = {
+    ending: layout.module().read_mask
+    for layout in LAYOUTS.values()
+    if hasattr(layout.module(), "read_mask")
+    for ending in layout.file_endings
+}
 """File endings whose scans carry a tumour mask -> a reader of it (figshare's slices)."""
 
 

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from braintumor.data.figshare import LABELS
+from braintumor.data.sources.figshare import LABELS
 from braintumor.data.synthetic import render_scan
 
 MATLAB_HEADER = (

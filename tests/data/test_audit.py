@@ -6,7 +6,8 @@ from collections import defaultdict
 
 import pytest
 
-from braintumor.data.audit import audit_dataset, main
+from braintumor.data.audit import audit_dataset
+from braintumor.data.commands.audit import main
 from tests.dirty44 import build_dirty44
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
-from braintumor.data.batch_augment import BatchAugment
+from braintumor.data.augmentation import BatchAugment
 from braintumor.data.cache import cache_key, decode_all, decode_resized
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.skipped import read_skipped

@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from braintumor.data import download as dl
+from braintumor.data.commands import download as command
 from braintumor.errors import DataError
 from tests.data.public_sets import write_br35h, write_figshare, write_nickparvar
 
@@ -60,7 +61,7 @@ def test_offline_fails_at_once(no_credentials, monkeypatch, tmp_path):
 
 def test_command_line_reports_errors_cleanly(no_credentials, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        dl.main(["--out", str(tmp_path / "out")])
+        command.main(["--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("error: no Kaggle credentials") and error.count("\n") == 1
@@ -112,4 +113,4 @@ def test_unknown_set_is_named(tmp_path):
     with pytest.raises(DataError, match="unknown set 'brats'"):
         dl.download(tmp_path / "out", name="brats")
     with pytest.raises(SystemExit):
-        dl.main(["brats"])
+        command.main(["brats"])

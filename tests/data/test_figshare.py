@@ -2,13 +2,13 @@ import h5py
 import numpy as np
 import pytest
 
-from braintumor.data.figshare import (
+from braintumor.data.image import load_image
+from braintumor.data.sources.figshare import (
     read_figshare_image,
     read_figshare_labels,
     read_figshare_mat,
     window_to_uint8,
 )
-from braintumor.data.image import load_image
 from braintumor.errors import DataError
 from tests.data.public_sets import figshare_slice, write_figshare_mat
 

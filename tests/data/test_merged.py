@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from braintumor.data.audit import main
 from braintumor.data.catalog import CatalogSettings
+from braintumor.data.commands.audit import main
 from braintumor.data.cross_audit import audit_sources, parse_source
 from braintumor.data.datamodule import MRIDataModule
-from braintumor.data.figshare import read_figshare_labels
 from braintumor.data.loaders import source_weighted
 from braintumor.data.merged import build_merged_catalog, source_settings
 from braintumor.data.scan import Scan
+from braintumor.data.sources.figshare import read_figshare_labels
 from braintumor.errors import DataError
 from tests.data.public_sets import (
     plant_figshare_copies,
@@ -191,7 +191,7 @@ def test_merged_split_file_reproduces_the_split(sets, tmp_path):
         merged_settings(base, split_seed=2, split_file=recorded), sources_of(base)
     )
     assert again.splits == first.splits
-    with pytest.raises(DataError, match="not found under"):
+    with pytest.raises(DataError, match="not classes of"):
         build_merged_catalog(
             merged_settings(base, split_file=recorded), sources_of(base, ("figshare3",))
         )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from braintumor.data.catalog import CatalogSettings, build_catalog
-from braintumor.data.figshare import read_figshare_labels
+from braintumor.data.sources.figshare import read_figshare_labels
 from braintumor.errors import DataError
 from tests.data.public_sets import (
     SEVENTEEN,
@@ -149,7 +149,7 @@ def test_figshare_split_file_reproduces_the_split_and_must_cover_the_slices(figs
     assert again.splits == first.splits and again.groups == first.groups
     lines = recorded.read_text().splitlines()
     (tmp_path / "short.csv").write_text("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(DataError, match="lacks 1 of the 48 readable images"):
+    with pytest.raises(DataError, match="lists 47 of the 48 readable images"):
         build_catalog(settings(figshare, layout="figshare", source="figshare3",
                                split_file=tmp_path / "short.csv"))  # fmt: skip
 

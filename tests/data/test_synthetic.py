@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from braintumor.data.commands.synthetic import main
 from braintumor.data.synthetic import (
     CLASS_CATALOGUE,
     ensure_synthetic_dataset,
-    main,
     render_scan,
     write_synthetic_dataset,
 )

@@ -15,7 +15,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from braintumor.data.figshare import read_figshare_image
+from braintumor.data.sources.figshare import read_figshare_image
 from braintumor.errors import UsageError
 from braintumor.pipeline.evaluate import evaluate
 from braintumor.pipeline.external_sets import leave_source_out

@@ -18,8 +18,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from braintumor.data.dataset import ScanDataset
+from braintumor.data.preprocessing import eval_transform
 from braintumor.data.scan import Scan
-from braintumor.data.transforms import eval_transform
 from braintumor.errors import UsageError
 from braintumor.inference.export import parse_args as export_parse_args
 from braintumor.inference.predict import PredictConfig, find_inputs, main, parse_args, predict

@@ -6,7 +6,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from braintumor.data.image import load_image
-from braintumor.data.transforms import eval_transform
+from braintumor.data.preprocessing import eval_transform
 from braintumor.inference import preprocess
 from braintumor.models import tta
 

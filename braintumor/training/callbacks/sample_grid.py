@@ -17,7 +17,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
-from braintumor.data.transforms import denormalize
+from braintumor.data.preprocessing import denormalize
 from braintumor.training.board import figure_pixels
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Cheng et al.'s figshare set (figshare 1512427): one MATLAB v7.3 file per slice.
+"""The ``figshare`` layout, Cheng et al.'s set (figshare 1512427): one MATLAB v7.3 file per
+slice, ``N.mat`` anywhere under root; the label and the patient id are read from each file.
 
 Each ``N.mat`` is an HDF5 file holding a ``cjdata`` struct: ``label`` (1 meningioma, 2 glioma,
 3 pituitary), ``PID`` (the patient id, a char array), ``image`` (int16, 512x512 for most
@@ -13,11 +14,18 @@ darken the whole slice).
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from braintumor.data.scan import Scan
+from braintumor.data.sources import FoundScans
 from braintumor.errors import DataError
 
 LABELS = {1: "meningioma", 2: "glioma", 3: "pituitary"}
@@ -159,3 +167,78 @@ def read_figshare_mat(path: str | Path) -> FigshareRecord:
 def is_figshare_slice(name: str) -> bool:
     """True for the ``.mat`` files that are slices (not ``cvind.mat``, not hidden files)."""
     return name.lower().endswith(".mat") and not name.startswith(".") and name not in IGNORED_FILES
+
+
+read_image = read_figshare_image  # the decoder of the .mat endings (braintumor.data.image)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """The tumour mask of one slice (``bool``, upright like its image)."""
+    return read_figshare_mat(path).tumor_mask
+
+
+def scan(root: Path, source: str = "", exclude: Sequence[str] = ()) -> FoundScans:
+    """Every ``.mat`` slice under ``root`` (sorted by path) with its label and patient id; a
+    file that cannot be read as a slice is skipped with the reason."""
+    if not root.is_dir():
+        raise DataError(
+            f"data root '{root}' does not exist: expected the figshare slices (N.mat) under it. "
+            "Set data.root=/path/to/figshare3 (python -m braintumor download figshare3)."
+        )
+    paths = sorted(
+        (Path(folder) / name).relative_to(root).as_posix()
+        for folder, _, names in os.walk(root)
+        for name in names
+        if is_figshare_slice(name)
+    )
+    if not paths:
+        raise DataError(
+            f"'{root}' holds no .mat slices: expected the figshare files 1.mat ... 3064.mat "
+            "(unzip the four brainTumorDataPublic_*.zip archives there)."
+        )
+    found = FoundScans([], patients=[])
+    for path in paths:
+        try:
+            code, pid = read_figshare_labels(root / path)
+        except DataError as error:  # listed with its path: the reason need not repeat it
+            reason = str(error).replace(f"'{root / path}'", "the file")
+            found.skipped.append((Scan(path, "unreadable", source), reason))
+            continue
+        found.scans.append(Scan(path, LABELS[code], source))
+        found.patients.append(pid)  # type: ignore[union-attr]
+    return found
+
+
+def detect(root: Path) -> bool:
+    """True when a ``.mat`` slice lies anywhere under ``root``."""
+    return any(any(is_figshare_slice(n) for n in names) for _, _, names in os.walk(root))
+
+
+def unzip_nested(base: Path) -> None:
+    """Extract the zip archives inside ``base`` in place (figshare's article zip holds four
+    zips of slices), each into a folder of its name."""
+    for archive in sorted(base.rglob("*.zip")):
+        with zipfile.ZipFile(archive) as inner:
+            inner.extractall(archive.with_suffix(""))
+        archive.unlink()
+
+
+def install(base: Path, out: Path, writable: bool = False) -> None:
+    """Every ``N.mat`` slice under ``base`` into ``out`` (flat, as :func:`scan` expects); the
+    nested zips are extracted in ``base``, or in a copy of it unless ``writable``."""
+    if not writable:  # a folder of the user's: extract its nested zips in a copy
+        with tempfile.TemporaryDirectory() as tmp:
+            install(Path(shutil.copytree(base, Path(tmp) / "copy")), out, writable=True)
+        return
+    unzip_nested(base)
+    slices = [p for p in base.rglob("*.mat") if is_figshare_slice(p.name)]
+    if not slices:
+        raise DataError(f"no .mat slices found under '{base}' (the figshare set's N.mat files).")
+    out.mkdir(parents=True, exist_ok=True)
+    for path in slices:
+        shutil.copy2(path, out / path.name)
+
+
+def describe(out: Path) -> str:
+    """What an installed copy holds, in one line."""
+    return f"{sum(1 for _ in out.glob('*.mat'))} .mat slices at {out}"

@@ -9,8 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torchvision.transforms import v2
 
-from braintumor.data.augment_spec import AugmentSpec
-from braintumor.data.batch_augment import BatchAugment
+from braintumor.data.augmentation import AugmentSpec, BatchAugment
 from tests.conftest import CONF_DIR
 
 SIZE = 48
