@@ -169,7 +169,7 @@ def test_hovering_a_cell_in_a_real_browser_shows_its_classes_count_and_files(tmp
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    from tests.inference.test_app import chromium
+    from tests.inference.web.test_app import chromium
 
     y, pred, paths = predictions_44()
     write_confusion_reports(tmp_path, "test", y, pred, NAMES_44, paths, min_support=10)
