@@ -18,6 +18,10 @@ table. With ``explain=true`` (or ``--explain``, checkpoints only) a Grad-CAM ove
 scan in ``out/gradcam/``. Files that cannot be decoded, or have more than 40 million pixels,
 are listed, skipped, and recorded in ``skipped.csv``. An ``out`` that already holds
 predictions is refused unless ``overwrite=true``. Unknown keys fail.
+
+One job, though over 300 lines: the command's settings, its walk over the input, its rows and
+its files are one contract with the user (what is written, skipped and refused), read in one
+place; the model itself is behind :mod:`braintumor.inference.loading`.
 """
 
 from __future__ import annotations
