@@ -178,3 +178,13 @@ def test_several_sets_need_each_named_root(compose, tmp_path):
     check_config(compose([*merged, f"data.roots.nickparvar4={there}"]))
     with pytest.raises(UsageError, match=r"data\.root is not set \(data=folder\)"):
         check_config(compose(["data=folder", "data.root=null"]), {"data": "folder"})
+
+
+def test_the_config_check_and_the_datamodule_share_one_declaration_of_the_data_constraints():
+    from braintumor.data.parameters import CONSTRAINTS
+    from braintumor.pipeline.config_check import NUMBERS
+
+    data_keys = [key for key in NUMBERS if key.startswith("data.")]
+    assert data_keys and all(
+        NUMBERS[k][0] is CONSTRAINTS[k.removeprefix("data.")] for k in data_keys
+    )

@@ -42,9 +42,8 @@ from torch.nn import functional as F
 from torchvision.transforms import v2
 
 from braintumor.constraints import Interval, Options, check
+from braintumor.data.parameters import AUGMENT_ON
 from braintumor.data.preprocessing import normalize_steps
-
-AUGMENT_ON = ("loader", "batch", "device")
 
 
 def train_transform(

@@ -38,12 +38,12 @@ from braintumor.atomic import process_alive
 from braintumor.console import progress_bar
 from braintumor.data.catalog import Catalog, warn_unreadable
 from braintumor.data.image import load_image
+from braintumor.data.parameters import CACHE_MODES
 from braintumor.data.split import SPLITS
 from braintumor.errors import DataError
 
 log = logging.getLogger(__name__)
 
-CACHE_MODES = ("memory", "disk", "none")
 CACHE_VERSION = 2
 
 

@@ -3,8 +3,9 @@ option, a missing or wrong setting or a data folder that is not there is answere
 second, in one line (:class:`~braintumor.errors.UsageError` or
 :class:`~braintumor.errors.DataError`), instead of after the imports, inside a traceback.
 
-Only the standard library, OmegaConf and the layouts' declarations
-(:data:`braintumor.data.sources.LAYOUTS`, standard library only) are imported here.
+Only the standard library, OmegaConf, the layouts' declarations
+(:data:`braintumor.data.sources.LAYOUTS`) and the ``data.*`` constraints
+(:data:`braintumor.data.parameters.CONSTRAINTS`), both standard library only, are imported here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from braintumor.constraints import NULL, Constraint, Either, Interval, Options
+from braintumor.data.parameters import CONSTRAINTS as DATA
+from braintumor.data.parameters import WHOLE
 from braintumor.data.sources import LAYOUTS
 from braintumor.errors import DataError, UsageError
 
@@ -52,21 +55,20 @@ def check_command_line(args: Sequence[str], conf_dir: Path) -> None:
             )
 
 
-WHOLE = Interval(0, whole=True)
-FRACTION = Interval(0, 1, closed="left")
 # key -> (its constraint, an example); a missing key is not checked.
+# the data.* constraints are the datamodule's own (data/parameters.py), checked here before
+# torch is imported; the examples fill the message
+EXAMPLES = {"data.image_size": "128", "data.batch_size": "32", "data.channels": "1",
+            "data.val_fraction": "0.15", "data.test_fraction": "0.15", "data.num_workers": "2",
+            "data.split_seed": "42", "seed": "42", "trainer.max_epochs": "20",
+            "model.optimizer.lr": "1e-3"}  # fmt: skip
 NUMBERS: dict[str, tuple[Constraint, str]] = {
-    "data.image_size": (Interval(8, whole=True), "128"),
-    "data.batch_size": (Interval(1, whole=True), "32"),
-    "data.channels": (Options((1, 3)), "1"),
-    "data.val_fraction": (FRACTION, "0.15"),
-    "data.test_fraction": (FRACTION, "0.15"),
-    "data.num_workers": (Either((NULL, WHOLE)), "2"),
-    "data.split_seed": (WHOLE, "42"),
-    "seed": (Either((NULL, WHOLE)), "42"),
+    **{key: (DATA[key.removeprefix("data.")], example) for key, example in EXAMPLES.items()
+       if key.startswith("data.")},
+    "seed": (Either((NULL, WHOLE)), EXAMPLES["seed"]),
     "trainer.max_epochs": (Either((Options((-1,)), Interval(1, whole=True))), "20"),
-    "model.optimizer.lr": (Interval(0, closed="neither"), "1e-3"),
-}
+    "model.optimizer.lr": (Interval(0, closed="neither"), EXAMPLES["model.optimizer.lr"]),
+}  # fmt: skip
 
 
 def check_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
