@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from braintumor.data.taxonomy import NORMAL, TUMOR, parse_folder
+from braintumor.data.taxonomy import NORMAL, TUMOR, check_taxonomy, parse_folder
 from braintumor.data.taxonomy import TAXONOMIES as FOLDER_TAXONOMIES
 from braintumor.data.taxonomy import label_map as folder_label_map
 from braintumor.errors import DataError
@@ -187,8 +187,7 @@ def classes_of(
     so does ``tumor_vs_normal`` when the source has one (Br35H's ``yes``/``no`` has no
     ``<Type> <Sequence>`` to read).
     """
-    if taxonomy not in TAXONOMIES:
-        raise ValueError(f"data.taxonomy must be one of {TAXONOMIES}, got '{taxonomy}'.")
+    check_taxonomy(taxonomy, TAXONOMIES)
     if taxonomy == "folder" or taxonomy == "tumor_type":
         return folder_label_map(labels, taxonomy)
     if taxonomy == "tumor_vs_normal" and not has_label_map(source, path):

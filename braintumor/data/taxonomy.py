@@ -10,12 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from braintumor.constraints import Options, check
 from braintumor.errors import DataError
 
 TAXONOMIES = ("folder", "tumor_type", "tumor_vs_normal")
 NORMAL, TUMOR = "normal", "tumor"
 SEQUENCE = re.compile(r"(T1|T2|FLAIR|DWI|ADC|PD|SWI)\S*", re.IGNORECASE)
 """What counts as an MRI sequence name: T1, T1C+, T1CE, T2, T2*, FLAIR, DWI, ..."""
+
+
+def check_taxonomy(taxonomy: str, taxonomies: Sequence[str] = TAXONOMIES) -> None:
+    """Refuse a ``data.taxonomy`` that is not one of ``taxonomies``."""
+    check("data", {"taxonomy": taxonomy}, {"taxonomy": Options(tuple(taxonomies))})
 
 
 def parse_folder(name: str) -> tuple[str, str] | None:
@@ -46,13 +52,13 @@ def taxonomy_label(folder: str, taxonomy: str) -> str:
         return tumor_type
     if taxonomy == "tumor_vs_normal":
         return NORMAL if is_normal(tumor_type) else TUMOR
-    raise ValueError(f"data.taxonomy must be one of {TAXONOMIES}, got '{taxonomy}'.")
+    check_taxonomy(taxonomy)
+    raise AssertionError(taxonomy)  # unreachable: every taxonomy is handled above
 
 
 def label_map(folders: Sequence[str], taxonomy: str) -> dict[str, str]:
     """Folder name -> label for every folder; every offending folder is named at once."""
-    if taxonomy not in TAXONOMIES:
-        raise ValueError(f"data.taxonomy must be one of {TAXONOMIES}, got '{taxonomy}'.")
+    check_taxonomy(taxonomy)
     if taxonomy != "folder":
         bad = [f for f in folders if parse_folder(f) is None]
         if bad:

@@ -30,11 +30,22 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from braintumor import constraints
+from braintumor.constraints import Interval
+
 FEATURES = ("mean", "contrast", "dark", "border", "edges", "roughness")
 THUMBNAIL = 64
 SHRINKAGE = 0.1  # of the correlation matrix towards the identity (few reference scans)
 SCALE_FLOOR = 0.01  # a statistic that hardly varies in training still allows this much
 VERSION = 1
+
+
+OOD_CONSTRAINTS = {
+    "acceptance": Interval(0.5, 1, closed="left"),
+    "min_contrast": Interval(0, 1),
+    "max_colour": Interval(0, 1),
+    "reference_images": Interval(1, whole=True),
+}
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,8 @@ class OodSettings:
     reference_images: int = 500  # training scans the intensity statistics are fitted on
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.acceptance < 1:
-            raise ValueError(f"eval.ood.acceptance must be in [0.5, 1), got {self.acceptance}.")
+        values = {k: getattr(self, k) for k in OOD_CONSTRAINTS}
+        constraints.check("eval.ood", values, OOD_CONSTRAINTS)
 
 
 @dataclass(frozen=True)

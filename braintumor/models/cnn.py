@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from braintumor.constraints import Interval, check
 from braintumor.models.data_config import DataConfig, data_config
 
 
@@ -53,8 +54,7 @@ class MRICNN(nn.Module):
         super().__init__()
         if not widths:
             raise ValueError("widths must name at least one block.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+        check("model.net", {"dropout": dropout}, {"dropout": Interval(0, 1, closed="left")})
         if pretrained:
             raise ValueError("MRICNN has no pretrained weights: use model.net.pretrained=false.")
         if width_multiplier <= 0:

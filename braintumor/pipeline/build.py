@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from braintumor.constraints import Options, check
 from braintumor.data.augmentation import AugmentSpec
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.preprocessing import Preprocessing
@@ -36,8 +37,7 @@ def model_normalization(cfg: DictConfig) -> dict[str, list[float]]:
     ImageNet's three values, matching the first conv folded to one channel.
     """
     mode = cfg.model.get("normalization", "data")
-    if mode not in NORMALIZATIONS:
-        raise ValueError(f"model.normalization must be one of {NORMALIZATIONS}, got '{mode}'.")
+    check("model", {"normalization": mode}, {"normalization": Options(NORMALIZATIONS)})
     channels = cfg.data.get("channels", 1)
     if mode == "data":
         return {}

@@ -151,5 +151,5 @@ def test_eval_ood_settings_come_from_the_config_and_null_turns_the_check_off(com
     settings = evaluation_settings(compose()).ood
     assert ood.OodSettings(**settings) == ood.OodSettings()  # conf/eval = the defaults
     assert evaluation_settings(compose(["eval.ood=null"])).ood is None
-    with pytest.raises(ValueError, match=r"eval\.ood\.acceptance must be in"):
+    with pytest.raises(ValueError, match=r"eval\.ood\.acceptance must be a number in"):
         ood.OodSettings(**{**settings, "acceptance": 1.0})
