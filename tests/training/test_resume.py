@@ -147,16 +147,19 @@ def test_kill_9_then_resume_into_a_new_folder_gives_the_uninterrupted_result(
     _assert_same(resumed, uninterrupted)
 
 
-class KillAtEpochStart(Callback):
-    """kill -9 of its own process as epoch ``epoch`` starts (after the previous epoch's
-    ``last.ckpt``): a real SIGKILL, at a moment that does not depend on the machine's speed."""
+class SignalAt(Callback):
+    """Sends ``signal`` (a name: ``SIGKILL``, ``SIGTERM``) to its own process as batch
+    ``batch`` of epoch ``epoch`` starts: a real signal, at a moment that does not depend on the
+    machine's speed (batch 0: after the previous epoch's ``last.ckpt``)."""
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, epoch: int, batch: int = 0, signal: str = "SIGKILL") -> None:
+        self.epoch, self.batch, self.signal = epoch, batch, signal
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.current_epoch == self.epoch:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), getattr(signal, self.signal))
 
 
 REPLAY_EPOCHS, KILLED_AFTER = 3, 0  # killed after epoch 0: epochs 1 and 2 are trained resumed
@@ -170,8 +173,10 @@ LOADER_MODES = {  # the loader modes the docs offer; all must give the in-proces
     "workers2-not-persistent": ["data.num_workers=2", "data.persistent_workers=false"],
     "workers2-loader-augment": ["data.num_workers=2", "data.augment_on=loader"],
     "workers2-disk-cache": ["data.num_workers=2", "data.cache=disk"],
+    "workers1-device-augment": ["data.num_workers=1", "data.augment_on=device"],
 }
 FAST_MODES = ("workers1",)
+SIGNAL_AT = "tests.training.test_resume.SignalAt"  # as a train.py run imports it
 
 
 def _reference_of(mode: list[str]) -> list[str]:
@@ -222,8 +227,7 @@ def test_kill_9_then_resume_replays_the_uninterrupted_run(mode, tiny_root, tmp_p
     best_epoch = int(Path(ref_metrics["checkpoint"]).stem.removeprefix("epoch_"))
     assert best_epoch > KILLED_AFTER, "the best epoch must be one trained after the resume"
     killed = tmp_path / "killed"
-    kill = ["+callbacks.kill._target_=tests.training.test_resume.KillAtEpochStart",
-            f"+callbacks.kill.epoch={KILLED_AFTER + 1}"]  # fmt: skip
+    kill = [f"+callbacks.kill._target_={SIGNAL_AT}", f"+callbacks.kill.epoch={KILLED_AFTER + 1}"]
     cmd = _command(tiny_root, killed, *REPLAY, *overrides, *kill)
     process = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True)
     assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
@@ -233,6 +237,25 @@ def test_kill_9_then_resume_replays_the_uninterrupted_run(mode, tiny_root, tmp_p
     else:  # into a new folder
         resumed, resume = tmp_path / "resumed", f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}"
     _run(_command(tiny_root, resumed, *REPLAY, *overrides, resume), tmp_path)
+    _assert_identical(resumed, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_with_loader_workers_then_resume_replays_the_uninterrupted_run(
+    tiny_root, tmp_path, references
+):
+    reference = references([])
+    stopped = tmp_path / "stopped"
+    term = [f"+callbacks.stop._target_={SIGNAL_AT}", "+callbacks.stop.epoch=1",
+            "+callbacks.stop.batch=5", "+callbacks.stop.signal=SIGTERM"]  # fmt: skip
+    workers = ["data.num_workers=2"]
+    cmd = _command(tiny_root, stopped, *REPLAY, *workers, *term)
+    process = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert process.returncode == 128 + signal.SIGTERM, process.stderr[-2000:]
+    saved = torch.load(stopped / "checkpoints" / "interrupted.ckpt", weights_only=False)
+    assert saved["global_step"] % 11 != 0, "stopped on an epoch boundary"  # 44 images, batch 4
+    resumed = tmp_path / "resumed"
+    _run(_command(tiny_root, resumed, *REPLAY, *workers, f"ckpt_path={stopped}"), tmp_path)
     _assert_identical(resumed, reference)
 
 
