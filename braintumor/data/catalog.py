@@ -19,11 +19,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
-from braintumor.data.groups import check_group_paths, read_group_file
+from braintumor.data.groups import check_group_paths, group_ids, read_group_file
 from braintumor.data.label_maps import classes_of, sequences_of
 from braintumor.data.recorded_split import apply_split_file
 from braintumor.data.scan import Scan, scan_class_folders
@@ -77,7 +78,7 @@ class Catalog:
     scans: tuple[Scan, ...]
     splits: tuple[str, ...]
     label_of: Mapping[str, str]
-    groups: tuple[int, ...] | None = None  # one per scan when every scan has one
+    groups: tuple[str, ...] | None = None  # one per scan (the user's ids: groups.group_ids)
     skipped: tuple[tuple[Scan, str], ...] = ()
     sequence_of: Mapping[str, str] = field(default_factory=dict)  # label -> T1, T1C+, ...
 
@@ -116,6 +117,13 @@ def warn_unreadable(bad: Sequence[tuple[Scan, str]], root: Path, of: str = "") -
     listing = "\n".join(f"  {root / s.path}: {reason}" for s, reason in bad[:20])
     more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
     warnings.warn(f"skipping {len(bad)} unreadable image(s){of}:\n{listing}{more}", stacklevel=3)
+
+
+class Groups(NamedTuple):
+    """The groups of a catalog's scans: ``labels`` for the split, ``ids`` for the records."""
+
+    labels: list[int]
+    ids: list[str]
 
 
 @dataclass
@@ -157,11 +165,12 @@ class CatalogStages:
     # ------------------------------------------------------------------------------ groups
     def groups(
         self, scans: list[Scan], patients: Sequence[str | None] | None = None
-    ) -> list[int] | None:
+    ) -> Groups | None:
         """Near-duplicate groups combined with the patients (figshare's ids) and the user's
         groups; None when none of them is on."""
         cfg = self.settings
         groupings: list[Sequence] = [patients] if patients is not None else []
+        given = [[None if p is None else f"patient:{p}" for p in patients]] if patients else []
         if cfg.group_near_duplicates:
             prints = [self.prints[s.path] for s in scans]
             pairs = near_duplicate_pairs([p.phash for p in prints], cfg.near_duplicate_distance)
@@ -182,16 +191,21 @@ class CatalogStages:
             known = {s.path for s in scans} | {s.path for s, _ in self.skipped}
             check_group_paths(cfg.group_file, by_path, known, cfg.root, cfg.group_file_unmatched)
             groupings.append([by_path.get(s.path) for s in scans])
-        return combine_groups(*groupings) if groupings else None
+            given.append([by_path[s.path].removeprefix("user:") if s.path in by_path else None
+                          for s in scans])  # fmt: skip
+        if not groupings:
+            return None
+        labels = combine_groups(*groupings)
+        return Groups(labels, group_ids(labels, [s.path for s in scans], *given))
 
     # ------------------------------------------------------------------------------ scan
-    def folders(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
+    def folders(self, names: list[str]) -> tuple[list[Scan], list[str], list[str] | None]:
         """``root/<class>/``, split here."""
         scans = self.readable(scan_class_folders(self.settings.root, names))
         groups = self.groups(scans)
-        return scans, self.split(scans, groups), groups
+        return scans, self.split(scans, groups), groups.ids if groups else None
 
-    def figshare(self) -> tuple[list[str], list[Scan], list[str], list[int] | None]:
+    def figshare(self) -> tuple[list[str], list[Scan], list[str], list[str] | None]:
         """``.mat`` slices: labels and patient ids read from the files, split here (patients
         whole)."""
         cfg = self.settings
@@ -203,19 +217,20 @@ class CatalogStages:
         scans = self.readable(found.scans)
         groups = self.groups(scans, [patient_of[s.path] for s in scans])
         names = sorted({s.label for s in scans})
-        return names, scans, self.split(scans, groups), groups
+        return names, scans, self.split(scans, groups), groups.ids if groups else None
 
-    def split(self, scans: list[Scan], groups: list[int] | None) -> list[str]:
+    def split(self, scans: list[Scan], grouped: Groups | None) -> list[str]:
         """Stratified by label, whole groups, K-fold when ``n_folds`` is set."""
         cfg = self.settings
         labels = [s.label for s in scans]
+        groups = grouped.labels if grouped else None
         if cfg.n_folds is not None:
             return kfold_splits(
                 labels, groups, cfg.n_folds, cfg.fold or 0, cfg.val_fraction, cfg.split_seed
             )
         return assign_splits(labels, groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
 
-    def split_file(self, names: list[str]) -> tuple[list[Scan], list[str], list[int] | None]:
+    def split_file(self, names: list[str]) -> tuple[list[Scan], list[str], list[str] | None]:
         """``root/<class>/`` split as a ``split.csv`` records; it must describe all of root."""
         cfg, file = self.settings, self.settings.split_file
         scans, splits, groups = read_split_csv(file)
@@ -295,8 +310,9 @@ class CatalogStages:
             train_idx = [i for i, p in enumerate(splits) if p == "train"]
             fraction = min(0.5, cfg.val_fraction * len(scans) / max(1, len(train_idx)))
             train_scans = [scans[i] for i in train_idx]
+            grouped = self.groups(train_scans)
             carved = assign_splits(
-                [s.label for s in train_scans], self.groups(train_scans), fraction, 0.0,
+                [s.label for s in train_scans], grouped.labels if grouped else None, fraction, 0.0,
                 cfg.split_seed,
             )  # fmt: skip
             for i, assigned in zip(train_idx, carved, strict=True):
@@ -337,7 +353,7 @@ def build_catalog(settings: CatalogSettings) -> Catalog:
     """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
     check_split_settings(settings)
     stages = CatalogStages(settings)
-    groups: list[int] | None = None
+    groups: list[str] | None = None
     if settings.layout == "folder":
         names = class_folders(settings.root, settings.exclude_folders)
         scan = stages.split_file if settings.split_file is not None else stages.folders

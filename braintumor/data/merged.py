@@ -159,7 +159,7 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
         scans=tuple(scans),
         splits=tuple(merged.split(scans, groups)),
         label_of=label_of,
-        groups=tuple(groups) if groups is not None else None,
+        groups=tuple(groups.ids) if groups is not None else None,
         skipped=tuple(merged.skipped),
         sequence_of=sequence_of,
     )
@@ -174,7 +174,7 @@ def cross_source_groups(catalog: Catalog) -> list[list[Scan]]:
     """The groups that hold images of more than one source (copies across sets)."""
     if catalog.groups is None:
         return []
-    members: dict[int, list[Scan]] = {}
+    members: dict[str, list[Scan]] = {}
     for scan, group in zip(catalog.scans, catalog.groups, strict=True):
         members.setdefault(group, []).append(scan)
     return [m for m in members.values() if len({s.source for s in m}) > 1]
