@@ -130,9 +130,13 @@ def _kill_after_epoch(cmd: list[str], cwd: Path, run_dir: Path, epoch: int) -> N
     assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
 
 
-def test_kill_9_then_resume_into_a_new_folder_gives_the_uninterrupted_result(
+def test_resume_into_a_new_folder_carries_the_best_checkpoint_over(
     tiny_root, tmp_path, uninterrupted
 ):
+    """Killed after its best epoch, resumed into a new folder: the best checkpoint comes along
+    (the new folder's own epochs are worse) and decides the test metrics. The replay itself,
+    with the best epoch after the kill, in every loader mode:
+    test_kill_9_then_resume_replays_the_uninterrupted_run."""
     reference = json.loads((uninterrupted / "reports" / "test_metrics.json").read_text())
     best = Path(reference["checkpoint"])
     best_epoch = int(best.stem.removeprefix("epoch_"))
