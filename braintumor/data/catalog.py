@@ -19,11 +19,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from braintumor.data.cropped_copies import PAIR_SCORES, cropped_copy_pairs
 from braintumor.data.duplicates import combine_groups, groups_from_pairs, near_duplicate_pairs
 from braintumor.data.fingerprint import Fingerprint, fingerprint_scans
-from braintumor.data.groups import check_group_paths, read_group_file
+from braintumor.data.groups import check_group_paths, group_ids, read_group_file
 from braintumor.data.label_maps import classes_of, sequences_of
 from braintumor.data.scan import Scan
 from braintumor.data.sources import FoundScans, layout_of, scan_source
@@ -71,7 +72,7 @@ class Catalog:
     scans: tuple[Scan, ...]
     splits: tuple[str, ...]
     label_of: Mapping[str, str]
-    groups: tuple[int, ...] | None = None  # one per scan when every scan has one
+    groups: tuple[str, ...] | None = None  # one per scan (the user's ids: groups.group_ids)
     skipped: tuple[tuple[Scan, str], ...] = ()
     sequence_of: Mapping[str, str] = field(default_factory=dict)  # label -> T1, T1C+, ...
 
@@ -110,6 +111,13 @@ def warn_unreadable(bad: Sequence[tuple[Scan, str]], root: Path, of: str = "") -
     listing = "\n".join(f"  {root / s.path}: {reason}" for s, reason in bad[:20])
     more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
     warnings.warn(f"skipping {len(bad)} unreadable image(s){of}:\n{listing}{more}", stacklevel=3)
+
+
+class Groups(NamedTuple):
+    """The groups of a catalog's scans: ``labels`` for the split, ``ids`` for the records."""
+
+    labels: list[int]
+    ids: list[str]
 
 
 @dataclass
@@ -152,11 +160,12 @@ class CatalogStages:
     # ------------------------------------------------------------------------------ groups
     def groups(
         self, scans: list[Scan], patients: Sequence[str | None] | None = None
-    ) -> list[int] | None:
+    ) -> Groups | None:
         """Near-duplicate groups combined with the patients (figshare's ids) and the user's
         groups; None when none of them is on."""
         cfg = self.settings
         groupings: list[Sequence] = [patients] if patients is not None else []
+        given = [[None if p is None else f"patient:{p}" for p in patients]] if patients else []
         if cfg.group_near_duplicates:
             prints = [self.prints[s.path] for s in scans]
             pairs = near_duplicate_pairs([p.phash for p in prints], cfg.near_duplicate_distance)
@@ -177,7 +186,12 @@ class CatalogStages:
             known = {s.path for s in scans} | {s.path for s, _ in self.skipped}
             check_group_paths(cfg.group_file, by_path, known, cfg.root, cfg.group_file_unmatched)
             groupings.append([by_path.get(s.path) for s in scans])
-        return combine_groups(*groupings) if groupings else None
+            given.append([by_path[s.path].removeprefix("user:") if s.path in by_path else None
+                          for s in scans])  # fmt: skip
+        if not groupings:
+            return None
+        labels = combine_groups(*groupings)
+        return Groups(labels, group_ids(labels, [s.path for s in scans], *given))
 
     # ------------------------------------------------------------------------------ scan
     def found_readable(self, found: FoundScans, of: str = "") -> FoundScans:
@@ -189,10 +203,11 @@ class CatalogStages:
             warn_unreadable(found.skipped, self.settings.root, f" of {total}{of}")
         return found.keep({s.path for s in self.readable(found.scans)})
 
-    def split(self, scans: list[Scan], groups: list[int] | None) -> list[str]:
+    def split(self, scans: list[Scan], grouped: Groups | None) -> list[str]:
         """Stratified by label, whole groups, K-fold when ``n_folds`` is set."""
         cfg = self.settings
         labels = [s.label for s in scans]
+        groups = grouped.labels if grouped else None
         if cfg.n_folds is not None:
             return kfold_splits(
                 labels, groups, cfg.n_folds, cfg.fold or 0, cfg.val_fraction, cfg.split_seed
@@ -207,8 +222,9 @@ class CatalogStages:
             train_idx = [i for i, p in enumerate(splits) if p == "train"]
             fraction = min(0.5, cfg.val_fraction * len(scans) / max(1, len(train_idx)))
             train_scans = [scans[i] for i in train_idx]
+            grouped = self.groups(train_scans)
             carved = assign_splits(
-                [s.label for s in train_scans], self.groups(train_scans), fraction, 0.0,
+                [s.label for s in train_scans], grouped.labels if grouped else None, fraction, 0.0,
                 cfg.split_seed,
             )  # fmt: skip
             for i, assigned in zip(train_idx, carved, strict=True):
@@ -261,8 +277,9 @@ def build_catalog(settings: CatalogSettings) -> Catalog:
     elif found.splits is not None:  # pre-split folders
         splits, groups = stages.given_splits(scans, found.splits), None
     else:
-        groups = stages.groups(scans, found.patients)
-        splits = stages.split(scans, groups)
+        grouped = stages.groups(scans, found.patients)
+        splits = stages.split(scans, grouped)
+        groups = grouped.ids if grouped else None
     catalog = Catalog(
         root=settings.root,
         folder_names=tuple(names),

@@ -29,6 +29,7 @@ from braintumor.data.loaders import LoaderSettings, build_loader
 from braintumor.data.merged import build_merged_catalog, source_settings
 from braintumor.data.parameters import check_parameters, default_num_workers
 from braintumor.data.preprocessing import Preprocessing, per_channel
+from braintumor.data.sampling import derived_seed, seeded
 from braintumor.data.split import SPLITS
 from braintumor.data.synthetic import ensure_synthetic_dataset
 from braintumor.errors import DataError
@@ -208,8 +209,14 @@ class MRIDataModule(LightningDataModule):
         return self.augmentation(images)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``augment_on=device``: augment the training batch, seeded from ``(seed, epoch,
+        batch, rank)`` (this runs before the training step is seeded, and a resumed run must
+        draw what the uninterrupted run drew)."""
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.training:
+        if trainer is not None and trainer.training and self.augmentation.augment_on == "device":
             images, targets = batch
-            return self.augmentation.on_device(images, training=True), targets
+            index = trainer.fit_loop.epoch_loop.batch_progress.current.ready  # batches before
+            position = (trainer.current_epoch, index, trainer.global_rank)
+            with seeded(derived_seed(self.loading.seed, *position)):
+                return self.augmentation.on_device(images, training=True), targets
         return batch

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Collection, Mapping
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from braintumor.errors import DataError
@@ -54,6 +55,34 @@ def read_group_file(path: str | Path, root: str | Path) -> dict[str, str]:
                 )
             groups[scan] = group
     return groups
+
+
+def group_ids(
+    labels: Sequence[int], paths: Sequence[str], *given: Sequence[str | None]
+) -> list[str]:
+    """What ``split.csv`` records as each scan's group, ``labels`` being the groups the split
+    keeps whole (:func:`~braintumor.data.duplicates.combine_groups`) and ``given`` the ids
+    that named them (the user's case ids, a source's patient ids), one per scan or ``None``.
+
+    Without ``given`` ids, the labels themselves. With them: a group's given ids (joined by
+    ``+`` where near-copies tie several cases together), ``near-copy:<its first file>`` for a
+    group of copies that no id names, and the file itself for a scan alone.
+    """
+    if not given:
+        return [str(label) for label in labels]
+    members: dict[int, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        members[label].append(i)
+    id_of: dict[int, str] = {}
+    for label, items in members.items():
+        names = sorted({ids[i] for ids in given for i in items if ids[i] is not None})
+        if names:
+            id_of[label] = "+".join(names)  # type: ignore[arg-type]
+        elif len(items) > 1:
+            id_of[label] = f"near-copy:{paths[items[0]]}"
+        else:
+            id_of[label] = paths[items[0]]
+    return [id_of[label] for label in labels]
 
 
 def check_group_paths(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -50,12 +51,42 @@ def build_loader(
         dataset = EpochSeededDataset(dataset, settings.seed)
     workers = settings.num_workers
     pin = on_cuda if settings.pin_memory is None else settings.pin_memory
-    return DataLoader(
+    return (EpochLoader if shuffle else DataLoader)(
         dataset, batch_size=settings.batch_size, sampler=sampler, num_workers=workers,
         pin_memory=pin, persistent_workers=settings.persistent_workers and workers > 0,
         multiprocessing_context=settings.multiprocessing_context if workers else None,
         drop_last=shuffle and len(sampler) > settings.batch_size,
     )  # fmt: skip
+
+
+class EpochLoader(DataLoader):
+    """A training loader that reads its sampler at the first batch, not at ``iter()``.
+
+    Lightning makes the training iterator before it sets the sampler's epoch, and a resumed
+    run trains on that first iterator (a mid-epoch resume also sets the sampler's skip after
+    it). Loader workers take their first indices the moment the iterator is made, so without
+    this a run resumed with ``num_workers > 0`` would train its first epoch in epoch 0's
+    order (in-process loading reads the sampler lazily and never showed it)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return _FirstBatchIterator(super().__iter__)
+
+
+class _FirstBatchIterator:
+    """An iterator that calls ``start`` (and so starts the loader workers) at the first
+    ``next()``."""
+
+    def __init__(self, start: Callable[[], Iterator[Any]]) -> None:
+        self._start = start
+        self._iterator: Iterator[Any] | None = None
+
+    def __iter__(self) -> _FirstBatchIterator:
+        return self
+
+    def __next__(self) -> Any:
+        if self._iterator is None:
+            self._iterator = self._start()
+        return next(self._iterator)
 
 
 def source_weighted(

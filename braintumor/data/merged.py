@@ -142,8 +142,9 @@ def build_merged_catalog(settings: CatalogSettings, sources: Sequence[SourceSett
             settings.split_file, common, scans, merged.skipped, sorted(label_of)
         )
     else:
-        groups = merged.groups(scans, patients)
-        splits = merged.split(scans, groups)
+        grouped = merged.groups(scans, patients)
+        splits = merged.split(scans, grouped)
+        groups = grouped.ids if grouped else None
     catalog = Catalog(
         root=common,
         folder_names=tuple(sorted(label_of)),
@@ -163,7 +164,7 @@ def cross_source_groups(catalog: Catalog) -> list[list[Scan]]:
     """The groups that hold images of more than one source (copies across sets)."""
     if catalog.groups is None:
         return []
-    members: dict[int, list[Scan]] = {}
+    members: dict[str, list[Scan]] = {}
     for scan, group in zip(catalog.scans, catalog.groups, strict=True):
         members.setdefault(group, []).append(scan)
     return [m for m in members.values() if len({s.source for s in m}) > 1]

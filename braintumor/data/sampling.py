@@ -112,7 +112,7 @@ class EpochSeededDataset(Dataset):
         if not isinstance(key, tuple):
             return self.dataset[key]
         epoch, index = key
-        with _seeded(derived_seed(self.seed, epoch, index)):
+        with seeded(derived_seed(self.seed, epoch, index)):
             return self.dataset[index]
 
     def __getitems__(self, keys: list) -> list:
@@ -125,12 +125,12 @@ class EpochSeededDataset(Dataset):
             return [self[key] for key in keys]
         epoch = keys[0][0]
         indices = [index for _, index in keys]
-        with _seeded(derived_seed(self.seed, epoch, *indices)):
+        with seeded(derived_seed(self.seed, epoch, *indices)):
             return fetch(indices)
 
 
 @contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """Torch's CPU random state seeded with ``seed``; in the main process, restored afterwards
     (the training step's stream stays untouched), in a worker left as is (its own).
 

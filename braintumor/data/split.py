@@ -228,10 +228,11 @@ def write_split_csv(
     path: str | Path,
     scans: Sequence[Scan],
     splits: Sequence[str],
-    groups: Sequence[int] | None = None,
+    groups: Sequence[str] | None = None,
 ) -> Path:
     """Write ``path,class,split[,group][,source]`` rows (paths relative to the data root;
-    ``source`` when scans come from named sources)."""
+    ``group`` the ids of :func:`~braintumor.data.groups.group_ids`; ``source`` when scans
+    come from named sources)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sources = any(scan.source for scan in scans)
@@ -250,7 +251,7 @@ def write_split_csv(
     return path
 
 
-def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str], list[int] | None]:
+def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str], list[str] | None]:
     """Read a ``split.csv`` written by :func:`write_split_csv`: scans, splits, groups."""
     path = Path(path)
     if not path.is_file():
@@ -267,6 +268,6 @@ def read_split_csv(path: str | Path) -> tuple[list[Scan], list[str], list[int] |
     bad = sorted({r["split"] for r in rows} - set(SPLITS))
     if bad:
         raise DataError(f"split file '{path}' has unknown split name(s) {bad}; use {SPLITS}.")
-    groups = [int(r["group"]) for r in rows] if "group" in (reader.fieldnames or []) else None
+    groups = [r["group"] for r in rows] if "group" in (reader.fieldnames or []) else None
     scans = [Scan(r["path"], r["class"], r.get("source") or "") for r in rows]
     return scans, [r["split"] for r in rows], groups

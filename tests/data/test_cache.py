@@ -96,7 +96,7 @@ def test_corrupt_image_is_reported_not_fatal(tiny_copy, tmp_path):
             pass
 
 
-def test_cached_and_uncached_runs_train_identically(make_cfg):
+def test_cached_and_uncached_runs_train_identically(make_cfg, tmp_path):
     metrics = {}
     for cache in ("none", "memory"):
         cfg = make_cfg(f"data.cache={cache}", "logger=none", "~callbacks.lr_monitor",
@@ -104,6 +104,10 @@ def test_cached_and_uncached_runs_train_identically(make_cfg):
         metrics[cache] = train(cfg)
     assert "train/loss" in metrics["none"] and "val/f1_macro_best" in metrics["none"]
     assert metrics["none"] == metrics["memory"]
+    weights = [torch.load(tmp_path / run / "checkpoints" / "last.ckpt", map_location="cpu")
+               ["state_dict"] for run in ("none", "memory")]  # fmt: skip
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())  # the same weights
 
 
 def test_augment_on_device_trains_and_augments_each_image(make_cfg, tiny_root, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -127,3 +128,42 @@ def test_evaluating_other_data_refuses_the_checkpoints_split_unless_told(
     split = (tmp_path / "eval_new" / "split.csv").read_text().splitlines()
     test = json.loads((tmp_path / "eval_new" / "reports" / "test_metrics.json").read_text())
     assert len(split) == 1 + 80 and test["n"] == 12 and "test/f1_macro" in metrics  # split anew
+
+
+def test_split_csv_records_the_users_case_ids_and_names_near_copy_groups(tiny_copy, tmp_path):
+    folders = sorted(p for p in tiny_copy.iterdir() if p.is_dir())
+    first, second, unlisted = folders[0], folders[1], folders[2]
+    files = sorted(first.glob("*.jpeg"))
+    shutil.copy(files[0], first / "copy_of_case0.jpeg")  # a near-copy of a listed scan
+    shutil.copy(files[4], first / "case1_copy_as_case0.jpeg")  # ties case1 to case0
+    copied = sorted(unlisted.glob("*.jpeg"))[0]
+    shutil.copy(copied, unlisted / "zz_copy.jpeg")  # copies no case id names
+    path = tmp_path / "groups.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "group"])
+        for n, folder in enumerate((first, second)):
+            for i, file in enumerate(sorted(folder.glob("case_*.jpeg"))):
+                writer.writerow([file.relative_to(tiny_copy).as_posix(), f"P-{n}{i // 4:03d}"])
+        writer.writerow([f"{first.name}/case1_copy_as_case0.jpeg", "P-0000"])
+    dm = _dm(tiny_copy, group_file=path, group_near_duplicates=True)
+    recorded = dm.save_split(tmp_path / "split.csv")
+    with recorded.open(newline="") as f:
+        group_of = {row["path"]: row["group"] for row in csv.DictReader(f)}
+
+    def rel(file: Path) -> str:
+        return file.relative_to(tiny_copy).as_posix()
+
+    assert group_of[rel(files[0])] == group_of[rel(first / "copy_of_case0.jpeg")] == "P-0000+P-0001"
+    assert group_of[rel(files[8])] == "P-0002"  # the user's id, not a renumbered integer
+    assert {group_of[rel(f)] for f in sorted(second.glob("*.jpeg"))[:4]} == {"P-1000"}
+    assert (
+        group_of[rel(copied)]
+        == group_of[rel(unlisted / "zz_copy.jpeg")]
+        == (f"near-copy:{rel(copied)}")
+    )
+    alone = sorted(unlisted.glob("*.jpeg"))[1]
+    assert group_of[rel(alone)] == rel(alone)
+    reused = _dm(tiny_copy, split_file=recorded)  # a recorded split reads its ids back
+    assert reused.catalog.groups == dm.catalog.groups
+    assert reused.catalog.splits == dm.catalog.splits

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from braintumor.data.loaders import LoaderSettings, build_loader
 from braintumor.data.sampling import EpochSampler, EpochSeededDataset, derived_seed
 
 
@@ -68,3 +69,19 @@ def test_workers_give_the_same_items_as_the_main_process():
     main = torch.cat(list(DataLoader(data, batch_size=5, sampler=sampler, num_workers=0)))
     workers = torch.cat(list(DataLoader(data, batch_size=5, sampler=sampler, num_workers=2)))
     assert torch.equal(main, workers)
+
+
+def test_a_training_loader_with_workers_reads_its_sampler_at_the_first_batch():
+    """A resumed Lightning run makes the training iterator, then sets the sampler's epoch and
+    the batches to skip: the workers must serve that epoch, not the one at ``iter()``."""
+    served = {}
+    for workers in (0, 2):
+        loader = build_loader(Noisy(), "train", LoaderSettings(4, workers, seed=2), shuffle=True)
+        batches = iter(loader)
+        loader.sampler.set_epoch(3)
+        loader.sampler.skip_next(8)
+        served[workers] = torch.cat(list(batches))
+    expected = EpochSampler(20, seed=2)
+    expected.set_epoch(3)
+    assert served[2][:, 0].floor().long().tolist() == [i for _, i in expected][8:]
+    assert torch.equal(served[2], served[0])  # and the same augmentations

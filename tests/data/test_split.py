@@ -47,8 +47,9 @@ def test_split_csv_round_trip(tmp_path):
     path = write_split_csv(tmp_path / "split.csv", scans, splits)
     assert path.read_text().splitlines()[0] == "path,class,split"
     assert read_split_csv(path) == (scans, splits, None)
-    write_split_csv(path, scans, splits, groups=list(range(len(scans))))
-    assert read_split_csv(path)[2] == list(range(len(scans)))
+    groups = [f"case {i // 2}" if i % 3 else f"near-copy:{s.path}" for i, s in enumerate(scans)]
+    write_split_csv(path, scans, splits, groups=groups)
+    assert read_split_csv(path)[2] == groups  # the ids as written, not numbers
 
 
 def test_bad_split_csv(tmp_path):

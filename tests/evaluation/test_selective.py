@@ -61,8 +61,21 @@ def test_reliability_and_risk_coverage_figures_render(tmp_path):
     ).stat().st_size > 1000
 
 
-def test_a_threshold_no_test_image_reaches_still_plots():
+def test_a_threshold_no_test_image_reaches_still_plots_without_a_marker(tmp_path):
+    import matplotlib.pyplot as plt
+
     from braintumor.evaluation.evidence_plots import plot_risk_coverage
 
     y, probs = _predictions(50)
-    plot_risk_coverage(risk_coverage(y, probs), 1.01, 0.99)  # nothing answered
+    curve = risk_coverage(y, probs)
+
+    def legend(threshold: float) -> list[str]:
+        fig = plot_risk_coverage(curve, threshold, 0.99)
+        fig.savefig(tmp_path / "rc.png")  # it draws
+        plt.close(fig)
+        return [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+
+    nothing = legend(1.01)  # above every confidence: nothing answered, no point to mark
+    assert len(nothing) == 2 and not any(t.startswith("threshold") for t in nothing), nothing
+    answered = np.mean(curve.confidence >= 0.5)
+    assert f"threshold 0.500: coverage {answered:.2f}" in legend(0.5)  # the marker, when met

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import torch
+
 from braintumor.pipeline.train import train
 from tests.conftest import ROOT
 
@@ -15,9 +17,16 @@ def _run(make_cfg, run: str) -> dict:
     return train(cfg)
 
 
-def test_same_seed_same_metrics_same_split_and_a_recorded_environment(make_cfg, tmp_path):
+def test_same_seed_same_weights_metrics_split_and_a_recorded_environment(make_cfg, tmp_path):
     first, second = _run(make_cfg, "a"), _run(make_cfg, "b")
     assert first == second
+    saved = [sorted((tmp_path / run / "checkpoints").glob("*.ckpt")) for run in ("a", "b")]
+    assert [p.name for p in saved[0]] == [p.name for p in saved[1]] and len(saved[0]) >= 2
+    for a, b in zip(*saved, strict=True):
+        # every checkpoint, the last one included: the metrics come from the best epoch only
+        weights = [torch.load(p, map_location="cpu")["state_dict"] for p in (a, b)]
+        assert weights[0].keys() == weights[1].keys()
+        assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items()), a.name
     for name in ("split.csv", "reports/test_metrics.json", "reports/val_metrics.json"):
         a, b = (tmp_path / run / name for run in ("a", "b"))
         if name.endswith(".json"):  # the checkpoint paths differ

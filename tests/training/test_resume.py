@@ -130,9 +130,13 @@ def _kill_after_epoch(cmd: list[str], cwd: Path, run_dir: Path, epoch: int) -> N
     assert process.returncode == -signal.SIGKILL, "the run ended before it was killed"
 
 
-def test_kill_9_then_resume_into_a_new_folder_gives_the_uninterrupted_result(
+def test_resume_into_a_new_folder_carries_the_best_checkpoint_over(
     tiny_root, tmp_path, uninterrupted
 ):
+    """Killed after its best epoch, resumed into a new folder: the best checkpoint comes along
+    (the new folder's own epochs are worse) and decides the test metrics. The replay itself,
+    with the best epoch after the kill, in every loader mode:
+    test_kill_9_then_resume_replays_the_uninterrupted_run."""
     reference = json.loads((uninterrupted / "reports" / "test_metrics.json").read_text())
     best = Path(reference["checkpoint"])
     best_epoch = int(best.stem.removeprefix("epoch_"))
@@ -145,6 +149,118 @@ def test_kill_9_then_resume_into_a_new_folder_gives_the_uninterrupted_result(
     metrics = json.loads((resumed / "reports" / "test_metrics.json").read_text())
     assert Path(metrics["checkpoint"]) == resumed / "checkpoints" / best.name  # carried over
     _assert_same(resumed, uninterrupted)
+
+
+class SignalAt(Callback):
+    """Sends ``signal`` (a name: ``SIGKILL``, ``SIGTERM``) to its own process as batch
+    ``batch`` of epoch ``epoch`` starts: a real signal, at a moment that does not depend on the
+    machine's speed (batch 0: after the previous epoch's ``last.ckpt``)."""
+
+    def __init__(self, epoch: int, batch: int = 0, signal: str = "SIGKILL") -> None:
+        self.epoch, self.batch, self.signal = epoch, batch, signal
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        if (trainer.current_epoch, batch_idx) == (self.epoch, self.batch):
+            os.kill(os.getpid(), getattr(signal, self.signal))
+
+
+REPLAY_EPOCHS, KILLED_AFTER = 3, 0  # killed after epoch 0: epochs 1 and 2 are trained resumed
+# The best checkpoint is the latest epoch: the test metrics come from an epoch trained after the
+# resume (a best epoch before the kill would be carried over and hide a wrong replay).
+REPLAY = [f"trainer.max_epochs={REPLAY_EPOCHS}", "callbacks.model_checkpoint.monitor=epoch"]
+LOADER_MODES = {  # the loader modes the docs offer; all must give the in-process result
+    "workers0": ["data.num_workers=0"],
+    "workers1": ["data.num_workers=1"],
+    "workers2": ["data.num_workers=2"],
+    "workers2-not-persistent": ["data.num_workers=2", "data.persistent_workers=false"],
+    "workers2-loader-augment": ["data.num_workers=2", "data.augment_on=loader"],
+    "workers2-disk-cache": ["data.num_workers=2", "data.cache=disk"],
+    "workers1-device-augment": ["data.num_workers=1", "data.augment_on=device"],
+}
+FAST_MODES = ("workers1",)
+SIGNAL_AT = "tests.training.test_resume.SignalAt"  # as a train.py run imports it
+
+
+def _reference_of(mode: list[str]) -> list[str]:
+    """The uninterrupted run a mode must reproduce: in-process loading (``num_workers=0``) with
+    the mode's augmentation; loader workers, persistence and the cache change nothing."""
+    return [o for o in mode if o.startswith("data.augment_on=")]
+
+
+@pytest.fixture(scope="module")
+def references(tiny_root, tmp_path_factory):
+    """``reference(overrides)``: the run directory of that uninterrupted run (made once)."""
+    made: dict[tuple[str, ...], Path] = {}
+
+    def reference(overrides: list[str]) -> Path:
+        if tuple(overrides) not in made:
+            run_dir = tmp_path_factory.mktemp("reference") / "uninterrupted"
+            cmd = _command(tiny_root, run_dir, *REPLAY, "data.num_workers=0", *overrides)
+            _run(cmd, run_dir.parent)
+            made[tuple(overrides)] = run_dir
+        return made[tuple(overrides)]
+
+    return reference
+
+
+def _assert_identical(resumed: Path, reference: Path) -> None:
+    """The same test metrics, best checkpoint and weights, bit for bit."""
+    metrics = json.loads((resumed / "reports" / "test_metrics.json").read_text())
+    ref_metrics = json.loads((reference / "reports" / "test_metrics.json").read_text())
+    assert Path(metrics["checkpoint"]).name == Path(ref_metrics["checkpoint"]).name
+    for key in ("accuracy", "f1_macro", "log_loss", "ece"):
+        assert metrics[key] == ref_metrics[key], (key, metrics[key], ref_metrics[key])
+    for name in ("last.ckpt", Path(ref_metrics["checkpoint"]).name):
+        state = torch.load(resumed / "checkpoints" / name, map_location="cpu")["state_dict"]
+        ref_state = torch.load(reference / "checkpoints" / name, map_location="cpu")["state_dict"]
+        assert state.keys() == ref_state.keys()
+        differ = [k for k, v in state.items() if not torch.equal(v, ref_state[k])]
+        assert not differ, f"{name}: {len(differ)} of {len(state)} tensors differ ({differ[:3]})"
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [pytest.param(m, marks=() if m in FAST_MODES else pytest.mark.slow) for m in LOADER_MODES],
+)
+def test_kill_9_then_resume_replays_the_uninterrupted_run(mode, tiny_root, tmp_path, references):
+    overrides = LOADER_MODES[mode]
+    reference = references(_reference_of(overrides))
+    ref_metrics = json.loads((reference / "reports" / "test_metrics.json").read_text())
+    best_epoch = int(Path(ref_metrics["checkpoint"]).stem.removeprefix("epoch_"))
+    assert best_epoch > KILLED_AFTER, "the best epoch must be one trained after the resume"
+    killed = tmp_path / "killed"
+    kill = [f"+callbacks.kill._target_={SIGNAL_AT}", f"+callbacks.kill.epoch={KILLED_AFTER + 1}"]
+    cmd = _command(tiny_root, killed, *REPLAY, *overrides, *kill)
+    process = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
+    assert _epoch_of(killed / "checkpoints" / "last.ckpt") == KILLED_AFTER
+    if mode == "workers2":  # in place, as the run's own folder names it
+        resumed, resume = killed, "ckpt_path=last"
+    else:  # into a new folder
+        resumed, resume = tmp_path / "resumed", f"ckpt_path={killed / 'checkpoints' / 'last.ckpt'}"
+    _run(_command(tiny_root, resumed, *REPLAY, *overrides, resume), tmp_path)
+    _assert_identical(resumed, reference)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_with_loader_workers_then_resume_replays_the_uninterrupted_run(
+    tiny_root, tmp_path, references
+):
+    reference = references([])
+    stopped = tmp_path / "stopped"
+    term = [f"+callbacks.stop._target_={SIGNAL_AT}", "+callbacks.stop.epoch=1",
+            "+callbacks.stop.batch=5", "+callbacks.stop.signal=SIGTERM"]  # fmt: skip
+    workers = ["data.num_workers=2"]
+    cmd = _command(tiny_root, stopped, *REPLAY, *workers, *term)
+    process = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True)
+    assert process.returncode == 128 + signal.SIGTERM, process.stderr[-2000:]
+    saved = torch.load(stopped / "checkpoints" / "interrupted.ckpt", weights_only=False)
+    assert saved["global_step"] % 11 != 0, "stopped on an epoch boundary"  # 44 images, batch 4
+    resumed = tmp_path / "resumed"
+    _run(_command(tiny_root, resumed, *REPLAY, *workers, f"ckpt_path={stopped}"), tmp_path)
+    _assert_identical(resumed, reference)
 
 
 class LearningRates(Callback):
