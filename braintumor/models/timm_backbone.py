@@ -1,0 +1,272 @@
+"""Any model of timm's zoo (``timm.create_model``), sized to our classes and channels.
+
+``model=timm model.net.name=<timm name>`` (``convnext_tiny``, ``efficientnet_b0``,
+``efficientnetv2_rw_s``, ``resnet50``, ``vit_small_patch16_224``, ...): timm builds the head for
+``num_classes`` and adapts the first convolution to one input channel itself (summing its RGB
+weights, as :mod:`braintumor.models.backbones` does for torchvision). ``drop_path_rate``
+(stochastic depth) and ``dropout`` (before the head) are timm's own. Weights come from the
+Hugging Face hub (``pretrained=true``, probed first so that an offline machine fails in seconds)
+or from a local ``.safetensors``/``.pth`` file (``weights_path``) of the same architecture; timm
+drops the file's ImageNet head and adapts its first convolution. The data config (input size,
+interpolation, crop, and the weights' mean/std when pretrained) is timm's pretrained config,
+read without building the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import nn
+
+from braintumor.errors import UsageError, WeightsUnavailableError
+from braintumor.models.data_config import DataConfig, data_config, fold_channels
+
+HUB_HOST = ("huggingface.co", 443)
+"""Probed before a download so that an offline machine fails at once, not after a timeout."""
+
+
+def check_timm_name(name: str) -> None:
+    """Refuse a name timm does not know, naming the closest ones it does."""
+    if timm.is_model(name):
+        return
+    known = timm.list_models()
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+    stem = name.split("_")[0]
+    close = close or timm.list_models(f"{stem}*")[:5]
+    hint = f" Close matches: {', '.join(close)}." if close else ""
+    raise UsageError(
+        f"model.net.name='{name}' is not a timm model ({len(known)} are: timm.list_models()).{hint}"
+    )
+
+
+def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _create(
+    name: str, pretrained: bool, overlay: dict[str, Any] | None, **kwargs: Any
+) -> nn.Module:
+    try:
+        return timm.create_model(name, pretrained=pretrained, pretrained_cfg_overlay=overlay,
+                                 **kwargs)  # fmt: skip
+    except RuntimeError as error:  # load_state_dict: another architecture or class count
+        text = " ".join(str(error).split())
+        raise WeightsUnavailableError(
+            f"the weights do not fit timm's {name} (its head excepted): {text[:600]}"
+        ) from error
+
+
+def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict of a ``.safetensors`` or ``.pth`` file (bare, or under ``state_dict`` or
+    ``model``, as timm's own loader accepts)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(f"'{path}' holds a {type(state).__name__}, not a state dict.")
+    return state
+
+
+def check_fits(name: str, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Refuse weights that are not ``name``'s: timm loads a file without its head leniently,
+    so a file of another architecture would leave the network random without a word. The
+    head (new classes) and the first convolution's input channels may differ."""
+    classifier = model.get_classifier()
+    prefix = next((n for n, m in model.named_modules() if m is classifier), "")
+    head = {f"{prefix}.{k}" if prefix else k for k in classifier.state_dict()}
+    first_conv = f"{(getattr(model, 'pretrained_cfg', None) or {}).get('first_conv', '')}.weight"
+    own = {k: v for k, v in model.state_dict().items() if k not in head}
+    given = {k: v for k, v in state.items() if k not in head}
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(set(given) - set(own))
+    shapes = sorted(k for k in set(own) & set(given)
+                    if k != first_conv and own[k].shape != given[k].shape)  # fmt: skip
+    if missing or unexpected or shapes:
+
+        def listed(keys: list[str]) -> str:
+            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+        problems = [f"{label} keys: {listed(keys)}" for label, keys in
+                    (("Missing", missing), ("Unexpected", unexpected), ("Other-shaped", shapes))
+                    if keys]  # fmt: skip
+        raise WeightsUnavailableError(
+            f"the weights do not fit timm's {name} (its head excepted): {'; '.join(problems)}. "
+            "Give model.net.weights_path a file of the same architecture."
+        )
+
+
+def cached_weights(name: str) -> Path | None:
+    """The file of ``name``'s default pretrained weights in the Hugging Face cache (or torch's
+    hub cache, for weights timm fetches by URL), ``None`` when it is not there."""
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None:
+        return None
+    if getattr(cfg, "hf_hub_id", None):
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(
+                cfg.hf_hub_id, filename, cache_dir=os.environ.get("HF_HUB_CACHE") or None
+            )
+            if isinstance(found, str):
+                return Path(found)
+    url = getattr(cfg, "url", None)
+    if url:
+        candidate = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+        return candidate if candidate.is_file() else None
+    return None
+
+
+class TimmBackbone(nn.Module):
+    """A timm model with its head sized to ``num_classes``.
+
+    Parameters
+    ----------
+    name : a timm model name (``timm.list_models()``).
+    num_classes : outputs of the head.
+    in_channels : input channels (1: timm adapts the first convolution).
+    pretrained : start from timm's default pretrained weights (the Hugging Face hub).
+    weights_path : start from this local ``.safetensors`` or ``.pth`` file instead.
+    dropout : dropout before the head (timm's ``drop_rate``).
+    drop_path_rate : stochastic depth (timm's ``drop_path_rate``), for the models that have it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        num_classes: int,
+        in_channels: int = 3,
+        pretrained: bool = False,
+        weights_path: str | Path | None = None,
+        dropout: float | None = None,
+        drop_path_rate: float | None = None,
+    ) -> None:
+        super().__init__()
+        check_timm_name(name)
+        self.name = name
+        self.in_channels = in_channels
+        self.pretrained = bool(pretrained or weights_path)
+        kwargs: dict[str, Any] = {"num_classes": num_classes, "in_chans": in_channels}
+        if dropout:
+            kwargs["drop_rate"] = float(dropout)
+        if drop_path_rate:
+            kwargs["drop_path_rate"] = float(drop_path_rate)
+        if weights_path:
+            path = Path(weights_path)
+            if not path.is_file():
+                raise WeightsUnavailableError(f"model.net.weights_path '{path}' does not exist.")
+            self.model = _create(name, True, {"file": str(path)}, **kwargs)
+            check_fits(name, self.model, read_weights_file(path))
+        elif pretrained:
+            self.model = self._from_hub(name, kwargs)
+        else:
+            self.model = timm.create_model(name, pretrained=False, **kwargs)
+
+    @staticmethod
+    def _from_hub(name: str, kwargs: dict[str, Any]) -> nn.Module:
+        """The default pretrained weights of ``name``: downloaded (or from the hub cache) when
+        the hub answers; offline, the cached file, else one clear error naming
+        ``weights_path`` (at once: no retries against a closed network)."""
+        if _reachable(*HUB_HOST):
+            return _create(name, True, None, **kwargs)
+        cached = cached_weights(name)
+        if cached is not None:
+            return _create(name, True, {"file": str(cached)}, **kwargs)
+        cfg = timm.get_pretrained_cfg(name)
+        source = (
+            (getattr(cfg, "hf_hub_id", None) or getattr(cfg, "url", None) or name) if cfg else name
+        )
+        raise WeightsUnavailableError(
+            f"model.net.pretrained=true needs timm's weights of {name} ({source}), which are not "
+            f"in the Hugging Face cache and this machine cannot reach {HUB_HOST[0]}. On a "
+            "machine with internet, download the model's model.safetensors and pass "
+            "model.net.weights_path=/path/to/it."
+        )
+
+    @property
+    def head(self) -> nn.Module:
+        """The classifier layer (trained from scratch, never frozen)."""
+        return self.model.get_classifier()
+
+    @property
+    def gradcam_layer(self) -> str | None:
+        """The last feature stage timm reports (``feature_info``) when its output is a
+        ``(N, C, H, W)`` feature map; ``None`` for token and channels-last models (ViT, Swin):
+        Grad-CAM then takes the last ``Conv2d``. Found once, with one small forward pass."""
+        if "_gradcam_layer" not in self.__dict__:
+            self.__dict__["_gradcam_layer"] = self._feature_map_stage()
+        return self.__dict__["_gradcam_layer"]
+
+    def _feature_map_stage(self) -> str | None:
+        info = getattr(self.model, "feature_info", None) or []
+        last = info[-1] if info else None
+        if not isinstance(last, dict) or not last.get("module"):
+            return None
+        module = self.model.get_submodule(last["module"])
+        size = (getattr(self.model, "pretrained_cfg", None) or {}).get("input_size") or (
+            3,
+            224,
+            224,
+        )
+        shapes: list[torch.Size] = []
+        hook = module.register_forward_hook(lambda _m, _i, out: shapes.append(out.shape))
+        was_training = self.model.training
+        try:
+            self.model.eval()
+            with torch.no_grad():
+                self.model(torch.zeros(1, self.in_channels, size[1], size[2]))
+        except Exception:  # a model that needs other input: no stage, the last Conv2d
+            return None
+        finally:
+            hook.remove()
+            self.model.train(was_training)
+        if shapes and len(shapes[-1]) == 4 and shapes[-1][1] == last.get("num_chs"):
+            return f"model.{last['module']}"
+        return None
+
+    @staticmethod
+    def resolve_data_config(
+        name: str,
+        in_channels: int = 3,
+        pretrained: bool = False,
+        weights_path: str | Path | None = None,
+        **_: object,
+    ) -> DataConfig:
+        """The data config (:mod:`braintumor.models.data_config`) of timm's ``name`` without
+        building it: its pretrained config's input size, interpolation and crop, and its
+        mean/std when it starts from those weights; a random network expects no mean/std."""
+        check_timm_name(name)
+        cfg = timm.get_pretrained_cfg(name)
+        if cfg is None:
+            return data_config()
+        size = cfg.input_size
+        starts_pretrained = bool(pretrained or weights_path)
+        return data_config(
+            input_size=(in_channels, size[1], size[2]),
+            mean=fold_channels(cfg.mean, in_channels) if starts_pretrained else None,
+            std=fold_channels(cfg.std, in_channels) if starts_pretrained else None,
+            interpolation=cfg.interpolation or "bilinear",
+            crop_pct=cfg.crop_pct,
+        )
+
+    def data_config(self) -> DataConfig:
+        """This network's data config (see :meth:`resolve_data_config`)."""
+        return self.resolve_data_config(self.name, self.in_channels, self.pretrained)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
