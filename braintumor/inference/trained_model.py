@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from braintumor.data.preprocessing import Preprocessing
-from braintumor.models.factory import build_model
+from braintumor.models.factory import build_model, without_initial_weights
 from braintumor.runs.checkpoint_file import read_checkpoint
 
 PREFIX = "net."  # the network's weights in a checkpoint of MRIClassifier
@@ -44,7 +44,9 @@ class TrainedModel(nn.Module):
         found = read_checkpoint(path)
         hparams = found.hyper_parameters
         net = build_model(
-            hparams["net"], found.preprocessing.num_classes, found.preprocessing.channels
+            without_initial_weights(hparams["net"]),
+            found.preprocessing.num_classes,
+            found.preprocessing.channels,
         )
         state = found.state_dict
         net.load_state_dict({k[len(PREFIX) :]: v for k, v in state.items() if k.startswith(PREFIX)})

@@ -52,6 +52,20 @@ def network_class(spec: Mapping[str, Any]) -> tuple[type, dict[str, Any]]:
     return _import(target), settings
 
 
+def without_initial_weights(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` (a network config) building the architecture alone: no pretrained download or
+    weights file, for a checkpoint whose own weights replace them at once (so a checkpoint
+    loads on a machine without the initial weights, offline included)."""
+    spec = dict(spec)
+    if isinstance(spec.get("net"), Mapping):
+        return {**spec, "net": without_initial_weights(spec["net"])}
+    if spec.get("pretrained"):
+        spec["pretrained"] = False
+    if spec.get("weights_path"):
+        spec["weights_path"] = None
+    return spec
+
+
 def build_model(spec: Mapping[str, Any], num_classes: int, in_channels: int) -> nn.Module:
     """The network of ``spec`` (``model.net``, or the model config holding it) with
     ``num_classes`` outputs and ``in_channels`` input channels.

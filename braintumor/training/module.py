@@ -34,6 +34,7 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.models import build_model
+from braintumor.models.factory import without_initial_weights
 from braintumor.models.tta import tta_logits
 from braintumor.runs.checkpoint_file import CALIBRATION, read_checkpoint
 from braintumor.runs.checkpoints import newest_in
@@ -217,7 +218,10 @@ class MRIClassifier(LightningModule):
         checkpoint's checksum (:func:`~braintumor.runs.checkpoint_file.read_checkpoint`)."""
         found = read_checkpoint(path)
         accepted = inspect.signature(cls.__init__).parameters
-        module = cls(**{k: v for k, v in found.hyper_parameters.items() if k in accepted})
+        hparams = {k: v for k, v in found.hyper_parameters.items() if k in accepted}
+        if isinstance(hparams.get("net"), Mapping):  # the checkpoint's weights replace them
+            hparams["net"] = without_initial_weights(hparams["net"])
+        module = cls(**hparams)
         module.on_load_checkpoint({CALIBRATION: dict(found.calibration)})
         module.load_state_dict(found.state_dict)
         return module

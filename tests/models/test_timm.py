@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from braintumor.errors import UsageError, WeightsUnavailableError
+from braintumor.inference.torch_predictor import TorchPredictor
 from braintumor.models import timm_backbone
 from braintumor.models.timm_backbone import TimmBackbone
 from braintumor.pipeline.build import build_datamodule, build_module
@@ -137,3 +138,7 @@ def test_a_timm_run_trains_explains_exports_and_fine_tunes(make_cfg, weights_fil
         assert tta_logits(trained, torch.randn(3, 1, 32, 32), "flip").shape == (3, 4)
     out, diff = export(ExportConfig(ckpt=str(ckpt), out=str(tmp_path / "m.onnx")))
     assert out.is_file() and diff < 1e-4
+    path.unlink()  # the initial weights gone (another machine): the checkpoint still loads
+    again = MRIClassifier.from_checkpoint(ckpt)
+    assert torch.equal(again.net.model.fc.weight, trained.net.model.fc.weight)
+    assert TorchPredictor.from_checkpoint(ckpt, device="cpu").class_names == trained.class_names
