@@ -182,7 +182,15 @@ def _pair(values: Sequence[float], name: str) -> tuple[float, float]:
 
 
 PROBABILITY = Interval(0.0, 1.0)
-CONSTRAINTS = {"hflip": PROBABILITY, "blur": PROBABILITY}
+POLICIES = ("randaugment", "trivialaugment", "augmix")
+CONSTRAINTS = {
+    "hflip": PROBABILITY,
+    "blur": PROBABILITY,
+    "policy": Options((None, *POLICIES)),
+    "policy_ops": Interval(1, whole=True),
+    "policy_magnitude": Interval(0, 30, whole=True),
+    "policy_severity": Interval(1, 10, whole=True),
+}
 """The ``augment.*`` constraints beyond the ``[low, high]`` ranges."""
 
 
@@ -202,6 +210,10 @@ class AugmentSpec:
         ``blur_sigma`` (image by image only).
     crop_scale, crop_ratio : the random resized crop's area fraction and aspect ratio ranges;
         the crop is resized to ``data.image_size``.
+    policy : an automatic augmentation policy of ``transforms.v2`` after the steps above:
+        ``randaugment`` (``policy_ops`` operations of magnitude ``policy_magnitude`` of 31),
+        ``trivialaugment`` (TrivialAugmentWide: one operation, random magnitude) or ``augmix``
+        (AugMix, severity ``policy_severity``); ``None``: none (image by image only).
     batched : whether ``data.augment_on=batch|device`` apply the batched form; ``false``: the
         ``transforms.v2`` list image by image in every mode.
     """
@@ -218,16 +230,21 @@ class AugmentSpec:
     blur_sigma: Sequence[float] = (0.1, 2.0)
     crop_scale: Sequence[float] = (1.0, 1.0)
     crop_ratio: Sequence[float] = (1.0, 1.0)
+    policy: str | None = None
+    policy_ops: int = 2
+    policy_magnitude: int = 9
+    policy_severity: int = 3
     batched: bool = True
 
     def __post_init__(self) -> None:
         for name in ("scale", "blur_sigma", "crop_scale", "crop_ratio"):
             object.__setattr__(self, name, _pair(getattr(self, name), name))
         check("augment", {name: getattr(self, name) for name in CONSTRAINTS}, CONSTRAINTS)
-        if self.batched and (self.shear or self.blur):
+        if self.batched and (self.shear or self.blur or self.policy):
             raise ValueError(
-                "augment.shear and augment.blur have no batched form: add augment.batched=false "
-                "(the transforms.v2 list, image by image, in every data.augment_on mode)."
+                "augment.shear, augment.blur and augment.policy have no batched form: add "
+                "augment.batched=false (the transforms.v2 list, image by image, in every "
+                "data.augment_on mode)."
             )
 
     def transforms(self, size: int) -> list[Callable]:
@@ -256,6 +273,12 @@ class AugmentSpec:
                     size=size, scale=self.crop_scale, ratio=self.crop_ratio, antialias=True
                 )
             )
+        if self.policy == "randaugment":
+            steps.append(v2.RandAugment(self.policy_ops, self.policy_magnitude))
+        elif self.policy == "trivialaugment":
+            steps.append(v2.TrivialAugmentWide())
+        elif self.policy == "augmix":
+            steps.append(v2.AugMix(severity=self.policy_severity))
         return steps
 
     def batch_augment(self, size: int) -> BatchAugment | None:

@@ -84,3 +84,50 @@ def test_shear_and_blur_have_no_batched_form():
     with pytest.raises(ValueError, match=r"augment\.crop_scale must be a \[low, high\] range"):
         AugmentSpec(crop_scale=[1.0, 0.5])
     assert AugmentSpec().transforms(SIZE) == []  # everything off: nothing per image
+
+
+@pytest.mark.parametrize(
+    ("name", "policy"),
+    [("randaugment", v2.RandAugment), ("trivialaugment", v2.TrivialAugmentWide),
+     ("augmix", v2.AugMix)],
+)  # fmt: skip
+@pytest.mark.parametrize("channels", [1, 3])
+def test_each_policy_follows_the_standard_steps_and_changes_the_images(
+    compose, name, policy, channels
+):
+    spec = instantiate(compose([f"augment={name}"]).augment)  # augment/standard, then the policy
+    steps = spec.transforms(SIZE)
+    assert isinstance(steps[-1], policy) and spec.batch_augment(SIZE) is None
+    standard = [type(t) for t in _spec("standard").transforms(SIZE)]
+    assert [type(t) for t in steps[:-1]] == standard
+    images = torch.randint(0, 256, (16, channels, SIZE, SIZE), dtype=torch.uint8)
+    torch.manual_seed(0)
+    with_policy = [_compose(steps)(image) for image in images]
+    torch.manual_seed(0)
+    without = [_compose(steps[:-1])(image) for image in images]
+    assert all(a.shape == (channels, SIZE, SIZE) and a.dtype == torch.uint8 for a in with_policy)
+    assert sum(not torch.equal(a, b) for a, b in zip(with_policy, without, strict=True)) >= 8
+
+
+def test_a_policy_has_no_batched_form_and_its_settings_are_checked():
+    with pytest.raises(ValueError, match=r"augment\.policy have no batched form"):
+        AugmentSpec(policy="randaugment")
+    with pytest.raises(ValueError, match=r"augment\.policy must be one of"):
+        AugmentSpec(policy="autoaugment", batched=False)
+    with pytest.raises(ValueError, match=r"augment\.policy_magnitude must be"):
+        AugmentSpec(policy="randaugment", policy_magnitude=31, batched=False)
+    spec = AugmentSpec(policy="randaugment", policy_ops=3, policy_magnitude=5, batched=False)
+    [randaugment] = spec.transforms(SIZE)
+    assert randaugment.num_ops == 3 and randaugment.magnitude == 5
+
+
+def test_a_policy_changes_training(make_cfg):
+    from braintumor.pipeline.train import train
+
+    quiet = ["logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples", "test=false",
+             "seed=5", "trainer.deterministic=true"]  # fmt: skip
+    policy = train(make_cfg(*quiet, "augment=trivialaugment", run="policy"))
+    standard = train(make_cfg(*quiet, "augment=standard", "augment.batched=false", run="standard"))
+    again = train(make_cfg(*quiet, "augment=trivialaugment", run="again"))
+    assert policy["train/loss"] != standard["train/loss"]  # the policy's images were trained on
+    assert policy["train/loss"] == again["train/loss"]  # ... seeded like every augmentation
