@@ -40,6 +40,7 @@ from braintumor.runs.checkpoint_file import CALIBRATION, read_checkpoint
 from braintumor.runs.checkpoints import newest_in
 from braintumor.softmax import softmax_tensor
 from braintumor.training.callbacks.finetuning import FreezeBackbone
+from braintumor.training.mixing import batch_mixing
 from braintumor.training.schedulers import planned_length, replan
 from braintumor.vocabulary import metric_key
 
@@ -101,6 +102,8 @@ class MRIClassifier(LightningModule):
         e.g. a backbone's last feature stage), else its last ``Conv2d``.
     divergence_factor : a training loss above this many times chance level (ln of the number
         of classes) stops the run as diverged, like a NaN loss; ``None``: never.
+    mixup_alpha, cutmix_alpha, mix_prob : MixUp / CutMix of whole training batches, soft
+        targets in the loss (:mod:`braintumor.training.mixing`); 0, 0: none.
     """
 
     def __init__(
@@ -119,6 +122,9 @@ class MRIClassifier(LightningModule):
         gradcam_layer: str | None = None,
         compile: bool = False,
         divergence_factor: float | None = 100.0,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        mix_prob: float = 1.0,
     ) -> None:
         super().__init__()
         # in checkpoints; the loggers get the run's own hparams (training.hparams)
@@ -137,6 +143,7 @@ class MRIClassifier(LightningModule):
             )
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+        self.mixing = batch_mixing(num_classes, mixup_alpha, cutmix_alpha, mix_prob)
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.train_loss = MeanMetric()
@@ -245,7 +252,13 @@ class MRIClassifier(LightningModule):
                 log.info(f"resumed for trainer.max_epochs={self.trainer.max_epochs}: {change}")
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss, logits, y = self._step(batch)
+        if self.mixing is None:
+            loss, logits, y = self._step(batch)
+        else:  # soft targets in the loss; the metrics below on the hard labels
+            x, y = batch
+            mixed, targets = self.mixing(x, y)
+            logits = self(mixed)
+            loss = self.criterion(logits, targets)
         value = float(loss.detach())  # one device sync per step, as before
         where = f"at epoch {self.current_epoch}, step {self.global_step} (batch {batch_idx})"
         advice = (
