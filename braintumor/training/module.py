@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch import LightningModule
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
@@ -32,6 +33,7 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities.distributed import gather_all_tensors
 
+from braintumor.constraints import Interval, check
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.models import build_model
 from braintumor.models.factory import without_initial_weights
@@ -104,6 +106,10 @@ class MRIClassifier(LightningModule):
         of classes) stops the run as diverged, like a NaN loss; ``None``: never.
     mixup_alpha, cutmix_alpha, mix_prob : MixUp / CutMix of whole training batches, soft
         targets in the loss (:mod:`braintumor.training.mixing`); 0, 0: none.
+    ema_decay : an exponential moving average of the weights (and BatchNorm statistics) with
+        this decay per step, Lightning's ``EMAWeightAveraging``: the averaged weights are the
+        ones validated, checkpointed (the training weights ride along for resuming), and so
+        calibrated, reported, exported and served; ``None``: none.
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class MRIClassifier(LightningModule):
         mixup_alpha: float = 0.0,
         cutmix_alpha: float = 0.0,
         mix_prob: float = 1.0,
+        ema_decay: float | None = None,
     ) -> None:
         super().__init__()
         # in checkpoints; the loggers get the run's own hparams (training.hparams)
@@ -144,6 +151,8 @@ class MRIClassifier(LightningModule):
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.criterion = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
         self.mixing = batch_mixing(num_classes, mixup_alpha, cutmix_alpha, mix_prob)
+        if ema_decay is not None:
+            check("model", {"ema_decay": ema_decay}, {"ema_decay": Interval(0, 1, closed="left")})
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.train_loss = MeanMetric()
@@ -354,8 +363,13 @@ class MRIClassifier(LightningModule):
 
     def configure_callbacks(self) -> list:
         """The backbone frozen for ``freeze_backbone_epochs`` epochs (Lightning's
-        ``BaseFinetuning``), whichever Trainer fits this module."""
-        return [FreezeBackbone(self.hparams.get("freeze_backbone_epochs", 0))]
+        ``BaseFinetuning``) and the weights' moving average (``ema_decay``), whichever Trainer
+        fits this module."""
+        callbacks: list = [FreezeBackbone(self.hparams.get("freeze_backbone_epochs", 0))]
+        decay = self.hparams.get("ema_decay")
+        if decay is not None:
+            callbacks.append(EMAWeightAveraging(decay=float(decay)))
+        return callbacks
 
     # ------------------------------------------------------------------------- optimizer
     def configure_optimizers(self) -> Any:
