@@ -197,6 +197,15 @@ class Backbone(nn.Module):
         """This network's data config (see :meth:`resolve_data_config`)."""
         return self.resolve_data_config(self.name, self.in_channels, self.pretrained)
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters of the network's stages, input first (the top-level blocks; a
+        ``features`` sequence counts block by block), for layer-wise learning-rate decay."""
+        groups = []
+        for name, child in self.model.named_children():
+            blocks = list(child.children()) if name == "features" else [child]
+            groups += [list(b.parameters()) for b in blocks]
+        return [g for g in groups if g]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 

@@ -268,5 +268,20 @@ class TimmBackbone(nn.Module):
         """This network's data config (see :meth:`resolve_data_config`)."""
         return self.resolve_data_config(self.name, self.in_channels, self.pretrained)
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters of the network's stages, input first: timm's own grouping
+        (``group_matcher``, the one its layer-decay optimizers use), else its top-level
+        blocks."""
+        params = dict(self.model.named_parameters())
+        matcher = getattr(self.model, "group_matcher", None)
+        if matcher is not None:
+            from timm.models import group_parameters
+
+            grouped = group_parameters(self.model, matcher(coarse=False))
+            return [
+                [params[n] for n in names if n in params] for _, names in sorted(grouped.items())
+            ]
+        return [list(c.parameters()) for c in self.model.children() if any(c.parameters())]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -84,14 +84,17 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     net = kwargs["net"]  # built by the module for the datamodule's classes and channels
     random_backbone = not (net.get("pretrained") or net.get("weights_path"))
     if random_backbone and (
-        kwargs.get("freeze_backbone_epochs") or kwargs.get("backbone_lr_factor", 1.0) != 1.0
+        kwargs.get("freeze_backbone_epochs")
+        or kwargs.get("backbone_lr_factor", 1.0) != 1.0
+        or kwargs.get("layer_decay") is not None
     ):
         log.info(
             "the backbone starts from random weights: not frozen, and trained at the head's "
-            "learning rate (nothing pretrained to preserve)"
+            "learning rate, without layer-wise decay (nothing pretrained to preserve)"
         )
         kwargs["freeze_backbone_epochs"] = 0
         kwargs["backbone_lr_factor"] = 1.0
+        kwargs["layer_decay"] = None
     if kwargs.get("class_weights") == "balanced":
         counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
         kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()

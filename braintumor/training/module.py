@@ -106,6 +106,9 @@ class MRIClassifier(LightningModule):
         of classes) stops the run as diverged, like a NaN loss; ``None``: never.
     mixup_alpha, cutmix_alpha, mix_prob : MixUp / CutMix of whole training batches, soft
         targets in the loss (:mod:`braintumor.training.mixing`); 0, 0: none.
+    layer_decay : layer-wise learning-rate decay of a pretrained backbone: its stages, from the
+        output down, learn at ``lr x backbone_lr_factor x layer_decay ** k`` for the ``k``-th
+        stage below the head (the network's ``layer_groups()``); ``None``: one backbone rate.
     ema_decay : an exponential moving average of the weights (and BatchNorm statistics) with
         this decay per step, Lightning's ``EMAWeightAveraging``: the averaged weights are the
         ones validated, checkpointed (the training weights ride along for resuming), and so
@@ -132,6 +135,7 @@ class MRIClassifier(LightningModule):
         cutmix_alpha: float = 0.0,
         mix_prob: float = 1.0,
         ema_decay: float | None = None,
+        layer_decay: float | None = None,
     ) -> None:
         super().__init__()
         # in checkpoints; the loggers get the run's own hparams (training.hparams)
@@ -153,6 +157,9 @@ class MRIClassifier(LightningModule):
         self.mixing = batch_mixing(num_classes, mixup_alpha, cutmix_alpha, mix_prob)
         if ema_decay is not None:
             check("model", {"ema_decay": ema_decay}, {"ema_decay": Interval(0, 1, closed="left")})
+        if layer_decay is not None:
+            check("model", {"layer_decay": layer_decay},
+                  {"layer_decay": Interval(0, 1, closed="right")})  # fmt: skip
         metrics = classification_metrics(num_classes)
         self.train_metrics = metrics.clone(prefix="train/")
         self.train_loss = MeanMetric()
@@ -352,6 +359,25 @@ class MRIClassifier(LightningModule):
         return softmax_tensor(self(x).float(), temperature)
 
     # ----------------------------------------------------------------------- fine-tuning
+    def layer_wise_groups(
+        self, backbone: list[nn.Parameter], lr: float, decay: float
+    ) -> list[dict[str, Any]]:
+        """One parameter group per backbone stage (``net.layer_groups()``, input first), the
+        ``k``-th below the head at ``lr x decay ** k``; parameters of no stage go with the
+        lowest one."""
+        stages = getattr(self.net, "layer_groups", None)
+        layers = [list(p) for p in stages()] if stages else [backbone]
+        ids = {id(p) for p in backbone}
+        layers = [[p for p in layer if id(p) in ids] for layer in layers]
+        layers = [layer for layer in layers if layer]
+        placed = {id(p) for layer in layers for p in layer}
+        rest = [p for p in backbone if id(p) not in placed]
+        if rest:
+            layers = [[*rest, *(layers[0] if layers else [])], *layers[1:]]
+        n = len(layers)
+        return [{"params": layer, "lr": lr * decay ** (n - i), "name": f"backbone.{i}"}
+                for i, layer in enumerate(layers)]  # fmt: skip
+
     def head_and_backbone(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """Parameters of ``net.head`` and of everything else (all head if there is none)."""
         head = getattr(self.net, "head", None)
@@ -376,7 +402,10 @@ class MRIClassifier(LightningModule):
         head, backbone = self.head_and_backbone()
         lr = self.hparams.optimizer.get("lr", 1e-3)
         groups: Any = [{"params": head, "name": "head"}]
-        if backbone and self.hparams.backbone_lr_factor == 1.0:
+        decay = self.hparams.get("layer_decay")
+        if backbone and decay is not None:
+            groups += self.layer_wise_groups(backbone, lr * self.hparams.backbone_lr_factor, decay)
+        elif backbone and self.hparams.backbone_lr_factor == 1.0:
             groups = self.parameters()  # one group: curves are logged as lr-<Optimizer>
         elif backbone:
             groups.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -142,3 +143,41 @@ def test_a_timm_run_trains_explains_exports_and_fine_tunes(make_cfg, weights_fil
     again = MRIClassifier.from_checkpoint(ckpt)
     assert torch.equal(again.net.model.fc.weight, trained.net.model.fc.weight)
     assert TorchPredictor.from_checkpoint(ckpt, device="cpu").class_names == trained.class_names
+
+
+@pytest.mark.parametrize("model", ["timm", "backbone"])
+def test_layer_wise_decay_gives_each_stage_below_the_head_a_smaller_rate(
+    make_cfg, tmp_path, weights_file, model
+):
+    if model == "timm":
+        weights, name = weights_file[0], TINY
+    else:
+        from torchvision.models import resnet18
+
+        weights, name = tmp_path / "resnet18.pth", "resnet18"
+        torch.save(resnet18(weights=None).state_dict(), weights)
+    overrides = [f"model={model}", f"model.net.name={name}", f"model.net.weights_path={weights}",
+                 "model.layer_decay=0.5", "model.backbone_lr_factor=0.1"]  # fmt: skip
+    cfg = make_cfg(*overrides)
+    module = build_module(cfg, build_datamodule(cfg))
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    groups = optimizer.param_groups
+    head = next(g for g in groups if g["name"] == "head")
+    stages = [g for g in groups if g["name"].startswith("backbone.")]
+    assert len(stages) >= 4
+    top = stages[-1]["lr"]
+    assert top == pytest.approx(head["lr"] * 0.1 * 0.5)
+    for lower, upper in itertools.pairwise(stages):
+        assert lower["lr"] == pytest.approx(upper["lr"] * 0.5)
+    every = sum(len(g["params"]) for g in groups)
+    assert every == len(list(module.parameters()))  # each parameter in exactly one group
+    assert len({id(p) for g in groups for p in g["params"]}) == every
+    if model == "timm":  # through a run: the schedule and the LR monitor take the groups
+        metrics = train(make_cfg(*overrides, "trainer.max_epochs=2", "test=false"))
+        assert metrics["lr-AdamW/backbone.0"] < metrics["lr-AdamW/head"]
+
+
+def test_a_random_backbone_gets_no_layer_decay(make_cfg):
+    cfg = make_cfg("model=timm", f"model.net.name={TINY}", "model.layer_decay=0.5")
+    assert build_module(cfg, build_datamodule(cfg)).hparams.layer_decay is None
