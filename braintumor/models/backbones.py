@@ -11,7 +11,6 @@ machine without internet can still start from ImageNet.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import torch
@@ -19,7 +18,8 @@ from torch import nn
 from torchvision.models import get_model, get_model_weights
 
 from braintumor.errors import WeightsUnavailableError
-from braintumor.models.data_config import DataConfig, data_config, fold_channels
+from braintumor.models.data_config import DataConfig, data_config, weights_data_config
+from braintumor.models.weights import reachable, read_weights_file
 
 WEIGHTS_HOST = ("download.pytorch.org", 443)
 """Probed before a download so that an offline machine fails at once, not after a timeout."""
@@ -65,19 +65,11 @@ def cached_weights_file(name: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
-def _reachable(host: str, port: int, timeout: float = 5.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     """The default ImageNet weights of ``name``: from the hub cache, else downloaded."""
     weights = get_model_weights(name).DEFAULT
     cached = cached_weights_file(name)
-    if not cached.is_file() and not _reachable(*WEIGHTS_HOST):
+    if not cached.is_file() and not reachable(*WEIGHTS_HOST, timeout=5.0):
         raise WeightsUnavailableError(
             f"model.net.pretrained=true needs the ImageNet weights of {name}, which are not in "
             f"the cache ({cached}) and this machine cannot reach {WEIGHTS_HOST[0]}. On a machine "
@@ -85,19 +77,6 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
             f"{cached} or pass model.net.weights_path=/path/to/{cached.name}."
         )
     return weights.get_state_dict(progress=True, check_hash=True)
-
-
-def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a local ``.pth`` file (a bare state dict or ``{"state_dict": ...}``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsUnavailableError(f"model.net.weights_path '{path}' does not exist.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise WeightsUnavailableError(f"'{path}' holds a {type(state).__name__}, not a state dict.")
-    return state
 
 
 class Backbone(nn.Module):
@@ -131,7 +110,7 @@ class Backbone(nn.Module):
         self.pretrained = bool(pretrained or weights_path)
         self.model = get_model(name, weights=None)
         if weights_path:
-            state = load_weights_file(weights_path)
+            state = read_weights_file(weights_path)
         elif pretrained:
             state = imagenet_state_dict(name)
         else:
@@ -184,14 +163,11 @@ class Backbone(nn.Module):
         except (ValueError, KeyError, AttributeError):  # a builder without ImageNet weights
             return data_config()
         crop = transform.crop_size[0]
-        starts_pretrained = bool(pretrained or weights_path)
-        return data_config(
-            input_size=(in_channels, crop, crop),
-            mean=fold_channels(transform.mean, in_channels) if starts_pretrained else None,
-            std=fold_channels(transform.std, in_channels) if starts_pretrained else None,
-            interpolation=transform.interpolation.value,
+        return weights_data_config(
+            in_channels, (crop, crop), transform.mean, transform.std,
+            bool(pretrained or weights_path), interpolation=transform.interpolation.value,
             crop_pct=crop / transform.resize_size[0],
-        )
+        )  # fmt: skip
 
     def data_config(self) -> DataConfig:
         """This network's data config (see :meth:`resolve_data_config`)."""

@@ -54,3 +54,24 @@ def data_config(
         "interpolation": interpolation,
         "crop_pct": crop_pct,
     }
+
+
+def weights_data_config(
+    in_channels: int,
+    size: Sequence[int],
+    mean: Sequence[float],
+    std: Sequence[float],
+    starts_pretrained: bool,
+    interpolation: str = "bilinear",
+    crop_pct: float | None = None,
+) -> DataConfig:
+    """The data config of a network with published weights trained at ``size`` (height,
+    width) with ``mean``/``std``: those, folded to ``in_channels``, only when it starts from
+    the weights (a random network expects no particular mean/std)."""
+    return data_config(
+        input_size=(in_channels, int(size[0]), int(size[1])),
+        mean=fold_channels(mean, in_channels) if starts_pretrained else None,
+        std=fold_channels(std, in_channels) if starts_pretrained else None,
+        interpolation=interpolation,
+        crop_pct=crop_pct,
+    )

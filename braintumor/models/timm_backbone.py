@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ import torch
 from torch import nn
 
 from braintumor.errors import UsageError, WeightsUnavailableError
-from braintumor.models.data_config import DataConfig, data_config, fold_channels
+from braintumor.models.data_config import DataConfig, data_config, weights_data_config
+from braintumor.models.weights import reachable, read_weights_file
 
 HUB_HOST = ("huggingface.co", 443)
 """Probed before a download so that an offline machine fails at once, not after a timeout."""
@@ -45,14 +45,6 @@ def check_timm_name(name: str) -> None:
     )
 
 
-def _reachable(host: str, port: int, timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _create(
     name: str, pretrained: bool, overlay: dict[str, Any] | None, **kwargs: Any
 ) -> nn.Module:
@@ -64,22 +56,6 @@ def _create(
         raise WeightsUnavailableError(
             f"the weights do not fit timm's {name} (its head excepted): {text[:600]}"
         ) from error
-
-
-def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
-    """The state dict of a ``.safetensors`` or ``.pth`` file (bare, or under ``state_dict`` or
-    ``model``, as timm's own loader accepts)."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise WeightsUnavailableError(f"'{path}' holds a {type(state).__name__}, not a state dict.")
-    return state
 
 
 def check_fits(name: str, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -167,11 +143,9 @@ class TimmBackbone(nn.Module):
         if drop_path_rate:
             kwargs["drop_path_rate"] = float(drop_path_rate)
         if weights_path:
-            path = Path(weights_path)
-            if not path.is_file():
-                raise WeightsUnavailableError(f"model.net.weights_path '{path}' does not exist.")
-            self.model = _create(name, True, {"file": str(path)}, **kwargs)
-            check_fits(name, self.model, read_weights_file(path))
+            state = read_weights_file(weights_path)  # refused here when it does not exist
+            self.model = _create(name, True, {"file": str(weights_path)}, **kwargs)
+            check_fits(name, self.model, state)
         elif pretrained:
             self.model = self._from_hub(name, kwargs)
         else:
@@ -182,7 +156,7 @@ class TimmBackbone(nn.Module):
         """The default pretrained weights of ``name``: downloaded (or from the hub cache) when
         the hub answers; offline, the cached file, else one clear error naming
         ``weights_path`` (at once: no retries against a closed network)."""
-        if _reachable(*HUB_HOST):
+        if reachable(*HUB_HOST):
             return _create(name, True, None, **kwargs)
         cached = cached_weights(name)
         if cached is not None:
@@ -254,15 +228,10 @@ class TimmBackbone(nn.Module):
         cfg = timm.get_pretrained_cfg(name)
         if cfg is None:
             return data_config()
-        size = cfg.input_size
-        starts_pretrained = bool(pretrained or weights_path)
-        return data_config(
-            input_size=(in_channels, size[1], size[2]),
-            mean=fold_channels(cfg.mean, in_channels) if starts_pretrained else None,
-            std=fold_channels(cfg.std, in_channels) if starts_pretrained else None,
-            interpolation=cfg.interpolation or "bilinear",
-            crop_pct=cfg.crop_pct,
-        )
+        return weights_data_config(
+            in_channels, cfg.input_size[1:], cfg.mean, cfg.std, bool(pretrained or weights_path),
+            interpolation=cfg.interpolation or "bilinear", crop_pct=cfg.crop_pct,
+        )  # fmt: skip
 
     def data_config(self) -> DataConfig:
         """This network's data config (see :meth:`resolve_data_config`)."""
