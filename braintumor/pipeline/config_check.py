@@ -62,13 +62,15 @@ EXAMPLES = {"data.image_size": "128", "data.batch_size": "32", "data.channels": 
             "data.val_fraction": "0.15", "data.test_fraction": "0.15", "data.num_workers": "2",
             "data.split_seed": "42", "seed": "42", "trainer.max_epochs": "20",
             "model.optimizer.lr": "1e-3"}  # fmt: skip
+OWN: dict[str, Constraint] = {  # the keys no settings object of a lower floor declares
+    "seed": Either((NULL, WHOLE)),
+    "trainer.max_epochs": Either((Options((-1,)), Interval(1, whole=True))),
+    "model.optimizer.lr": Interval(0, closed="neither"),
+}
 NUMBERS: dict[str, tuple[Constraint, str]] = {
-    **{key: (DATA[key.removeprefix("data.")], example) for key, example in EXAMPLES.items()
-       if key.startswith("data.")},
-    "seed": (Either((NULL, WHOLE)), EXAMPLES["seed"]),
-    "trainer.max_epochs": (Either((Options((-1,)), Interval(1, whole=True))), "20"),
-    "model.optimizer.lr": (Interval(0, closed="neither"), EXAMPLES["model.optimizer.lr"]),
-}  # fmt: skip
+    key: (DATA[key.removeprefix("data.")] if key.startswith("data.") else OWN[key], example)
+    for key, example in EXAMPLES.items()
+}
 
 
 def check_config(cfg: DictConfig, choices: Mapping[str, str | None] | None = None) -> None:
