@@ -129,15 +129,23 @@ def _texture(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, waves: int 
 
 
 def _lesion_masks(
-    lesion: Lesion, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, brain_edge: float
+    lesion: Lesion,
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    brain_edge: float,
+    scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Core, rim and edema masks (soft, in [0, 1]) for one lesion instance."""
+    """Core, rim and edema masks (soft, in [0, 1]) for one lesion instance; ``scale`` shrinks
+    its radius (a slice off the lesion's centre)."""
     core = np.zeros_like(x)
     rim = np.zeros_like(x)
     edema = np.zeros_like(x)
     count = int(rng.integers(2, 5)) if lesion.shape == "multiple" else 1
     for _ in range(count):
         r = rng.uniform(*lesion.radius)
+        if scale != 1.0:
+            r *= scale
         if lesion.shape == "extra_axial":
             angle = rng.uniform(-np.pi, 0.15 * np.pi)  # convexity, mostly upper half
             dist = brain_edge - 0.55 * r
@@ -172,10 +180,37 @@ def _lesion_masks(
     return core, rim, edema
 
 
-def render_scan(class_name: str, rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """Render one phantom slice of ``class_name`` as a ``size`` x ``size`` uint8 array."""
+@dataclass(frozen=True)
+class SliceOf:
+    """What changes between slices of one virtual patient (``braintumor.data.virtual_patients``).
+
+    The patient's anatomy and lesion come from the ``rng`` given to :func:`render_scan`, seeded
+    per patient; the slice's small pose change and its acquisition (bias, gain, blur, noise)
+    come from ``rng`` here. ``lesion_scale`` is the lesion's cross-section at this slice's
+    height; ``lesion_contrast`` (0-1) pulls the lesion's intensities towards the brain's;
+    ``tissue_jitter`` shifts every tissue's intensity per patient (its scanner, its protocol),
+    ``pose_spread`` widens the head's rotation per patient (radians).
+    """
+
+    rng: np.random.Generator
+    lesion_scale: float = 1.0
+    lesion_contrast: float = 1.0
+    tissue_jitter: float = 0.0
+    pose_spread: float = 0.0
+
+
+def render_scan(
+    class_name: str, rng: np.random.Generator, size: int = 256, slice_of: SliceOf | None = None
+) -> np.ndarray:
+    """Render one phantom slice of ``class_name`` as a ``size`` x ``size`` uint8 array.
+
+    With ``slice_of``, ``rng`` draws the patient (the same seed gives the same head and lesion)
+    and ``slice_of`` the slice; without it, every draw comes from ``rng``.
+    """
     tumor, sequence = split_class_name(class_name)
     tissue = CONTRAST[sequence]
+    if slice_of is not None and slice_of.tissue_jitter > 0:
+        tissue = {k: v + rng.normal(0, slice_of.tissue_jitter) for k, v in tissue.items()}
     grid = np.linspace(-1.0, 1.0, size)
     gx, gy = np.meshgrid(grid, grid)
 
@@ -183,6 +218,11 @@ def render_scan(class_name: str, rng: np.random.Generator, size: int = 256) -> n
     theta = rng.normal(0, 0.18)
     scale = rng.uniform(0.85, 1.0)
     sx, sy = rng.normal(0, 0.05, size=2)
+    if slice_of is not None:
+        if slice_of.pose_spread > 0:
+            theta += rng.normal(0, slice_of.pose_spread)
+        theta += slice_of.rng.normal(0, 0.03)
+        sx, sy = sx + slice_of.rng.normal(0, 0.01), sy + slice_of.rng.normal(0, 0.01)
     c, s = np.cos(theta), np.sin(theta)
     x = (c * (gx - sx) + s * (gy - sy)) / scale
     y = (-s * (gx - sx) + c * (gy - sy)) / scale
@@ -212,20 +252,28 @@ def render_scan(class_name: str, rng: np.random.Generator, size: int = 256) -> n
     # Coordinates in brain-radius units (brain edge at ~0.85 * head axes).
     bx, by = x / (a * 0.85 / 0.8), y / (b * 0.85 / 0.9)
     if tumor in TUMOR_TYPES:
-        core, rim, edema = _lesion_masks(TUMOR_TYPES[tumor], bx, by, rng, brain_edge=0.82)
+        scale = 1.0 if slice_of is None else slice_of.lesion_scale
+        core, rim, edema = _lesion_masks(
+            TUMOR_TYPES[tumor], bx, by, rng, brain_edge=0.82, scale=scale
+        )
         edema = edema * brain
-        img = _paint(img, edema * 0.85, tissue["edema"])
         heterogeneity = 1.0 + 0.12 * _texture(x * 3, y * 3, rng, waves=4)
-        img = _paint(img, core * brain, tissue["lesion"] * heterogeneity)
-        img = _paint(img, rim * brain, tissue["rim"])
+        values = {k: tissue[k] for k in ("edema", "lesion", "rim")}
+        if slice_of is not None and slice_of.lesion_contrast != 1.0:
+            w = slice_of.lesion_contrast
+            values = {k: tissue["brain"] + w * (v - tissue["brain"]) for k, v in values.items()}
+        img = _paint(img, edema * 0.85, values["edema"])
+        img = _paint(img, core * brain, values["lesion"] * heterogeneity)
+        img = _paint(img, rim * brain, values["rim"])
 
     # Acquisition: gain, gamma, bias field, blur, noise.
-    bias = 1.0 + 0.12 * (rng.normal() * gx + rng.normal() * gy)
-    img = np.clip(img * bias * rng.uniform(0.85, 1.15), 0, 1) ** rng.uniform(0.8, 1.25)
+    acq = rng if slice_of is None else slice_of.rng
+    bias = 1.0 + 0.12 * (acq.normal() * gx + acq.normal() * gy)
+    img = np.clip(img * bias * acq.uniform(0.85, 1.15), 0, 1) ** acq.uniform(0.8, 1.25)
     pil = Image.fromarray((img * 255).astype(np.uint8))
-    pil = pil.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, 1.3) * size / 256))
+    pil = pil.filter(ImageFilter.GaussianBlur(radius=acq.uniform(0.3, 1.3) * size / 256))
     arr = np.asarray(pil, dtype=np.float32) / 255.0
-    arr = np.abs(arr + rng.normal(0, rng.uniform(0.01, 0.05), size=arr.shape))  # Rician-like
+    arr = np.abs(arr + acq.normal(0, acq.uniform(0.01, 0.05), size=arr.shape))  # Rician-like
     return (np.clip(arr, 0, 1) * 255).astype(np.uint8)
 
 

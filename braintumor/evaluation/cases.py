@@ -44,14 +44,26 @@ class CaseResult:
     excluded: str = ""  # why the case has no single label (then it is not scored)
 
 
-def case_results(
-    y_true: Sequence[int],
-    y_prob: np.ndarray,
-    groups: Sequence[object],
+@dataclass(frozen=True)
+class CaseProbabilities:
+    """Each case's mean calibrated probabilities in ``taxonomy`` (``labels``), its label index
+    (-1 when its images span several labels) and its images' rows."""
+
+    groups: list[str]
+    taxonomy: str
+    labels: list[str]
+    probs: np.ndarray  # (cases, labels)
+    truth: np.ndarray  # (cases,), -1: several labels
+    members: list[list[int]]
+    image_probs: np.ndarray  # (images, labels): the images' probabilities in the taxonomy
+    image_truth: np.ndarray  # (images,)
+
+
+def case_probabilities(
+    y_true: Sequence[int], y_prob: np.ndarray, groups: Sequence[object],
     class_names: Sequence[str],
-) -> tuple[list[CaseResult], str, list[str]]:
-    """``(cases, taxonomy, labels)``: one :class:`CaseResult` per group, the taxonomy they are
-    scored in (``folder`` or ``tumor_type``) and its label names."""
+) -> CaseProbabilities:  # fmt: skip
+    """One probability vector per case (the rule of the module docstring)."""
     y_true, y_prob = np.asarray(y_true), np.asarray(y_prob, dtype=np.float64)
     members: dict[str, list[int]] = defaultdict(list)
     for i, group in enumerate(groups):
@@ -66,10 +78,29 @@ def case_results(
         label_of = np.array([labels.index(t) for t in types])
     probs = np.zeros((len(y_prob), len(labels)))
     np.add.at(probs.T, label_of, y_prob.T)  # sum the probabilities of each label's classes
-    true, own = label_of[y_true], probs.argmax(1)
+    true = label_of[y_true]
+    ordered = sorted(members.items())
+    means = np.array([probs[idx].mean(0) for _, idx in ordered]).reshape(-1, len(labels))
+    truth = np.array(
+        [t[0] if len(t := sorted(set(true[idx].tolist()))) == 1 else -1 for _, idx in ordered],
+        dtype=np.int64,
+    )
+    return CaseProbabilities([g for g, _ in ordered], taxonomy, labels, means, truth,
+                             [idx for _, idx in ordered], probs, true)  # fmt: skip
+
+
+def case_results(
+    y_true: Sequence[int],
+    y_prob: np.ndarray,
+    groups: Sequence[object],
+    class_names: Sequence[str],
+) -> tuple[list[CaseResult], str, list[str]]:
+    """``(cases, taxonomy, labels)``: one :class:`CaseResult` per group, the taxonomy they are
+    scored in (``folder`` or ``tumor_type``) and its label names."""
+    table = case_probabilities(y_true, y_prob, groups, class_names)
+    labels, own, true = table.labels, table.image_probs.argmax(1), table.image_truth
     results = []
-    for group, idx in sorted(members.items()):
-        mean = probs[idx].mean(0)
+    for group, mean, idx in zip(table.groups, table.probs, table.members, strict=True):
         predicted = int(mean.argmax())
         truths = sorted(set(true[idx].tolist()))
         excluded = ""
@@ -86,7 +117,7 @@ def case_results(
                 excluded,
             )
         )
-    return results, taxonomy, labels
+    return results, table.taxonomy, labels
 
 
 def case_metrics(

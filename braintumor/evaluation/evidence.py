@@ -22,14 +22,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from braintumor.atomic import write_atomically
+from braintumor.conformal import (
+    ConformalScore,
+    coverage,
+    fit_conformal,
+    prediction_sets,
+)
 from braintumor.data.image import open_scan
+from braintumor.errors import DataError
 from braintumor.evaluation.bootstrap import (
     bootstrap_intervals,
     confusion_counts,
     metrics_from_counts,
 )
 from braintumor.evaluation.calibration import expected_calibration_error
-from braintumor.evaluation.cases import case_metrics, case_results, write_cases_csv
+from braintumor.evaluation.cases import (
+    case_metrics,
+    case_probabilities,
+    case_results,
+    write_cases_csv,
+)
 from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
 from braintumor.evaluation.per_class import per_class_metrics
 from braintumor.evaluation.selective import abstention_threshold, apply_threshold, risk_coverage
@@ -88,13 +100,23 @@ def calibrate(
     settings: EvaluationSettings,
     val: tuple[np.ndarray, np.ndarray] | None,
     stored: Mapping[str, Any] | None = None,
+    val_groups: Sequence[object] | None = None,
+    class_names: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The calibration of a checkpoint: ``temperature`` (with ``fitted``, ``reason``) and the
-    abstention ``threshold`` for ``target_accuracy``. A calibration ``stored`` in the
-    checkpoint is used as it is; otherwise both are fitted on ``val`` = ``(y_true, raw probs)``.
+    """The calibration of a checkpoint: ``temperature`` (with ``fitted``, ``reason``), the
+    abstention ``threshold`` for ``target_accuracy`` and, with ``eval.conformal``, the
+    prediction sets' thresholds (over images, and over the cases ``val_groups`` when some case
+    holds several images). A calibration ``stored`` in the checkpoint is used as it is (sets it
+    lacks are fitted on ``val``); otherwise all is fitted on ``val`` = ``(y_true, raw probs)``.
     """
     if stored and stored.get("fitted"):
-        return {**stored, "source": "stored in the checkpoint"}
+        out = {**stored, "source": "stored in the checkpoint"}
+        wanted = settings.conformal
+        if wanted is not None and (out.get("conformal") or {}).get("level") != wanted:
+            out["conformal"] = _fit_sets(settings, val, out["temperature"], val_groups,
+                                         class_names)  # fmt: skip
+            out["source"] = "stored in the checkpoint; prediction sets fitted on validation"
+        return out
     out: dict[str, Any] = {"method": settings.calibration, "tta": settings.tta}
     if settings.calibration == "none" or val is None or not len(val[0]):
         reason = "eval.calibration=none" if settings.calibration == "none" else "no validation set"
@@ -113,8 +135,65 @@ def calibrate(
             out["threshold_reason"] = chosen.get("reason", "")
     else:
         out.update(threshold=None, threshold_reason="no validation set")
+    if settings.conformal is not None:
+        out["conformal"] = _fit_sets(settings, val, out["temperature"], val_groups, class_names)
     out["source"] = "fitted on validation"
     return out
+
+
+def _fit_sets(
+    settings: EvaluationSettings,
+    val: tuple[np.ndarray, np.ndarray] | None,
+    temperature: float,
+    groups: Sequence[object] | None,
+    class_names: Sequence[str],
+) -> dict[str, Any]:
+    """The conformal sets' calibration on ``val`` (raw probabilities, scaled here)."""
+    level = float(settings.conformal)
+    if val is None or not len(val[0]):
+        raise DataError(
+            f"eval.conformal={level:g} calibrates its sets on validation data and this run has "
+            f"none: give it some (data.val_fraction), or eval.conformal=null."
+        )
+    y, probs = np.asarray(val[0]), scale(val[1], temperature)
+    cases = None
+    if groups is not None and len(set(map(str, groups))) < len(groups):
+        table = case_probabilities(y, probs, list(groups)[: len(y)], class_names)
+        scored = table.truth >= 0
+        cases = (table.truth[scored], table.probs[scored], table.taxonomy)
+    score = ConformalScore(settings.conformal_method, settings.conformal_penalty,
+                           settings.conformal_k_reg)  # fmt: skip
+    return fit_conformal(level, score, (y, probs), cases)
+
+
+def set_evidence(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    groups: Sequence[object] | None,
+    stored: Mapping[str, Any],
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Coverage and set sizes of a split's conformal sets (images; cases when calibrated on
+    cases and this split's cases are scored in the same taxonomy) and the image sets."""
+    score, level = ConformalScore.of(stored), float(stored["level"])
+    sets = prediction_sets(probs, float(stored["image_threshold"]), score)
+    out = {"method": score.method, "images": coverage(y_true, sets, class_names, level)}
+    if groups is not None and "case_threshold" in stored:
+        table = case_probabilities(y_true, probs, groups, class_names)
+        scored = table.truth >= 0
+        if table.taxonomy != stored.get("case_taxonomy"):
+            out["cases"] = {
+                "reason": f"cases scored by {table.taxonomy} here, calibrated by "
+                f"{stored.get('case_taxonomy')} on validation: not comparable"
+            }
+        else:
+            case_sets = prediction_sets(table.probs[scored], float(stored["case_threshold"]),
+                                        score)  # fmt: skip
+            out["cases"] = {
+                **coverage(table.truth[scored], case_sets, table.labels, level),
+                "taxonomy": table.taxonomy,
+            }
+    return out, sets
 
 
 def image_attributes(data: SplitData) -> dict[str, list[str]]:
@@ -189,8 +268,16 @@ def split_evidence(
         cases, taxonomy, labels = case_results(y_true, probs, groups, class_names)
         write_cases_csv(out_dir / f"{split}_cases.csv", cases, taxonomy)
         f["cases"] = case_metrics(cases, taxonomy, labels, settings.bootstrap, settings.seed)
-    write_predictions_csv(out_dir / f"{split}_predictions.csv", y_true, probs, class_names, data)
+    sets = None
+    if calibration.get("conformal"):
+        f["conformal"], sets = set_evidence(y_true, probs, class_names, groups,
+                                            calibration["conformal"])  # fmt: skip
+    write_predictions_csv(out_dir / f"{split}_predictions.csv", y_true, probs, class_names, data,
+                          sets)  # fmt: skip
     result.per_class = per_class_metrics(y_true, probs, class_names, settings.ece_bins)
+    if sets is not None:  # coverage and set size per class, in the classification report
+        for row, own in zip(result.per_class, f["conformal"]["images"]["per_class"], strict=True):
+            row["set_coverage"], row["mean_set_size"] = own["coverage"], own["mean_set_size"]
     f["per_class"] = result.per_class
     result.subgroups = subgroup_rows(y_true, probs, k, image_attributes(data))
     write_subgroups_csv(out_dir / f"{split}_subgroups.csv", result.subgroups)
@@ -208,15 +295,26 @@ def split_evidence(
 
 
 def write_predictions_csv(
-    path: Path, y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], data: SplitData
+    path: Path,
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    class_names: Sequence[str],
+    data: SplitData,
+    sets: np.ndarray | None = None,
 ) -> Path:
-    """``{split}_predictions.csv``: per image its path, case, label, prediction and calibrated
+    """``{split}_predictions.csv``: per image its path, case, label, prediction, its conformal
+    set (classes joined by ``|``, most probable first; with sets only) and calibrated
     probabilities (for audits, and the pooled out-of-fold results of cross-validation)."""
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["path", "group", "label", "predicted", *class_names])
+    named = ["path", "group", "label", "predicted", *(["prediction_set"] if sets is not None
+                                                      else [])]  # fmt: skip
+    writer.writerow([*named, *class_names])
     groups = data.groups if data.groups is not None else [""] * len(data.paths)
     for i, (path_, group) in enumerate(zip(data.paths, groups, strict=True)):
         row = [path_, group, class_names[int(y_true[i])], class_names[int(probs[i].argmax())]]
+        if sets is not None:
+            members = [k for k in np.argsort(-probs[i], kind="stable") if sets[i, k]]
+            row.append("|".join(class_names[k] for k in members))
         writer.writerow(row + [f"{p:.6g}" for p in probs[i]])
     return write_atomically(path, text.getvalue())

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from braintumor.constraints import BOOLEAN, Interval, Options, check
+from braintumor.conformal import METHODS as CONFORMAL_METHODS
+from braintumor.constraints import BOOLEAN, NULL, Either, Interval, Options, check
 
 CALIBRATIONS = ("temperature", "none")
 TTA_MODES = ("none", "flip", "flip_shift")
@@ -29,8 +30,16 @@ CONSTRAINTS = {
     "pointing_tolerance": Interval(0, whole=True),
     "pointing_target": Options(POINTING_TARGETS),
     "seed": Interval(0, whole=True),
+    "conformal": Either((NULL, Interval(0, 1, closed="neither"))),
+    "conformal_method": Options(CONFORMAL_METHODS),
+    "conformal_penalty": Interval(0),
+    "conformal_k_reg": Interval(0, whole=True),
 }
 """Every constrained ``eval.*`` key (``ood`` is checked by its own settings object)."""
+
+NO_SETS = {"conformal": None, "conformal_method": "aps", "conformal_penalty": 0.0,
+           "conformal_k_reg": 0}  # fmt: skip
+"""The conformal keys of runs recorded before prediction sets existed: none."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,10 @@ class EvaluationSettings:
     pointing_target : the class Grad-CAM explains there: ``label`` or ``prediction``.
     ood : the out-of-distribution check's settings (``eval.ood``), ``None`` for none.
     seed : the run's seed (bootstrap resampling, reference images).
+    conformal : the level of the conformal prediction sets (e.g. 0.95), ``None`` for none.
+    conformal_method : their score, ``aps`` or ``raps``.
+    conformal_penalty : RAPS' penalty per rank beyond ``conformal_k_reg``.
+    conformal_k_reg : RAPS' ranks without penalty.
     """
 
     calibration: str
@@ -63,6 +76,10 @@ class EvaluationSettings:
     pointing_target: str
     ood: Mapping[str, Any] | None
     seed: int
+    conformal: float | None
+    conformal_method: str
+    conformal_penalty: float
+    conformal_k_reg: int
 
     def __post_init__(self) -> None:
         check("eval", {f.name: getattr(self, f.name) for f in fields(self)}, CONSTRAINTS)
@@ -72,6 +89,8 @@ class EvaluationSettings:
         """The settings of an ``eval`` mapping (plain values) and the run's ``seed``; keys that
         are not evidence settings (``reuse_split``, ``external``, ...) are left to the caller."""
         names = {f.name for f in fields(cls)} - {"seed"}
+        if "conformal" not in values:  # recorded before prediction sets existed: none
+            values = {**values, **NO_SETS}
         missing = sorted(names - set(values))
         if missing:
             raise KeyError(f"eval is missing {missing}: compose it from conf/eval/default.yaml.")

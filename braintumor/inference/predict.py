@@ -41,6 +41,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from braintumor.atomic import write_atomically
+from braintumor.conformal import describe_set
 from braintumor.data.scan import is_scan_file
 from braintumor.errors import UsageError
 from braintumor.inference.cli import argument_error, user_errors
@@ -224,12 +225,17 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
             continue
         scans = [scan for _, scan in good]
         answer = predictor.assess(scans)
+        sets = predictor.prediction_sets(answer.probabilities)
         for row, (path, scan) in enumerate(good):
             probs, verdict = answer.probabilities[row], answer.verdicts[row]
             order = probs.argsort()[::-1][:topk]
             best, abstain = names[order[0]], bool(answer.abstain[row])
             words = word_answer(best, float(probs[order[0]]), abstain, verdict, predictor.threshold)
             record = _record(path, names, probs, order, words.confidence, verdict.reason)
+            if sets is not None:  # the conformal set: "A or B (95% set)"; none when refused
+                level = float(predictor.conformal["level"])
+                described = describe_set(sets[row], level)
+                record["prediction_set"] = described if verdict.accepted else ""
             record["model"] = Path(cfg.ckpt).name
             if explainer is not None and verdict.accepted:
                 record.update(explainer.explain(path, scan, int(order[0])))

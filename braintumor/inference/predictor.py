@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from braintumor.conformal import ConformalScore, prediction_sets
 from braintumor.data.preprocessing import per_channel
 from braintumor.inference import ood
 from braintumor.inference.preprocess import DecodedScan, decode_scan, eval_input, views
@@ -91,6 +92,22 @@ class Predictor:
     def ood(self) -> dict[str, Any] | None:
         """The out-of-distribution statistics (:mod:`braintumor.inference.ood`), if fitted."""
         return self.calibration.get("ood") or None
+
+    @property
+    def conformal(self) -> dict[str, Any] | None:
+        """The calibration of the conformal prediction sets (``eval.conformal``), if fitted."""
+        return self.calibration.get("conformal") or None
+
+    def prediction_sets(self, probs: np.ndarray) -> list[list[str]] | None:
+        """Per row of calibrated probabilities, its conformal set (class names, most probable
+        first); ``None`` when the model has no sets."""
+        stored = self.conformal
+        if stored is None:
+            return None
+        inside = prediction_sets(probs, float(stored["image_threshold"]),
+                                 ConformalScore.of(stored))  # fmt: skip
+        return [[self.class_names[k] for k in np.argsort(-row, kind="stable") if member[k]]
+                for row, member in zip(np.asarray(probs), inside, strict=True)]  # fmt: skip
 
     # ------------------------------------------------------------------ images -> input
     def read(self, path: str | Path | BinaryIO) -> DecodedScan:

@@ -12,6 +12,7 @@ import numpy as np
 from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from braintumor.conformal import threshold
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.taxonomy import tumor_types
 from braintumor.evaluation import write_split_reports
@@ -62,6 +63,18 @@ def _split_data(dm: MRIDataModule, split: str) -> SplitData:
     return SplitData(dm.root, [s.path for s in scans], labels, groups, sources, sequences)
 
 
+def check_set_data(settings: EvaluationSettings, dm: MRIDataModule) -> None:
+    """Refuse, before training, a conformal level that the validation split cannot calibrate:
+    fewer images, or cases, than the level needs (``1 / (1 - level) - 1``)."""
+    if settings.conformal is None:
+        return
+    level = float(settings.conformal)
+    data = _split_data(dm, "val")
+    threshold(np.zeros(len(data.paths)), level)  # raises DataError naming the number needed
+    if data.has_cases():
+        threshold(np.zeros(len(set(map(str, data.groups)))), level, "validation cases")
+
+
 def _split_files(dm: MRIDataModule, split: str) -> list[Path]:
     """The image files of ``split``."""
     return [Path(dm.root) / s.path for s in dm.datasets[split].scans]
@@ -110,7 +123,9 @@ def report_checkpoint(
             plain[split] = _collect(trainer, module, dm, split, ckpt, "none")
     if not trainer.is_global_zero:
         return {}, {}
-    calibration = calibrate(settings, raw.get("val"), module.calibration)
+    val_groups = _split_data(dm, "val").groups if "val" in raw else None
+    calibration = calibrate(settings, raw.get("val"), module.calibration, val_groups,
+                            dm.class_names)  # fmt: skip
     if settings.ood is not None and "val" in raw and not calibration.get("ood"):
         calibration["ood"] = fit_ood_statistics(
             module, *(_split_files(dm, s) for s in ("train", "val")), calibration,

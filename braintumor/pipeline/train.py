@@ -26,7 +26,7 @@ from braintumor.pipeline.card import write_run_model_card
 from braintumor.pipeline.external import external_settings, score_external
 from braintumor.pipeline.external_sets import leave_source_out
 from braintumor.pipeline.hparams import differing_keys, run_hparams
-from braintumor.pipeline.report import report_checkpoint
+from braintumor.pipeline.report import check_set_data, report_checkpoint
 from braintumor.pipeline.settings import evaluation_settings
 from braintumor.runs.checkpoint_file import store_calibration
 from braintumor.runs.checkpoints import (
@@ -81,6 +81,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         write_skipped(skipped_log, [(s.path, reason) for s, reason in dm.catalog.skipped])
     for dataset in dm.datasets.values():  # images that fail later are appended there
         dataset.skipped_log = skipped_log
+    check_set_data(evaluation, dm)  # eval.conformal: enough validation cases, before training
     module = build_module(cfg, dm)
     trainer = build_trainer(cfg)
     if main_process:

@@ -39,8 +39,8 @@ FOLD_METRICS = names_in("cv")
 def _read_predictions(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        classes = [c for c in reader.fieldnames or [] if c not in ("path", "group", "label",
-                                                                  "predicted")]  # fmt: skip
+        named = ("path", "group", "label", "predicted", "prediction_set")
+        classes = [c for c in reader.fieldnames or [] if c not in named]
         return classes, list(reader)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from braintumor.conformal import describe_set
 from braintumor.errors import UsageError
 from braintumor.inference.export import (
     model_card_beside,
@@ -141,6 +142,11 @@ class PageBackend:
                 note += f"; below {100 * p.threshold:.1f} %: 'uncertain - refer'"
         else:
             note = "probabilities not calibrated"
+        if p.conformal is not None:
+            note += (
+                f"; {100 * float(p.conformal['level']):g}% prediction sets "
+                f"({p.conformal['method'].upper()}) calibrated on validation"
+            )
         return {
             "model": self.path.name,
             "backend": p.backend,
@@ -202,11 +208,17 @@ class PageBackend:
                 else [],
                 "abstain": abstain,
                 "threshold": self.predictor.threshold,
+                "prediction_set": None,
                 "image": png_data_url(scan_picture(scan.pixels)),
                 "gradcam": None,
                 "gradcam_class": None,
                 "gradcam_note": self.explain_note,
             }
+            sets = self.predictor.prediction_sets(probs[None])
+            if sets is not None and verdict.accepted:
+                level = float(self.predictor.conformal["level"])
+                result["prediction_set"] = {"classes": sets[0], "level": level,
+                                            "text": describe_set(sets[0], level)}  # fmt: skip
             if not verdict.accepted:
                 result["gradcam_note"] = "No heatmap: the image was not classified."
             elif self.explainer is not None:

@@ -94,7 +94,8 @@ PAGE = """<!doctype html>
   <p id="error" role="alert" hidden></p>
  </section>
  <section class="card" id="result" hidden>
-  <div id="verdict"><p id="headline"></p><p id="detail"></p></div>
+  <div id="verdict"><p id="headline"></p><p id="detail"></p>
+   <p id="prediction-set" hidden></p></div>
   <div class="pictures">
    <figure id="scan-figure"><img id="scan" alt="the uploaded scan">
     <figcaption id="scan-caption"></figcaption></figure>
@@ -166,6 +167,11 @@ form.addEventListener("submit", async (event) => {{
   $("verdict").className = kind;
   $("headline").textContent = data.headline;
   $("detail").textContent = data.detail;
+  const set = data.prediction_set;
+  $("prediction-set").hidden = !set;
+  $("prediction-set").textContent = set
+    ? `Prediction set: ${{set.text}}, which holds the true class for ` +
+      `${{Math.round(100 * set.level)}} % of validation-like scans.` : "";
   $("scan").src = data.image;
   $("scan-caption").textContent = `"${{data.file}}" (${{data.width}} x ${{data.height}} px)`;
   $("overlay-figure").hidden = !data.gradcam;
