@@ -51,6 +51,11 @@ COMMANDS: dict[str, Command] = {
         "write the procedural demo dataset",
         "OUT [--per-class N] ...",
     ),
+    "ensemble": Command(
+        "braintumor.pipeline.ensemble",
+        "combine trained runs into one model, calibrated and scored on held-out images",
+        "RUN_OR_CKPT... --out DIR [eval.key=value ...]",
+    ),
     "sweep-report": Command(
         "braintumor.sweeps.report", "summarize a multirun folder", "SWEEP_DIR [--out DIR] ..."
     ),

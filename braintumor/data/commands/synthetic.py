@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         "slices per series and a group file; --per-class and --rgb-fraction do not apply"
     )
     hard.add_argument("--patients", type=int, default=None,
-                      help="virtual patients per tumor type (e.g. 12): writes the hard set")  # fmt: skip
+                      help="virtual patients per tumor type (e.g. 12): the hard set")  # fmt: skip
     hard.add_argument("--slices", type=int, default=8, help="slices per series")
     hard.add_argument("--lesion-contrast", type=float, default=0.35,
                       help="1: the demo's lesions; lower: subtler")  # fmt: skip
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             lesion_contrast=args.lesion_contrast,
         )  # fmt: skip
         print(f"wrote {args.classes} classes, {args.patients} virtual patients per tumor type, "
-              f"{args.slices} slices per series to {out}; patients: {out / GROUP_FILE}")  # fmt: skip
+              f"{args.slices} slices per series to {out}; groups: {out / GROUP_FILE}")  # fmt: skip
         return
     out = write_synthetic_dataset(
         args.out_dir,
