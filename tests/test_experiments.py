@@ -11,6 +11,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from braintumor.pipeline.build import trainer_precision
 from tests.conftest import CONF_DIR, FAST, ROOT, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -33,7 +34,9 @@ def test_experiment_composes_and_instantiates(name, tiny_root, tmp_path):
     assert cfg.model.net._target_ and cfg.trainer.max_epochs >= 1
     augment = instantiate(cfg.augment)
     assert isinstance(augment.transforms(cfg.data.image_size), list)
-    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    precision = trainer_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    trainer = instantiate(cfg.trainer, logger=False, enable_checkpointing=False,
+                          precision=precision)  # fmt: skip
     assert trainer.max_epochs == cfg.trainer.max_epochs
     if name == "baseline_cnn":  # the original recipe: BN + dropout CNN, Adam, cross-entropy
         assert cfg.model.net._target_.endswith("MRICNN") and cfg.model.net.dropout > 0

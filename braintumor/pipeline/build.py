@@ -101,6 +101,17 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     return module_class(preprocessing=dm.preprocessing.to_dict(), **kwargs)
 
 
+def trainer_precision(precision: Any, accelerator: Any) -> Any:
+    """``trainer.precision``, with ``auto`` resolved: bf16 mixed precision on a CUDA GPU that
+    has bf16 (Ampere and later), fp16 mixed on older ones, 32-bit elsewhere (the CPU)."""
+    if precision != "auto":
+        return precision
+    on_gpu = str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+    if not on_gpu:
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
 def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     """The Trainer of ``cfg.trainer`` with the callbacks and loggers of the config; its
     checkpoints are written atomically with a checksum and verified on load
@@ -120,6 +131,9 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     if not loggers:  # nothing to log learning rates to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     plugins = [*kwargs.pop("plugins", []), SafeCheckpointIO(cfg.paths.output_dir)]
+    kwargs.setdefault(
+        "precision", trainer_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
+    )
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins, **kwargs
     )

@@ -214,3 +214,19 @@ def test_run_name_is_hydras_override_dirname_without_the_excluded_keys(tmp_path,
         assert cfg.logger.tensorboard.version == "data=folder,model.optimizer.lr=0.003,seed=3"
     finally:
         GlobalHydra.instance().clear()
+
+
+def test_precision_auto_is_bf16_on_a_gpu_with_it_and_32_bit_on_the_cpu(monkeypatch):
+    import torch
+
+    from braintumor.pipeline.build import trainer_precision
+
+    assert trainer_precision("16-mixed", "gpu") == "16-mixed"  # what a user sets, kept
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert trainer_precision("auto", "auto") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert trainer_precision("auto", "cpu") == "32-true"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert trainer_precision("auto", "auto") == "bf16-mixed"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert trainer_precision("auto", "gpu") == "16-mixed"
