@@ -23,10 +23,14 @@ import timm
 import torch
 from torch import nn
 
+from braintumor.constraints import NULL, Either, Interval, check
 from braintumor.errors import UsageError, WeightsUnavailableError
 from braintumor.models.data_config import DataConfig, data_config, weights_data_config
 from braintumor.models.weights import reachable, read_weights_file
 
+RATES = {"dropout": Either((NULL, Interval(0, 1, closed="left"))),
+         "drop_path_rate": Either((NULL, Interval(0, 1, closed="left")))}  # fmt: skip
+"""A share of units or paths dropped: in [0, 1), or null for none."""
 HUB_HOST = ("huggingface.co", 443)
 """Probed before a download so that an offline machine fails at once, not after a timeout."""
 
@@ -134,6 +138,7 @@ class TimmBackbone(nn.Module):
     ) -> None:
         super().__init__()
         check_timm_name(name)
+        check("model.net", {"dropout": dropout, "drop_path_rate": drop_path_rate}, RATES)
         self.name = name
         self.in_channels = in_channels
         self.pretrained = bool(pretrained or weights_path)
@@ -176,6 +181,16 @@ class TimmBackbone(nn.Module):
     def head(self) -> nn.Module:
         """The classifier layer (trained from scratch, never frozen)."""
         return self.model.get_classifier()
+
+    @property
+    def fixed_input_size(self) -> int | None:
+        """The only input side the network takes (token models such as ViT), else ``None``."""
+        cfg = getattr(self.model, "pretrained_cfg", None) or {}
+        embed = getattr(self.model, "patch_embed", None)
+        if not cfg.get("fixed_input_size") or getattr(embed, "dynamic_img_size", False):
+            return None
+        size = getattr(embed, "img_size", None) or cfg.get("input_size", (0, 0, 0))[-2:]
+        return int(size[-1]) if size else None
 
     @property
     def gradcam_layer(self) -> str | None:

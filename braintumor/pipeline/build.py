@@ -19,6 +19,7 @@ from braintumor.constraints import Options, check
 from braintumor.data.augmentation import AugmentSpec
 from braintumor.data.datamodule import MRIDataModule
 from braintumor.data.preprocessing import Preprocessing
+from braintumor.errors import UsageError
 from braintumor.models import imagenet_normalization, model_data_config
 from braintumor.runs.checkpoints import SafeCheckpointIO
 from braintumor.training.module import MRIClassifier
@@ -98,7 +99,15 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     if kwargs.get("class_weights") == "balanced":
         counts = torch.tensor(dm.class_counts("train"), dtype=torch.float64).clamp(min=1)
         kwargs["class_weights"] = (counts.sum() / (len(counts) * counts)).tolist()
-    return module_class(preprocessing=dm.preprocessing.to_dict(), **kwargs)
+    module = module_class(preprocessing=dm.preprocessing.to_dict(), **kwargs)
+    fixed = getattr(module.net, "fixed_input_size", None)
+    if fixed is not None and fixed != dm.image_size:  # else an assertion at the first batch
+        raise UsageError(
+            f"model.net.name={net.get('name')} takes {fixed} x {fixed} px images only; "
+            f"data.image_size is {dm.image_size}. Set data.image_size={fixed}, or choose a "
+            "timm name of another input size (e.g. *_384) or a convolutional network."
+        )
+    return module
 
 
 def trainer_precision(precision: Any, accelerator: Any) -> Any:

@@ -44,6 +44,7 @@ from braintumor.inference.torch_predictor import TorchPredictor
 from braintumor.pipeline.ensemble_members import (
     Member,
     check_members,
+    check_out,
     data_root,
     held_out,
     read_member,
@@ -88,11 +89,22 @@ def member_probabilities(
     predictor = TorchPredictor(module, "cpu")
     out = []
     for start in range(0, len(paths), batch_size):
-        pixels = [predictor.load(root / p) for p in paths[start : start + batch_size]]
+        pixels = [_load(predictor, root / p) for p in paths[start : start + batch_size]]
         batch = predictor.preprocess(pixels)
         with torch.inference_mode():
             out.append(module.net.member_probabilities(batch).numpy())
     return np.concatenate(out, axis=1)
+
+
+def _load(predictor: TorchPredictor, path: Path) -> np.ndarray:
+    try:
+        return predictor.load(path)
+    except Exception as error:  # a file replaced, damaged or removed since the members' runs
+        raise DataError(
+            f"'{path}' of the members' split could not be read now ({error}): the ensemble is "
+            "calibrated and scored on exactly the members' images. Restore the file, or "
+            "train the members again on the data as it is."
+        ) from None
 
 
 def disagreement(probs: np.ndarray) -> np.ndarray:
@@ -129,6 +141,7 @@ def build_ensemble(
     settings = eval_settings(overrides, seed)
     members = [read_member(g) for g in given]
     prep = check_members(members)
+    check_out(Path(out), members)
     val, test, why = held_out(members)
     if why:
         raise DataError(f"cannot calibrate the ensemble: {why}.")

@@ -14,7 +14,7 @@ import numpy as np
 
 from braintumor.data.preprocessing import Preprocessing
 from braintumor.errors import DataError, UsageError
-from braintumor.runs.checkpoint_file import TrainedCheckpoint, read_checkpoint
+from braintumor.runs.checkpoint_file import TrainedCheckpoint, read_checkpoint, weights_checksum
 from braintumor.runs.layout import RunDir
 
 
@@ -66,6 +66,9 @@ def read_member(given: str | Path) -> Member:
     if run.environment.is_file():  # the resolved config the run recorded
         recorded = json.loads(run.environment.read_text()).get("config", {}).get("data", {})
         root = Path(recorded["root"]) if recorded.get("root") else None
+    elif (run.root / "ensemble.json").is_file():  # an ensemble as a member
+        recorded = json.loads((run.root / "ensemble.json").read_text())
+        root = Path(recorded["data_root"]) if recorded.get("data_root") else None
     return Member(ckpt, found, split, root)
 
 
@@ -75,6 +78,15 @@ def check_members(members: Sequence[Member]) -> Preprocessing:
     if len(members) < 2:
         raise UsageError(f"an ensemble needs at least 2 members; got {len(members)}.")
     first = members[0]
+    seen: dict[str, Path] = {}
+    for member in members:  # the same weights twice would count double, silently
+        checksum = weights_checksum(member.found.state_dict)
+        if checksum in seen:
+            raise UsageError(
+                f"ensemble members '{seen[checksum]}' and '{member.ckpt}' hold the same weights: "
+                "give each member once."
+            )
+        seen[checksum] = member.ckpt
     a = first.found.preprocessing
     for other in members[1:]:
         b = other.found.preprocessing
@@ -128,3 +140,18 @@ def data_root(members: Sequence[Member], given: Path | None) -> Path:
             f"'{missing[0]}'): --data-root must be the folder the members were trained on."
         )
     return root
+
+
+def check_out(out: Path, members: Sequence[Member]) -> None:
+    """Refuse an output folder that holds something other than an earlier ensemble (a training
+    run, a member's own folder): its reports and checkpoints would be overwritten."""
+    runs = {RunDir.of_checkpoint(m.ckpt).root.resolve() for m in members}
+    if out.resolve() in runs:
+        raise UsageError(f"--out '{out}' is a member's run folder: give a new folder.")
+    if not out.exists() or (out / "ensemble.json").is_file():
+        return
+    if any(out.iterdir()):
+        raise UsageError(
+            f"--out '{out}' holds other files (not an earlier ensemble): give a new or empty "
+            "folder, so that nothing in it is overwritten."
+        )

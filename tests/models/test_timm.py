@@ -181,3 +181,28 @@ def test_layer_wise_decay_gives_each_stage_below_the_head_a_smaller_rate(
 def test_a_random_backbone_gets_no_layer_decay(make_cfg):
     cfg = make_cfg("model=timm", f"model.net.name={TINY}", "model.layer_decay=0.5")
     assert build_module(cfg, build_datamodule(cfg)).hparams.layer_decay is None
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b"PK\x03\x04 truncated zip"])
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_an_unreadable_weights_file_is_refused_in_one_clear_line(tmp_path, content, suffix):
+    bad = tmp_path / f"weights{suffix}"
+    bad.write_bytes(content)
+    with pytest.raises(WeightsUnavailableError, match="not a readable weights file"):
+        TimmBackbone("resnet18", num_classes=3, in_channels=1, weights_path=bad)
+    with pytest.raises(WeightsUnavailableError, match="is a folder"):
+        TimmBackbone("resnet18", num_classes=3, in_channels=1, weights_path=tmp_path)
+
+
+@pytest.mark.parametrize("key,value", [("dropout", 2.0), ("drop_path_rate", -0.5),
+                                       ("drop_path_rate", 1.0)])  # fmt: skip
+def test_rates_outside_zero_one_are_refused(key, value):
+    with pytest.raises(UsageError, match=rf"model\.net\.{key} must be"):
+        TimmBackbone("resnet18", num_classes=3, in_channels=1, **{key: value})
+
+
+def test_a_token_model_at_another_image_size_is_refused_before_training(make_cfg):
+    cfg = make_cfg("model=timm", "model.net.name=vit_tiny_patch16_224", "data.image_size=32")
+    dm = build_datamodule(cfg)
+    with pytest.raises(UsageError, match="takes 224 x 224 px images only; data.image_size is 32"):
+        build_module(cfg, dm)

@@ -120,3 +120,46 @@ def test_the_command_line_fails_in_one_line(tmp_path):
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 2
     assert "neither a checkpoint nor a run" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_member_given_twice_is_refused(members, tmp_path):
+    ckpt = next((members[0] / "checkpoints").glob("epoch_*.ckpt"))
+    with pytest.raises(UsageError, match="hold the same weights"):
+        build_ensemble([str(members[0]), str(ckpt)], tmp_path / "twice")
+
+
+def test_an_out_folder_that_holds_a_run_is_refused_and_left_alone(members, tmp_path):
+    before = sorted(p.name for p in (members[0] / "reports").iterdir())
+    with pytest.raises(UsageError, match="a member's run folder"):
+        build_ensemble([str(m) for m in members], members[0])
+    assert sorted(p.name for p in (members[0] / "reports").iterdir()) == before
+    other = tmp_path / "busy"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="holds other files"):
+        build_ensemble([str(m) for m in members], other)
+
+
+def test_an_image_damaged_since_training_is_named(members, tmp_path, tiny_root):
+    data = shutil.copytree(tiny_root, tmp_path / "data")
+    rows = list(csv.DictReader((members[0] / "split.csv").open()))
+    victim = next(r["path"] for r in rows if r["split"] == "test")
+    (data / victim).write_bytes(b"not a jpeg any more")
+    with pytest.raises(DataError, match=r"could not be read now"):
+        build_ensemble([str(m) for m in members[:2]], tmp_path / "e", data=data)
+
+
+def test_members_of_other_classes_are_refused_naming_both(members, tmp_path, tiny_root):
+    data = shutil.copytree(tiny_root, tmp_path / "three")
+    shutil.rmtree(next(p for p in sorted(data.iterdir()) if p.is_dir()))
+    other = train_member(data, tmp_path / "three_run", 1)
+    with pytest.raises(DataError, match=r"differ in class_names: .*seed1.* has \['"):
+        build_ensemble([str(members[0]), str(other)], tmp_path / "e")
+
+
+def test_an_ensemble_can_be_a_member_of_an_ensemble(members, tmp_path):
+    inner = tmp_path / "inner"
+    build_ensemble([str(m) for m in members[:2]], inner, overrides=["eval.bootstrap=0"])
+    outer = build_ensemble([str(inner), str(members[2])], tmp_path / "outer",
+                           overrides=["eval.bootstrap=0"])  # fmt: skip
+    assert outer["members"][-1]["model"] == "ensemble" and len(outer["members"]) == 3
