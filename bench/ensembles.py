@@ -66,9 +66,10 @@ def main() -> None:
         f"{seconds:.0f} s"])  # fmt: skip
     lines += [line for line in members_table if line.startswith("|")]
     lines.append("")
+    fitted = test["calibration"]["conformal"]
     lines.append(f"Conformal sets at level {args.level} (APS, calibrated on the "
-                 f"{test['calibration']['conformal']['images']} validation images and "
-                 f"{test['calibration']['conformal'].get('cases', 0)} validation cases):")  # fmt: skip
+                 f"{fitted['images']} validation images and {fitted.get('cases', 0)} "
+                 "validation cases):")  # fmt: skip
     lines += ["", "| on test | n | coverage | mean set size | singletons |",
               "| --- | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for what in ("images", "cases"):

@@ -204,5 +204,5 @@ def test_rates_outside_zero_one_are_refused(key, value):
 def test_a_token_model_at_another_image_size_is_refused_before_training(make_cfg):
     cfg = make_cfg("model=timm", "model.net.name=vit_tiny_patch16_224", "data.image_size=32")
     dm = build_datamodule(cfg)
-    with pytest.raises(UsageError, match="takes 224 x 224 px images only; data.image_size is 32"):
+    with pytest.raises(UsageError, match=r"takes 224 x 224 px images only; data\.image_size is 32"):
         build_module(cfg, dm)
