@@ -1,0 +1,105 @@
+"""The DICOM reader: series grouped and ordered, modality LUT, MONOCHROME1, windows, multi-frame,
+MR only, undecodable transfer syntaxes named, the sequence inferred by its rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from braintumor.data.dicom import infer_sequence, read_series  # noqa: E402
+from braintumor.data.synthetic import render_scan  # noqa: E402
+from tests.dicom_studies import write_series  # noqa: E402
+
+
+def expected_slice(k: int, size: int = 48, seed: int = 0) -> np.ndarray:
+    return render_scan("Glioblastoma T1C+", np.random.default_rng([seed, k]), size)
+
+
+def correlation(a, b) -> float:
+    return float(np.corrcoef(a.astype(float).ravel(), b.astype(float).ravel())[0, 1])
+
+
+def test_a_study_folder_gives_its_series_in_slice_order(tmp_path):
+    write_series(tmp_path / "study" / "s1", description="AX T1 POST GAD", slices=5)
+    write_series(tmp_path / "study" / "s2", description="AX T2 FSE", slices=3, seed=1,
+                 class_name="Glioblastoma T2")  # fmt: skip
+    series, skipped = read_series([tmp_path / "study"])
+    assert not skipped
+    by_sequence = {s.sequence: s for s in series}
+    assert set(by_sequence) == {"T1C+", "T2"}
+    t1c = by_sequence["T1C+"]
+    assert len(t1c.slices) == 5 and t1c.study_uid == "1.2.826.0.1.3680043.8.498.1"
+    for k, pixels in enumerate(t1c.slices):  # written shuffled, read by position
+        assert pixels.dtype == np.uint8 and pixels.shape == (48, 48)
+        assert correlation(pixels, expected_slice(k)) > 0.99
+
+
+def test_rescale_monochrome1_and_the_window_tags_are_applied(tmp_path):
+    plain = read_series(write_series(tmp_path / "a", slices=1))[0][0].slices[0]
+    inverted = read_series(write_series(tmp_path / "b", slices=1,
+                                        PhotometricInterpretation="MONOCHROME1"))[0][0].slices[0]
+    assert correlation(plain, inverted) > 0.99  # inverted back: the same picture
+    rescaled = read_series(write_series(tmp_path / "c", slices=1, RescaleSlope=2,
+                                        RescaleIntercept=-100))[0][0].slices[0]  # fmt: skip
+    assert correlation(plain, rescaled) > 0.99
+    windowed = read_series(write_series(tmp_path / "d", slices=1, WindowCenter=1000,
+                                        WindowWidth=400))[0][0].slices[0]  # fmt: skip
+    stored = expected_slice(0).astype(float) * 16
+    assert windowed[stored <= 800].max() == 0 and windowed[stored >= 1200].min() == 255
+
+
+def test_a_multi_frame_file_gives_one_slice_per_frame(tmp_path):
+    from pydicom.uid import generate_uid
+
+    path = write_series(tmp_path / "mf", slices=1)[0]
+    ds = pydicom.dcmread(path)
+    frames = np.stack([expected_slice(k) for k in range(3)]).astype(np.uint16) * 16
+    ds.NumberOfFrames, ds.PixelData = 3, frames.tobytes()
+    ds.SOPInstanceUID = generate_uid()
+    ds.save_as(path, enforce_file_format=True)
+    series, _ = read_series([path])
+    assert len(series[0].slices) == 3
+    assert all(correlation(s, expected_slice(k)) > 0.99 for k, s in enumerate(series[0].slices))
+
+
+def test_other_modalities_and_non_dicom_files_are_skipped_with_the_reason(tmp_path):
+    write_series(tmp_path / "ct", modality="CT", slices=2)
+    (tmp_path / "notes.txt").write_text("not dicom")
+    series, skipped = read_series([tmp_path])
+    assert series == []
+    reasons = " ".join(reason for _, reason in skipped)
+    assert "its Modality is 'CT'" in reasons and "not a readable DICOM file" in reasons
+
+
+def test_an_undecodable_transfer_syntax_is_named(tmp_path):
+    from pydicom.uid import JPEG2000Lossless
+
+    path = write_series(tmp_path / "j2k", slices=1)[0]
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    ds.PixelData = pydicom.encaps.encapsulate([b"\xff\x4f\xff\x51 not really jpeg 2000"])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path)
+    series, skipped = read_series([path])
+    assert series == [] and "JPEG 2000" in skipped[0][1] and "pylibjpeg" in skipped[0][1]
+
+
+@pytest.mark.parametrize("description,sequence", [
+    ("AX T1 POST GAD", "T1C+"), ("T1 MPRAGE +C", "T1C+"), ("Ax T2 FSE", "T2"),
+    ("AX FLAIR", "FLAIR"), ("t2_tirm_tra_dark-fluid", "FLAIR"), ("SAG T1", "T1"),
+    ("localizer", "unknown"), ("DWI b1000", "unknown"),
+])  # fmt: skip
+def test_the_sequence_rule(description, sequence):
+    ds = pydicom.Dataset()
+    ds.SeriesDescription = description
+    assert infer_sequence(ds) == sequence
+
+
+def test_a_contrast_agent_tag_makes_a_t1_a_t1c_and_overrides_win():
+    ds = pydicom.Dataset()
+    ds.SeriesDescription, ds.ContrastBolusAgent = "AX T1 SE", "Gadovist"
+    assert infer_sequence(ds) == "T1C+"
+    ds.SeriesDescription = "site special 7"
+    assert infer_sequence(ds, {r"special 7": "T2"}) == "T2"
