@@ -53,7 +53,7 @@ def select_slices(
         else:
             kept.append(k)
     if not kept:  # a very thin brain extent: its middle slice
-        middle = int(round((first + last) / 2))
+        middle = (int(first) + int(last)) // 2
         kept = [middle]
         skipped = [s for s in skipped if s[0] != middle]
     return SliceSelection(kept, skipped)

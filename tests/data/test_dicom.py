@@ -38,8 +38,9 @@ def test_a_study_folder_gives_its_series_in_slice_order(tmp_path):
 
 def test_rescale_monochrome1_and_the_window_tags_are_applied(tmp_path):
     plain = read_series(write_series(tmp_path / "a", slices=1))[0][0].slices[0]
-    inverted = read_series(write_series(tmp_path / "b", slices=1,
-                                        PhotometricInterpretation="MONOCHROME1"))[0][0].slices[0]
+    inverted = read_series(
+        write_series(tmp_path / "b", slices=1, PhotometricInterpretation="MONOCHROME1")
+    )[0][0].slices[0]
     assert correlation(plain, inverted) > 0.99  # inverted back: the same picture
     rescaled = read_series(write_series(tmp_path / "c", slices=1, RescaleSlope=2,
                                         RescaleIntercept=-100))[0][0].slices[0]  # fmt: skip
