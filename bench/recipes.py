@@ -34,6 +34,10 @@ RECIPES: dict[str, list[str]] = {
     "from_scratch": ["experiment=from_scratch"],
     "from_scratch, no MixUp/CutMix, no EMA": ["experiment=from_scratch", "model.mixup_alpha=0",
                                              "model.cutmix_alpha=0", "model.ema_decay=null"],
+    "cnn, strong augment, AdamW, label smoothing, 40 epochs": [
+        "experiment=baseline_cnn", "augment=strong", "model.optimizer._target_=torch.optim.AdamW",
+        "model.optimizer.weight_decay=0.05", "model.label_smoothing=0.1", "trainer.max_epochs=40",
+        "callbacks.early_stopping.patience=15"],
     "from_scratch, resnet10t": ["experiment=from_scratch", "model.net.name=resnet10t"],
     "baseline_cnn, modern optimizer": ["experiment=baseline_cnn",
                                        "model.optimizer._target_=torch.optim.AdamW",
@@ -78,7 +82,7 @@ def row(name: str, overrides: list[str], seed: int, result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="/tmp/hard44")
-    parser.add_argument("--only", default=None, help="comma-separated recipe names")
+    parser.add_argument("--only", default=None, help="recipe names separated by ;")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (42, 43, ...)")
     parser.add_argument("--keep", default=None, help="keep the run folders here")
     parser.add_argument(
@@ -90,7 +94,7 @@ def main() -> None:
     parser.add_argument("--no-append", action="store_true", help="print only")
     args = parser.parse_args()
     data = ensure_patient_dataset(args.data)
-    chosen = args.only.split(",") if args.only else list(RECIPES)
+    chosen = args.only.split(";") if args.only else list(RECIPES)
     unknown = set(chosen) - set(RECIPES)
     if unknown:
         raise SystemExit(f"unknown recipes {sorted(unknown)}; known: {list(RECIPES)}")

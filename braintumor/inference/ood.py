@@ -64,10 +64,13 @@ class OodSettings:
 
 @dataclass(frozen=True)
 class OodVerdict:
-    """Whether an image passed the check and, if not, why (in words)."""
+    """Whether an image passed the check and, if not, why (in words) and which kind of
+    refusal it is: ``not_mri`` only for what the image checks establish (blank, colour),
+    ``unfamiliar`` for an image that may well be a scan, but unlike the training scans."""
 
     accepted: bool
     reason: str = ""
+    kind: str = ""  # not_mri | unfamiliar (refused), "" (accepted)
 
 
 ACCEPTED = OodVerdict(True)
@@ -191,10 +194,10 @@ def check(
         return ACCEPTED
     contrast = float(features[1])
     if contrast < stats["min_contrast"]:
-        return OodVerdict(False, "the image is blank or nearly uniform")
+        return OodVerdict(False, "the image is blank or nearly uniform", "not_mri")
     if colour > stats["max_colour"]:
         return OodVerdict(
-            False, "the image is in colour (MRI slices are grey): a photo or drawing?"
+            False, "the image is in colour (MRI slices are grey): a photo or drawing?", "not_mri"
         )
     d = float(distance(stats, features)[0])
     if d > stats["distance_threshold"]:
@@ -202,6 +205,7 @@ def check(
             False,
             f"its intensities and texture are unlike the training scans (distance {d:.1f}, "
             f"limit {stats['distance_threshold']:.1f})",
+            "unfamiliar",
         )
     limit = stats.get("energy_threshold")
     if energy_value is not None and limit is not None and energy_value > limit:
@@ -209,5 +213,6 @@ def check(
             False,
             f"the model recognises none of its classes in it (energy {energy_value:.2f}, "
             f"limit {limit:.2f})",
+            "unfamiliar",
         )
     return ACCEPTED

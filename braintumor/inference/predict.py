@@ -48,7 +48,7 @@ from braintumor.inference.cli import argument_error, user_errors
 from braintumor.inference.loading import load_predictor
 from braintumor.inference.predictor import Predictor
 from braintumor.inference.preprocess import DecodedScan
-from braintumor.inference.wording import NOT_MRI, word_answer
+from braintumor.inference.wording import REFUSED, word_answer
 
 
 @dataclass
@@ -251,12 +251,12 @@ def _record(path: Path, names: Sequence[str], probs, order, confidence: str,
             reason: str) -> dict[str, Any]:  # fmt: skip
     """One CSV row: the top class and its calibrated probability, the confidence in words,
     then the next classes of the top k; a refused image gets no class."""
-    refused = confidence == NOT_MRI
+    refused = confidence in REFUSED
     record: dict[str, Any] = {
         "file": str(path),
         "class": "" if refused else names[order[0]],
         "probability": "" if refused else round(float(probs[order[0]]), 6),
-        "confidence": f"{NOT_MRI}: {reason}" if refused else confidence,
+        "confidence": f"{confidence}: {reason}" if refused else confidence,
     }
     for k, c in enumerate(order[1:], start=2):
         record[f"class_{k}"] = "" if refused else names[c]

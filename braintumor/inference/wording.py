@@ -1,6 +1,9 @@
 """How an answer is put into words, the same in ``predict``'s CSV and on the web page: the
 headline follows the calibrated confidence, "uncertain - refer" below the abstention
-threshold, and "not an MRI scan" when the out-of-distribution check refuses the image."""
+threshold, and, when the out-of-distribution check refuses the image, "not an MRI scan" only for
+what the image checks establish (blank, colour; a DICOM of another modality is refused by its
+reader) and "not an image of the kind this model was trained on" for an image that may well be
+an MRI scan, but unlike the training scans."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from braintumor.inference.ood import OodVerdict
 # calibrated top probability -> the word for it (the first band it reaches)
 BANDS = ((0.9, "high"), (0.7, "moderate"), (0.0, "low"))
 NOT_MRI = "not an MRI scan"
+UNFAMILIAR = "not an image of the kind this model was trained on"
+REFUSED = (NOT_MRI, UNFAMILIAR)
 REFER = "uncertain - refer"
 
 
@@ -38,12 +43,15 @@ def word_answer(
 ) -> Wording:
     """The words for the top class ``best`` at calibrated ``probability``."""
     percent = f"{100 * probability:.1f} %"
+    if not verdict.accepted and verdict.kind == "not_mri":
+        return Wording(NOT_MRI, "Not an MRI scan", f"{verdict.reason[:1].upper()}"
+                       f"{verdict.reason[1:]}. No class is given.")  # fmt: skip
     if not verdict.accepted:
         return Wording(
-            NOT_MRI,
-            "Not an MRI scan",
-            f"This image does not look like the brain MRI slices the model was trained on: "
-            f"{verdict.reason}. No class is given.",
+            UNFAMILIAR,
+            "Not an image of the kind this model was trained on",
+            f"It may well be an MRI scan, but {verdict.reason}, so the model's answer would not "
+            "be trustworthy. No class is given.",
         )
     if abstain:
         limit = f" (the threshold is {100 * threshold:.1f} %)" if threshold is not None else ""

@@ -117,7 +117,7 @@ PAGE = """<!doctype html>
   {card}
  </section>
  <section class="card"><h2>Validation metrics of this model</h2>{metrics}</section>
- <section class="card"><h2>Not an MRI scan?</h2><p id="ood-check">{ood}</p></section>
+ <section class="card"><h2>Unlike the training scans?</h2><p id="ood-check">{ood}</p></section>
 </aside>
 </div>
 </main>
@@ -162,7 +162,8 @@ form.addEventListener("submit", async (event) => {{
   const data = await response.json().catch(() => ({{error: "HTTP " + response.status}}));
   if (!response.ok) return fail(data.error || ("HTTP " + response.status));
   const total = (performance.now() - started) / 1000;
-  const kind = {{"not an MRI scan": "refused", "uncertain - refer": "refer"}}[data.confidence]
+  const kind = {{"not an MRI scan": "refused", "uncertain - refer": "refer",
+                "not an image of the kind this model was trained on": "refused"}}[data.confidence]
                || data.confidence;
   $("verdict").className = kind;
   $("headline").textContent = data.headline;
