@@ -63,7 +63,17 @@ def _pydicom():
 def infer_sequence(ds, overrides: Mapping[str, str] | None = None) -> str:
     """The sequence of a dataset's series by the rule of the module docstring (``overrides``
     first: ``{regex of the description: sequence}``)."""
-    text = f"{getattr(ds, 'SeriesDescription', '')} {getattr(ds, 'ProtocolName', '')}".lower()
+    text = f"{getattr(ds, 'SeriesDescription', '')} {getattr(ds, 'ProtocolName', '')}"
+    contrast = any(getattr(ds, t, None) for t in CONTRAST_TAGS)
+    return infer_sequence_of_name(text, overrides, contrast)
+
+
+def infer_sequence_of_name(
+    text: str, overrides: Mapping[str, str] | None = None, contrast: bool = False
+) -> str:
+    """The sequence a series description (or a file name, ``case_t1ce``) names, by the rule;
+    ``contrast``: a contrast agent was given (a T1 is then a T1C+)."""
+    text = text.lower().replace("t1ce", "t1 ce").replace("t1gd", "t1 gd")
     for pattern, sequence in (overrides or {}).items():
         if re.search(pattern, text, re.IGNORECASE):
             if sequence not in SEQUENCES:
@@ -72,7 +82,7 @@ def infer_sequence(ds, overrides: Mapping[str, str] | None = None) -> str:
             return sequence
     for pattern, sequence in SEQUENCE_RULE:
         if re.search(pattern, text):
-            if sequence == "T1" and any(getattr(ds, t, None) for t in CONTRAST_TAGS):
+            if sequence == "T1" and contrast:
                 return "T1C+"  # a T1 acquired with a contrast agent
             return sequence
     return "unknown"

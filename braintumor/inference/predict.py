@@ -48,6 +48,8 @@ from braintumor.inference.cli import argument_error, user_errors
 from braintumor.inference.loading import load_predictor
 from braintumor.inference.predictor import Predictor
 from braintumor.inference.preprocess import DecodedScan
+from braintumor.inference.study import is_study
+from braintumor.inference.study_predict import predict_study
 from braintumor.inference.wording import REFUSED, word_answer
 
 
@@ -112,7 +114,7 @@ def find_inputs(path: str | Path) -> tuple[Path, list[Path]]:
     return path, files
 
 
-OUTPUTS = ("predictions.csv", "skipped.csv", "gradcam")
+OUTPUTS = ("predictions.csv", "skipped.csv", "gradcam", "study.json", "study_slices.csv")
 
 
 def check_config(cfg: PredictConfig) -> None:
@@ -203,8 +205,14 @@ def _overlay_path(out: Path, base: Path, file: Path, label: str) -> Path:
 def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Run ``cfg``; return the prediction rows (as in the CSV) and the skipped files."""
     check_config(cfg)
-    base, files = find_inputs(cfg.input)
     out = Path(cfg.out or Path("outputs/predict") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    if Path(cfg.input).exists() and is_study([cfg.input]):  # DICOM, NIfTI, a zip: one answer
+        prepare_out(out, cfg.overwrite)
+        predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
+        answer = predict_study(predictor, [cfg.input], out, cfg.topk, cfg.explain,
+                               Path(cfg.ckpt).name)  # fmt: skip
+        return [answer], []
+    base, files = find_inputs(cfg.input)
     prepare_out(out, cfg.overwrite)
     predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
     if not cfg.check_input:

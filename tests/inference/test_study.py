@@ -1,0 +1,110 @@
+"""predict on a study: DICOM folders, zips and NIfTI volumes give one case-level answer, per
+series answers and the slices that drove it; no identifying tag reaches any file written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pydicom")
+nib = pytest.importorskip("nibabel")
+
+from braintumor.data.synthetic import render_scan  # noqa: E402
+from braintumor.inference.predict import PredictConfig, predict  # noqa: E402
+from braintumor.inference.study import pseudonym  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+from tests.dicom_studies import CANARY, write_series  # noqa: E402
+
+
+@pytest.fixture
+def salt(tmp_path, monkeypatch):
+    path = tmp_path / "salt"
+    path.write_text("test-salt")
+    monkeypatch.setenv("BRAINTUMOR_STUDY_SALT_FILE", str(path))
+    return b"test-salt"
+
+
+@pytest.fixture
+def study(tmp_path):
+    root = tmp_path / f"Doe_{CANARY}"  # sites name folders after patients
+    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=6, size=40)
+    write_series(root / "t2", "Glioblastoma T2", "AX T2 FSE", slices=5, size=40, seed=2)
+    return root
+
+
+def written_text(folder) -> str:
+    return "".join(p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_dicom_study_gets_one_answer_its_series_answers_and_no_identity(
+    trained_ckpt, study, tmp_path, salt
+):
+    out = tmp_path / "pred"
+    rows, _ = predict(PredictConfig(ckpt=str(trained_ckpt), input=str(study), out=str(out),
+                                    explain=True))  # fmt: skip
+    answer = json.loads((out / "study.json").read_text())
+    assert answer["study"] == pseudonym("1.2.826.0.1.3680043.8.498.1", salt)
+    assert {s["sequence"] for s in answer["series"]} == {"T1C+", "T2"}
+    assert answer["slices_classified"] == sum(s["slices"] for s in answer["series"])
+    assert answer["rule"].startswith("mean calibrated probability")
+    if answer["answer"] is not None:  # the tiny model may find the slices unfamiliar
+        probs = [r["probability"] for r in answer["top"]]
+        assert probs == sorted(probs, reverse=True) and answer["driving_slices"]
+        assert len(list((out / "gradcam").glob("*.png"))) == len(answer["driving_slices"])
+    lines = (out / "study_slices.csv").read_text().splitlines()
+    assert lines[0] == "series,slice,accepted,reason,class,probability"
+    assert len(lines) - 1 == answer["slices_classified"]
+    assert CANARY not in written_text(out) and "Doe" not in written_text(out)
+    assert rows[0]["study"] == answer["study"] and answer["model"] == trained_ckpt.name
+
+
+def test_a_zip_of_the_study_gives_the_same_answer_and_leaves_no_unpacked_copy(
+    trained_ckpt, study, tmp_path, salt
+):
+    import tempfile
+
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in study.rglob("*.dcm"):
+            z.write(path, path.relative_to(study))
+    before = set(p.name for p in __import__("pathlib").Path(tempfile.gettempdir()).iterdir())
+    folder, zipped = tmp_path / "a", tmp_path / "b"
+    predict(PredictConfig(ckpt=str(trained_ckpt), input=str(study), out=str(folder)))
+    predict(PredictConfig(ckpt=str(trained_ckpt), input=str(archive), out=str(zipped)))
+    a, b = (json.loads((f / "study.json").read_text()) for f in (folder, zipped))
+    assert a["study"] == b["study"] and a.get("answer") == b.get("answer")
+    after = set(p.name for p in __import__("pathlib").Path(tempfile.gettempdir()).iterdir())
+    assert not [n for n in after - before if n.startswith("braintumor-study-")]
+
+
+def test_a_nifti_volume_is_one_series_with_its_empty_slices_skipped(trained_ckpt, tmp_path, salt):
+    volume = np.zeros((40, 40, 12), dtype=np.float32)  # x, y, z; brain in z = 2..9
+    for k in range(2, 10):
+        volume[:, :, k] = render_scan("_NORMAL T1", np.random.default_rng([k]), 40).T[::-1, ::-1]
+    path = tmp_path / "case7_t1.nii.gz"
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), str(path))
+    out = tmp_path / "pred"
+    predict(PredictConfig(ckpt=str(trained_ckpt), input=str(path), out=str(out)))
+    answer = json.loads((out / "study.json").read_text())
+    (series,) = answer["series"]
+    assert series["sequence"] == "T1" and series["slices"] + len(series["skipped"]) == 12
+    reasons = {s["slice"]: s["reason"] for s in series["skipped"]}
+    assert {0, 1, 10, 11} <= set(reasons) and "near-empty" in reasons[0]
+    assert "case7" not in (out / "study.json").read_text()
+
+
+def test_a_study_of_another_modality_is_refused_in_one_line(trained_ckpt, tmp_path, salt):
+    write_series(tmp_path / "ct", modality="CT", slices=2, size=32)
+    done = subprocess.run([sys.executable, "-m", "braintumor", "predict", str(trained_ckpt),
+                           str(tmp_path / "ct"), f"out={tmp_path / 'pred'}"], cwd=ROOT,
+                          capture_output=True, text=True,
+                          env={**__import__("os").environ,
+                               "BRAINTUMOR_STUDY_SALT_FILE": str(tmp_path / "salt2")})  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "no MR series" in done.stderr and "Modality is 'CT'" in done.stderr
+    assert "Traceback" not in done.stderr and CANARY not in done.stderr
