@@ -149,6 +149,11 @@ def _window(values: np.ndarray, ds) -> np.ndarray:
     return window_to_uint8(values)
 
 
+def window_slice(ds, path: Path) -> np.ndarray:
+    """The first frame of a dataset as a windowed ``uint8`` ``(H, W)`` slice."""
+    return _window(_pixels(ds, path)[0], ds)
+
+
 def _position(ds) -> float | None:
     """The slice's position along its normal (``None`` without the geometry tags)."""
     orientation = getattr(ds, "ImageOrientationPatient", None)

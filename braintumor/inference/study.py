@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import shutil
 import tempfile
 import zipfile
@@ -35,6 +34,7 @@ import numpy as np
 
 from braintumor.data.dicom import infer_sequence_of_name, read_series
 from braintumor.data.nifti import is_nifti, read_volume
+from braintumor.data.pseudonyms import pseudonym
 from braintumor.data.slice_selection import select_slices
 from braintumor.errors import DataError
 from braintumor.inference.ood import ACCEPTED as _ACCEPTED
@@ -42,8 +42,6 @@ from braintumor.inference.predictor import Predictor
 from braintumor.inference.preprocess import DecodedScan
 from braintumor.inference.wording import UNFAMILIAR, word_answer
 
-SALT_ENV = "BRAINTUMOR_STUDY_SALT_FILE"
-DEFAULT_SALT = Path.home() / ".config" / "braintumor" / "study_salt"
 RULE = "mean calibrated probability of the accepted slices"
 MAX_ZIP_BYTES = 4 * 1024**3  # unpacked; a larger archive is refused (zip bombs)
 
@@ -67,23 +65,6 @@ class Study:
     id: str
     series: list[StudySeries]
     skipped_files: list[str] = field(default_factory=list)
-
-
-def study_salt() -> bytes:
-    """This installation's secret salt (``~/.config/braintumor/study_salt``, or the file the
-    environment variable ``BRAINTUMOR_STUDY_SALT_FILE`` names), made on first use."""
-    path = Path(os.environ.get(SALT_ENV) or DEFAULT_SALT)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    return path.read_bytes().strip()
-
-
-def pseudonym(uid: str, salt: bytes) -> str:
-    """``study-<16 hex>``: the salted SHA-256 of a study's uid (not reversible without the salt)."""
-    return "study-" + hashlib.sha256(salt + b"|" + uid.encode()).hexdigest()[:16]
 
 
 def is_study(inputs: Sequence[str | Path]) -> bool:

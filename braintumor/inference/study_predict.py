@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from braintumor.atomic import write_atomically
+from braintumor.data.pseudonyms import study_salt
 from braintumor.inference.predictor import Predictor
-from braintumor.inference.study import answer_study, as_channels, read_study, study_salt
+from braintumor.inference.study import answer_study, as_channels, read_study
 
 SLICE_COLUMNS = ("series", "slice", "accepted", "reason", "class", "probability")
 

@@ -104,3 +104,36 @@ def test_a_contrast_agent_tag_makes_a_t1_a_t1c_and_overrides_win():
     assert infer_sequence(ds) == "T1C+"
     ds.SeriesDescription = "site special 7"
     assert infer_sequence(ds, {r"special 7": "T2"}) == "T2"
+
+
+def test_a_class_tree_of_dicom_slices_trains_with_patients_as_groups(make_cfg, tmp_path,
+                                                                      monkeypatch):  # fmt: skip
+    from braintumor.data.pseudonyms import pseudonym
+    from braintumor.pipeline.train import train
+    from tests.dicom_studies import CANARY
+
+    monkeypatch.setenv("BRAINTUMOR_STUDY_SALT_FILE", str(tmp_path / "salt"))
+    root = tmp_path / "dicom"
+    for c, name in enumerate(["Glioblastoma T1C+", "_NORMAL T1"]):
+        for p in range(6):
+            write_series(root / name / f"patient{p}", name, "AX T1", slices=3, size=32,
+                         seed=10 * c + p, PatientID=f"{CANARY}-{c}-{p}")  # fmt: skip
+    write_series(root / "_NORMAL T1" / "ct", modality="CT", slices=1, size=32)
+    cfg = make_cfg("data=dicom", f"data.root={root}", "logger=none", "~callbacks.lr_monitor",
+                   "~callbacks.augmented_samples", "eval.bootstrap=0", root=root)  # fmt: skip
+    train(cfg)
+    run = tmp_path / "run"
+    rows = (run / "split.csv").read_text().splitlines()
+    assert len(rows) - 1 == 36 and CANARY not in (run / "split.csv").read_text()
+    groups: dict[str, set] = {}
+    for line in rows[1:]:
+        path, _, split, group = line.split(",")
+        groups.setdefault(group, set()).add(split)
+    assert len(groups) == 12 and all(len(s) == 1 for s in groups.values())
+    salt = (tmp_path / "salt").read_bytes().strip()
+    assert "patient:" + pseudonym(f"{CANARY}-0-0", salt, "patient")[8:] in groups
+    skipped = (run / "skipped_images.csv").read_text()
+    assert "Modality is 'CT'" in skipped
+    for path in run.rglob("*"):
+        if path.is_file() and path.suffix in (".csv", ".json", ".md", ".log", ".html"):
+            assert CANARY not in path.read_text(errors="replace"), path

@@ -14,9 +14,9 @@ import pytest
 pytest.importorskip("pydicom")
 nib = pytest.importorskip("nibabel")
 
+from braintumor.data.pseudonyms import pseudonym  # noqa: E402
 from braintumor.data.synthetic import render_scan  # noqa: E402
 from braintumor.inference.predict import PredictConfig, predict  # noqa: E402
-from braintumor.inference.study import pseudonym  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.dicom_studies import CANARY, write_series  # noqa: E402
 

@@ -68,6 +68,12 @@ LAYOUTS: dict[str, Layout] = {
             gives_splits=True,
         ),
         Layout("figshare", "root/**/N.mat (figshare slices)", f"{__name__}.figshare", (".mat",)),
+        Layout(
+            "dicom",
+            "root/<class>/**/*.dcm (one MR slice per file)",
+            f"{__name__}.dicom_folders",
+            (".dcm", ".dicom"),
+        ),
         Layout("folder", "root/<class>/*.jpeg", f"{__name__}.folders"),
     )
 }
