@@ -212,6 +212,22 @@ def read_series(
             for frame in frames:
                 found.slices.append(_window(frame, ds))
                 found.files.append(path)
+        _same_size(found, skipped)
         if found.slices:
             series.append(found)
     return series, skipped
+
+
+def _same_size(series: Series, skipped: list[tuple[Path, str]]) -> None:
+    """Keep the slices of the series' most common size; the others are skipped, named."""
+    sizes = [s.shape for s in series.slices]
+    if len(set(sizes)) <= 1:
+        return
+    common = max(set(sizes), key=sizes.count)
+    kept = [(s, f) for s, f in zip(series.slices, series.files, strict=True) if s.shape == common]
+    for s, f in zip(series.slices, series.files, strict=True):
+        if s.shape != common:
+            skipped.append((f, f"'{f}' is {s.shape[1]}x{s.shape[0]} px, unlike the "
+                               f"{common[1]}x{common[0]} px of the rest of its series: "
+                               "left out of the series"))  # fmt: skip
+    series.slices, series.files = [s for s, _ in kept], [f for _, f in kept]

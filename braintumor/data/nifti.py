@@ -29,10 +29,20 @@ def read_volume(path: str | Path) -> np.ndarray:
     import nibabel as nib
 
     path = Path(path)
+    unreadable = (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError)
     try:
-        image = nib.as_closest_canonical(nib.load(str(path)))
+        loaded = nib.load(str(path))
+    except unreadable as error:
+        raise DataError(f"'{path}' is not a readable NIfTI volume ({error}).") from None
+    if len(loaded.shape) < 3:
+        raise DataError(f"'{path}' is not a 3-D volume (shape {loaded.shape}).")
+    if abs(np.linalg.det(np.asarray(loaded.affine)[:3, :3])) < 1e-12:
+        raise DataError(f"'{path}' has a singular affine (no orientation can be read from it): "
+                        "fix the file's qform/sform.")  # fmt: skip
+    try:
+        image = nib.as_closest_canonical(loaded)
         data = np.asarray(image.dataobj, dtype=np.float64)
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as error:
+    except unreadable as error:
         raise DataError(f"'{path}' is not a readable NIfTI volume ({error}).") from None
     if data.ndim == 4:
         data = data[..., 0]

@@ -88,9 +88,10 @@ def _is_dicom(path: Path) -> bool:
 
 
 @contextmanager
-def unpacked(inputs: Sequence[str | Path]) -> Iterator[list[Path]]:
+def unpacked(inputs: Sequence[str | Path], unsafe: list[str]) -> Iterator[list[Path]]:
     """``inputs`` with every zip unpacked into a private temporary folder (mode 0700), which
-    is removed when the block ends, also on error."""
+    is removed when the block ends, also on error; members whose path would leave it are
+    not unpacked (described in ``unsafe``)."""
     private = Path(tempfile.mkdtemp(prefix="braintumor-study-"))
     os.chmod(private, 0o700)
     try:
@@ -105,12 +106,12 @@ def unpacked(inputs: Sequence[str | Path]) -> Iterator[list[Path]]:
                             raise DataError(f"'{item.name}' unpacks to {size / 1e9:.1f} GB: too "
                                             "large for one study.")  # fmt: skip
                         for info in archive.infolist():  # no path may leave the folder
-                            if (
-                                Path(info.filename).is_absolute()
-                                or ".." in Path(info.filename).parts
-                            ):
-                                raise DataError(f"'{item.name}' holds an unsafe path.")
-                        archive.extractall(target)
+                            name = Path(info.filename)
+                            if name.is_absolute() or ".." in name.parts:
+                                unsafe.append(f"a member of '{item.name}' with a path leaving "
+                                              "the archive's folder: not unpacked")  # fmt: skip
+                                continue
+                            archive.extract(info, target)
                 except zipfile.BadZipFile:
                     raise DataError(f"'{item.name}' is not a readable zip archive.") from None
                 out.append(target)
@@ -125,16 +126,19 @@ def read_study(
     inputs: Sequence[str | Path], salt: bytes, overrides: dict[str, str] | None = None
 ) -> Study:
     """The study in ``inputs`` (see the module docstring), its slices selected."""
-    with unpacked(inputs) as paths:
+    unsafe: list[str] = []
+    with unpacked(inputs, unsafe) as paths:
         volumes = [p for p in paths if p.is_file() and is_nifti(p)]
         volumes += [p for d in paths if d.is_dir() for p in sorted(d.rglob("*")) if is_nifti(p)]
         others = [p for p in paths if not (p.is_file() and is_nifti(p))]
         series_list: list[StudySeries] = []
-        skipped: list[str] = []
+        skipped: list[str] = list(unsafe)
         uid = ""
         if others:
             found, bad = read_series(others, overrides)
-            skipped += [reason.replace(f"'{path}'", "a file") for path, reason in bad]
+            # the file's own name only: folder names are often the patient's
+            skipped += [f"{path.name}: " + reason.replace(f"'{path}' ", "").replace(
+                f"'{path}': ", "").replace(f"'{path}'", "it") for path, reason in bad]  # fmt: skip
             for number, series in enumerate(found, start=1):
                 uid = uid or series.study_uid
                 series_list.append(_selected(f"{series.sequence} #{number}", series.sequence,
@@ -189,7 +193,7 @@ def answer_study(predictor: Predictor, study: Study, topk: int = 3) -> dict[str,
         accepted_probs += kept
     out: dict[str, Any] = {"study": study.id, "series": per_series,
                            "slices_classified": len(rows), "slices_accepted": len(accepted_probs),
-                           "skipped_files": len(study.skipped_files),
+                           "skipped_files": list(study.skipped_files),
                            "rule": RULE}  # fmt: skip
     if not accepted_probs:
         out.update(

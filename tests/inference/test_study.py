@@ -108,3 +108,50 @@ def test_a_study_of_another_modality_is_refused_in_one_line(trained_ckpt, tmp_pa
     assert done.returncode == 2, done.stderr
     assert "no MR series" in done.stderr and "Modality is 'CT'" in done.stderr
     assert "Traceback" not in done.stderr and CANARY not in done.stderr
+
+
+def test_bad_files_of_a_study_are_named_and_the_rest_is_classified(trained_ckpt, tmp_path, salt):
+    from braintumor.errors import DataError
+    from braintumor.inference.study import read_study
+
+    root = tmp_path / "study"
+    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=5, size=40)
+    write_series(root / "odd", "Glioblastoma T2", "AX T2", slices=1, size=24, seed=3,
+                 series_uid=__import__("pydicom").dcmread(next((root / "t1c").iterdir()))
+                 .SeriesInstanceUID)  # a slice of another size inside the series  # fmt: skip
+    (root / "notes.dcm").write_text("not dicom")
+    write_series(root / "ct", modality="CT", slices=1, size=40)
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in root.rglob("*.dcm"):
+            z.write(path, path.relative_to(root))
+        z.writestr("../escape.dcm", b"x")
+    study = read_study([archive], salt)
+    (series,) = study.series
+    assert len(series.slices) + len(series.skipped) == 5  # the 24 px slice left out
+    text = " | ".join(study.skipped_files)
+    assert "notes.dcm: is not a readable DICOM file" in text and "Modality is 'CT'" in text
+    assert "unlike the 40x40 px of the rest of its series" in text
+    assert "path leaving the archive's folder" in text
+    assert not (tmp_path / "escape.dcm").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no MR series"):
+        read_study([empty], salt)
+
+
+def test_a_nifti_with_a_singular_affine_or_not_3d_is_refused(tmp_path):
+    from braintumor.data.nifti import read_volume
+    from braintumor.errors import DataError
+
+    flat = tmp_path / "flat.nii.gz"
+    image = nib.Nifti1Image(np.ones((8, 8, 4), np.float32), np.eye(4))
+    image.set_qform(None, code=0)
+    image.set_sform(np.diag([1, 1, 0, 1]), code=1)  # the z axis collapsed
+    nib.save(image, str(flat))
+    with pytest.raises(DataError, match="singular affine"):
+        read_volume(flat)
+    two_d = tmp_path / "plane.nii"
+    nib.save(nib.Nifti1Image(np.ones((8, 8), np.float32), np.eye(4)), str(two_d))
+    with pytest.raises(DataError, match="not a 3-D volume"):
+        read_volume(two_d)
