@@ -4,20 +4,25 @@ Grad-CAM, the answer worded by calibrated confidence, the top classes as bars, a
 very checkpoint served: a run reports its best checkpoint, not ``last.ckpt``).
 
     python -m braintumor app outputs/<run>/export/epoch_007.onnx     # or a .ckpt
-    python -m braintumor app model.onnx --host 0.0.0.0 --port 8000 --max-upload-mb 20
+    python -m braintumor app model.onnx --host 0.0.0.0 --users users.txt --max-upload-mb 20
 
-Binds 127.0.0.1 by default. A small FastAPI app serving one self-contained HTML page (no
-external assets, works offline) and a JSON endpoint. An image the model's out-of-distribution
-check refuses (blank, a colour picture, unlike the training scans) is answered "not an MRI
-scan" with the reason, and no class. With an ONNX file, predictions come from ONNX Runtime
-and the Grad-CAM overlay from the checkpoint recorded in its sidecar when that file is still
-there (heatmaps need gradients, which the ONNX graph does not carry).
+Binds 127.0.0.1 by default; any other address needs ``--users`` (who may use the page:
+:mod:`braintumor.inference.web.guard`; ``python -m braintumor app adduser USERS NAME``). A small
+FastAPI app serving one self-contained HTML page (no external assets, works offline) and a JSON
+endpoint. An image the model's out-of-distribution check refuses (blank, a colour picture, unlike
+the training scans) is answered "not an MRI scan" with the reason, and no class. With an ONNX file,
+predictions come from ONNX Runtime and the Grad-CAM overlay from the checkpoint recorded in its
+sidecar when that file is still there (heatmaps need gradients, which the ONNX graph does not
+carry).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import socket
+import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -28,7 +33,9 @@ from starlette.concurrency import run_in_threadpool
 
 from braintumor.errors import UsageError
 from braintumor.inference.cli import user_errors
+from braintumor.inference.web.auth import add_user
 from braintumor.inference.web.backend import TOP, PageBackend, UploadError
+from braintumor.inference.web.guard import LOOPBACK, Access, audit, install_guard
 from braintumor.inference.web.page import render_page
 
 
@@ -49,10 +56,14 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(backend: PageBackend, max_upload_bytes: int = 10_000_000) -> FastAPI:
-    """The FastAPI app around a loaded :class:`PageBackend`."""
+def create_app(
+    backend: PageBackend, max_upload_bytes: int = 10_000_000, access: Access | None = None
+) -> FastAPI:
+    """The FastAPI app around a loaded :class:`PageBackend`; with ``access``, only for the
+    users it lets in (:mod:`braintumor.inference.web.guard`)."""
     app = FastAPI(title="braintumor", docs_url=None, redoc_url=None, openapi_url=None)
     page = render_page(backend.info(), max_upload_bytes, TOP)
+    install_guard(app, access)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
@@ -71,11 +82,14 @@ def create_app(backend: PageBackend, max_upload_bytes: int = 10_000_000) -> Fast
     @app.post("/api/predict")
     async def predict(request: Request, target: str = "") -> JSONResponse:
         name = unquote(request.headers.get("x-filename", "upload"))
+        started, data = time.perf_counter(), b""
         try:
             data = await read_limited(request, max_upload_bytes)
             result = await run_in_threadpool(backend.classify, data, name, target or None)
         except UploadError as error:
+            audit(access, request, data, None, time.perf_counter() - started, error.status)
             return JSONResponse({"error": str(error)}, status_code=error.status)
+        audit(access, request, data, result, time.perf_counter() - started, 200)
         return JSONResponse(result)
 
     return app
@@ -90,6 +104,14 @@ def check_args(args: argparse.Namespace) -> None:
         )
     if model.suffix not in (".onnx", ".ckpt"):
         raise UsageError(f"model '{model}' is neither an ONNX file (.onnx) nor a checkpoint.")
+    if args.host not in LOOPBACK and not args.users:
+        raise UsageError(
+            f"--host {args.host} opens the page to the network: give --users FILE (made with "
+            "python -m braintumor app adduser FILE NAME), or keep --host 127.0.0.1."
+        )
+    if args.users and not Path(args.users).is_file():
+        raise FileNotFoundError(f"--users {args.users} does not exist: make it with "
+                                "python -m braintumor app adduser FILE NAME.")  # fmt: skip
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: a port is a number from 1 to 65535.")
     if not args.max_upload_mb > 0:
@@ -108,8 +130,36 @@ def check_args(args: argparse.Namespace) -> None:
         ) from None
 
 
+def adduser(argv: list[str]) -> None:
+    """``app adduser USERS NAME [--token]``: a login (the password asked twice, or read from
+    stdin when it is not a terminal) or a bearer token for scripts (printed once)."""
+    parser = argparse.ArgumentParser(prog="python -m braintumor app adduser")
+    parser.add_argument("users", type=Path, help="the users file (made when absent)")
+    parser.add_argument("name")
+    parser.add_argument("--token", action="store_true", help="a bearer token instead")
+    args = parser.parse_args(argv)
+    with user_errors():
+        if args.token:
+            token = add_user(args.users, args.name)
+            print(f"token of {args.name} (shown once; send it as 'Authorization: Bearer "
+                  f"<token>'):\n{token}")  # fmt: skip
+            return
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                raise UsageError("the two passwords differ.")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        add_user(args.users, args.name, password)
+        print(f"{args.name} added to {args.users}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """The command line (also installed as ``braintumor-app``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["adduser"]:
+        adduser(argv[1:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a checkpoint (.ckpt) or an exported ONNX file (.onnx)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -118,13 +168,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--metrics", help="a val_metrics.json to show (default: the run's)")
     parser.add_argument("--threads", type=int, help="CPU threads for inference (default: all)")
+    parser.add_argument("--users", help="users file: only they may use the page (needed for "
+                        "any --host but loopback)")  # fmt: skip
+    parser.add_argument("--session-minutes", type=float, default=30.0)
+    parser.add_argument("--rate-limit", type=int, default=30, help="uploads per user per minute")
+    parser.add_argument("--audit-log", help="append-only JSON lines of every answer "
+                        "(default with --users: audit.jsonl beside the users file)")  # fmt: skip
+    parser.add_argument("--secure-cookies", action="store_true",
+                        help="session cookies only over HTTPS (behind a TLS proxy)")  # fmt: skip
     args = parser.parse_args(argv)
     with user_errors():
         check_args(args)
         backend = PageBackend(args.model, args.device, args.metrics, args.threads)
+        access = Access.of_args(args) if args.users else None
     import uvicorn
 
-    app = create_app(backend, int(args.max_upload_mb * 1e6))
+    app = create_app(backend, int(args.max_upload_mb * 1e6), access)
     print(f"braintumor app on http://{args.host}:{args.port} (research use only)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
