@@ -49,7 +49,7 @@ from braintumor.inference.loading import load_predictor
 from braintumor.inference.predictor import Predictor
 from braintumor.inference.preprocess import DecodedScan
 from braintumor.inference.study import is_study
-from braintumor.inference.study_predict import predict_study
+from braintumor.inference.study_predict import predict_pacs_study, predict_study
 from braintumor.inference.wording import REFUSED, word_answer
 
 
@@ -69,18 +69,42 @@ class PredictConfig:
     target_class: str | None = None  # Grad-CAM class (name or index); default: the predicted one
     overwrite: bool = False  # replace the predictions already in out
     check_input: bool = True  # refuse images that are not MRI scans like the training data
+    dicomweb: str | None = None  # a DICOMweb server (its root URL): the study comes from there
+    study: str | None = None  # the StudyInstanceUID to retrieve from dicomweb
+    store_result: bool = False  # send the answer back to dicomweb as a research-use-only SR
+
+
+def _dicomweb_flags(argv: list[str]) -> list[str]:
+    """``--dicomweb URL --study UID --store-result`` as their ``key=value`` settings."""
+    out, k = [], 0
+    while k < len(argv):
+        item = argv[k]
+        if item in ("--dicomweb", "--study") and k + 1 < len(argv):
+            out.append(f"{item[2:]}={argv[k + 1]}")
+            k += 2
+            continue
+        out.append("store_result=true" if item == "--store-result" else item)
+        k += 1
+    return out
 
 
 def parse_args(argv: Sequence[str]) -> PredictConfig:
     """``[MODEL] [INPUT] key=value ...`` (and ``--explain``) -> a checked
     :class:`PredictConfig`; raises :class:`UsageError` with what is wrong."""
+    argv = _dicomweb_flags(list(argv))
     positional = [a for a in argv if "=" not in a and not a.startswith("--")]
     flags = [a for a in argv if a.startswith("--")]
     unknown = [f for f in flags if f != "--explain"]
     if unknown:
-        raise UsageError(f"unknown option {unknown[0]}: the only flag is --explain; see --help.")
+        raise UsageError(
+            f"unknown option {unknown[0]}: the flags are --explain, --dicomweb URL --study UID "
+            "and --store-result; see --help."
+        )
     dotlist = [a for a in argv if "=" in a] + (["explain=true"] if flags else [])
     given = {a.split("=", 1)[0] for a in dotlist}
+    if "dicomweb" in given and "input" not in given:
+        dotlist.append("input=dicomweb")  # the study comes from the server
+        given.add("input")
     names = [k for k in ("ckpt", "input") if k not in given]
     if len(positional) > len(names):
         extra = positional[len(names) :]
@@ -94,6 +118,11 @@ def parse_args(argv: Sequence[str]) -> PredictConfig:
     except (OmegaConfBaseException, ValueError) as error:
         known = list(PredictConfig.__dataclass_fields__)
         raise UsageError(argument_error(error, known)) from None
+    if (cfg.dicomweb is None) != (cfg.study is None):
+        raise UsageError("dicomweb=URL and study=UID go together (--dicomweb URL --study UID).")
+    if cfg.store_result and cfg.dicomweb is None:
+        raise UsageError("store_result=true sends the answer back to a DICOMweb server: give "
+                         "dicomweb=URL study=UID.")  # fmt: skip
     missing = [k for k in ("ckpt", "input") if OmegaConf.is_missing(cfg, k)]
     if missing:
         what = {"ckpt": "the model (a .onnx or .ckpt file)", "input": "a scan or a folder"}
@@ -134,7 +163,7 @@ def check_config(cfg: PredictConfig) -> None:
         )
     if cfg.explain and model.suffix != ".ckpt":
         raise UsageError("explain=true needs gradients: give the checkpoint (.ckpt), not ONNX.")
-    if not Path(cfg.input).exists():
+    if cfg.dicomweb is None and not Path(cfg.input).exists():
         raise FileNotFoundError(
             f"input '{cfg.input}' does not exist: give an image file or a folder."
         )
@@ -206,6 +235,10 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
     """Run ``cfg``; return the prediction rows (as in the CSV) and the skipped files."""
     check_config(cfg)
     out = Path(cfg.out or Path("outputs/predict") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+    if cfg.dicomweb is not None:  # a study from a PACS
+        prepare_out(out, cfg.overwrite)
+        predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
+        return [predict_pacs_study(predictor, cfg, out)], []
     if Path(cfg.input).exists() and is_study([cfg.input]):  # DICOM, NIfTI, a zip: one answer
         prepare_out(out, cfg.overwrite)
         predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
