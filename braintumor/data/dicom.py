@@ -186,12 +186,19 @@ def read_series(
     the files skipped with the reason (not DICOM, not MR, undecodable)."""
     groups: dict[str, list[tuple[object, int, Path, object]]] = defaultdict(list)
     skipped: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
     for path in dicom_files(inputs):
         try:
             ds = read_dataset(path)
         except DataError as error:
             skipped.append((path, str(error)))
             continue
+        instance = str(getattr(ds, "SOPInstanceUID", "") or "")
+        if instance and instance in seen:  # a copy of a file: it would count twice
+            skipped.append((path, f"'{path}' is a copy of '{seen[instance].name}' (the same "
+                                  "SOPInstanceUID): counted once"))  # fmt: skip
+            continue
+        seen[instance] = path
         uid = str(getattr(ds, "SeriesInstanceUID", "") or f"no-series:{path.parent}")
         number = int(getattr(ds, "InstanceNumber", 0) or 0)
         groups[uid].append((_position(ds), number, path, ds))

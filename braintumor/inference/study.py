@@ -99,6 +99,7 @@ def unpacked(inputs: Sequence[str | Path], unsafe: list[str]) -> Iterator[list[P
         for k, item in enumerate(map(Path, inputs)):
             if item.is_file() and item.suffix.lower() == ".zip":
                 target = private / f"zip{k}"
+                target.mkdir()
                 try:
                     with zipfile.ZipFile(item) as archive:
                         size = sum(i.file_size for i in archive.infolist())

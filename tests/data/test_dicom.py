@@ -137,3 +137,12 @@ def test_a_class_tree_of_dicom_slices_trains_with_patients_as_groups(make_cfg, t
     for path in run.rglob("*"):
         if path.is_file() and path.suffix in (".csv", ".json", ".md", ".log", ".html"):
             assert CANARY not in path.read_text(errors="replace"), path
+
+
+def test_a_copy_of_a_file_counts_once(tmp_path):
+    import shutil
+
+    paths = write_series(tmp_path / "s", slices=3)
+    shutil.copy(paths[0], tmp_path / "s" / "copy.dcm")
+    series, skipped = read_series([tmp_path / "s"])
+    assert len(series[0].slices) == 3 and "the same SOPInstanceUID" in skipped[0][1]

@@ -155,3 +155,13 @@ def test_a_nifti_with_a_singular_affine_or_not_3d_is_refused(tmp_path):
     nib.save(nib.Nifti1Image(np.ones((8, 8), np.float32), np.eye(4)), str(two_d))
     with pytest.raises(DataError, match="not a 3-D volume"):
         read_volume(two_d)
+
+
+def test_an_empty_zip_is_an_empty_study(tmp_path, salt):
+    from braintumor.errors import DataError
+    from braintumor.inference.study import read_study
+
+    archive = tmp_path / "empty.zip"
+    zipfile.ZipFile(archive, "w").close()
+    with pytest.raises(DataError, match="no MR series"):
+        read_study([archive], salt)
