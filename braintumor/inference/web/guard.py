@@ -42,6 +42,7 @@ HEADERS = {
 }
 OPEN_PATHS = ("/login",)
 DENIED = "wrong user name, password or token"
+MAX_FORM_BYTES = 4096
 
 
 @dataclass
@@ -111,7 +112,10 @@ def install_guard(app: FastAPI, access: Access | None) -> None:
             return HTMLResponse(_login_page("Too many attempts: wait a minute."), 429)
         if not _same_origin(request):
             return HTMLResponse(_login_page("The form must be sent from this page."), 403)
-        form = parse_qs((await request.body()).decode(errors="replace"))
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:  # a name and a password, not a megabyte
+            return HTMLResponse(_login_page("The form is too large."), 413)
+        form = parse_qs(body.decode(errors="replace"))
         name = (form.get("user") or [""])[0]
         password = (form.get("password") or [""])[0]
         if not access.users.check_password(name, password):

@@ -197,3 +197,36 @@ def test_adduser_reads_the_password_from_stdin_and_prints_a_token_once(tmp_path)
         text=True,
     )
     assert short.returncode == 2 and "too short" in short.stderr
+
+
+def test_logins_are_rate_limited_and_logout_or_a_forged_cookie_lets_nobody_in(page):
+    url, _ = page
+    status, opener = login(url, "ana", PASSWORD)
+    assert status == 303 and call(url, "/api/info", opener=opener)[0] == 200
+    assert call(url, "/logout", b"", {"Origin": url}, opener)[0] == 303
+    assert call(url, "/api/info", opener=opener)[0] == 401
+    forged = {"Cookie": "braintumor_session=" + "A" * 43}
+    assert call(url, "/api/info", headers=forged)[0] == 401
+    huge = urllib.parse.urlencode({"user": "ana", "password": "x" * 10_000}).encode()
+    assert call(url, "/login", huge, {"Origin": url})[0] == 413
+    codes = [login(url, "ana", f"wrong {k}")[0] for k in range(12)]
+    assert 429 in codes and set(codes) <= {401, 429}
+
+
+def test_concurrent_uploads_are_each_answered_and_audited_once(trained_ckpt, users, scan,
+                                                               tmp_path):  # fmt: skip
+    from concurrent.futures import ThreadPoolExecutor
+
+    audit = tmp_path / "audit.jsonl"
+    process, url = start(trained_ckpt, users[0], tmp_path, "--rate-limit", "100",
+                         "--audit-log", str(audit))  # fmt: skip
+    try:
+        token = {"Authorization": f"Bearer {users[1]}"}
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda _: call(url, "/api/predict", scan, token)[0], range(16)))
+        assert codes == [200] * 16
+        records = [json.loads(line) for line in audit.read_text().splitlines()]
+        assert len(records) == 16 and {r["status"] for r in records} == {200}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
