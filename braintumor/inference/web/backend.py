@@ -165,7 +165,13 @@ class PageBackend:
         }
 
     def classify(self, data: bytes, name: str, target: str | None = None) -> dict[str, Any]:
-        """Decode an uploaded file and classify it; raises :class:`UploadError` for bad input."""
+        """Decode an uploaded file and classify it (a study: one answer for it); raises
+        :class:`UploadError` for bad input."""
+        from braintumor.inference.web.study_upload import classify_study, study_kind
+
+        kind = study_kind(data, name)
+        if kind is not None:
+            return classify_study(self, data, kind)
         started = time.perf_counter()
         too_large = f'"{name}" is too large to process (at most {MAX_PIXELS / 1e6:g} megapixels)'
         try:

@@ -171,11 +171,14 @@ def audit(access: Access | None, request: Request, data: bytes, result: dict | N
         return
     upload = hashlib.sha256(study_salt() + b"|" + data).hexdigest()[:16] if data else None
     answer = None
-    if result and result.get("in_distribution") and result.get("top"):
+    if result and result.get("kind") == "study":
+        answer = result.get("answer")
+    elif result and result.get("in_distribution") and result.get("top"):
         answer = result["top"][0]["class"]
+    study = (result or {}).get("study") if (result or {}).get("kind") == "study" else None
     access.audit_log.write(
         user=getattr(request.state, "user", None), model=access.model_hash,
-        study=f"upload-{upload}" if upload else None, answer=answer,
+        study=study or (f"upload-{upload}" if upload else None), answer=answer,
         confidence=(result or {}).get("confidence"), seconds=round(seconds, 4), status=status,
     )  # fmt: skip
 

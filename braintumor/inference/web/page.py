@@ -65,6 +65,7 @@ STYLE = """
  tr:nth-child(even) { background: #f3f5f7; }
  .note { font-size: .85rem; color: #5a646d; }
  details summary { cursor: pointer; }
+ #driving { display: grid; grid-template-columns: repeat(auto-fit, minmax(9rem, 1fr)); gap: .6rem; }
 """
 
 PAGE = """<!doctype html>
@@ -84,11 +85,12 @@ PAGE = """<!doctype html>
  <section class="card" id="upload">
   <h2>Classify a scan</h2>
   <form id="form">
-   <input type="file" id="file" accept="image/*,.tif,.tiff" required>
+   <input type="file" id="file" accept="image/*,.tif,.tiff,.zip,.dcm,.nii,.gz" required>
    <label>Grad-CAM class <select id="target"><option value="">predicted class</option>
    {options}</select></label>
    <button type="submit" id="submit">Classify</button>
-   <span class="note">one brain MRI slice, at most {max_mb} MB</span>
+   <span class="note">one brain MRI slice, or a study (a .zip of DICOM files, a .dcm, a
+   .nii.gz), at most {max_mb} MB</span>
   </form>
   <p id="status" aria-live="polite"></p>
   <p id="error" role="alert" hidden></p>
@@ -105,6 +107,8 @@ PAGE = """<!doctype html>
       <span class="legend-labels"><span>no evidence</span><span>strongest evidence</span></span>
      </span></figcaption></figure>
   </div>
+  <div id="study" hidden><h2>The study's series</h2><table id="series"></table>
+   <h2>The slices that drove the answer</h2><div id="driving"></div></div>
   <div id="probabilities"><h2>Probabilities (top {top}, {calibrated})</h2>
    <div id="bars"></div></div>
   <p id="timing"></p>
@@ -173,6 +177,35 @@ form.addEventListener("submit", async (event) => {{
   $("prediction-set").textContent = set
     ? `Prediction set: ${{set.text}}, which holds the true class for ` +
       `${{Math.round(100 * set.level)}} % of validation-like scans.` : "";
+  const study = data.kind === "study";
+  $("study").hidden = !study;
+  $("scan-figure").hidden = study;
+  if (study) {{
+    $("overlay-figure").hidden = true;
+    $("series").replaceChildren(...data.series.map((s) => {{
+      const row = document.createElement("tr");
+      for (const text of [s.series, `${{s.accepted}}/${{s.slices}} slices`,
+                          s.class ? `${{s.class}} (${{percent(s.probability)}})` : "no answer"]) {{
+        const cell = document.createElement("td"); cell.textContent = text; row.append(cell);
+      }}
+      return row;
+    }}));
+    $("driving").replaceChildren(...data.driving.map((d) => {{
+      const figure = document.createElement("figure");
+      const img = document.createElement("img"); img.src = d.gradcam || d.image;
+      img.alt = `slice ${{d.slice}} of ${{d.series}}`;
+      const caption = document.createElement("figcaption");
+      caption.textContent = `${{d.series}}, slice ${{d.slice}}: ${{percent(d.probability)}}`;
+      figure.append(img, caption);
+      return figure;
+    }}));
+    $("probabilities").hidden = !(data.top && data.top.length);
+    $("bars").replaceChildren(...(data.top || []).map(bar));
+    $("timing").textContent = `Answered in ${{data.seconds.toFixed(2)}} s on the server.`;
+    status.textContent = "";
+    result.hidden = false;
+    return;
+  }}
   $("scan").src = data.image;
   $("scan-caption").textContent = `"${{data.file}}" (${{data.width}} x ${{data.height}} px)`;
   $("overlay-figure").hidden = !data.gradcam;

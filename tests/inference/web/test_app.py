@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -170,6 +171,9 @@ def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(
         too_big
     )
+    study = study_zip(tmp_path)
+    expected_study = PageBackend(trained_ckpt, "cpu").classify(study.read_bytes(), study.name)
+    assert expected_study["kind"] == "study"
     driver = chromium(tmp_path)
     driver.set_window_size(width, height)
     wait = WebDriverWait(driver, 30)
@@ -220,6 +224,15 @@ def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained
         assert driver.execute_script(no_sideways_scroll)
         screenshot(driver, tmp_path, f"blank_{width}px")
 
+        upload(study)  # a zip of a DICOM study: one answer, its series, the driving slices
+        wait.until(lambda d: d.find_element(By.ID, "study").is_displayed())
+        assert text("headline") == expected_study["headline"] and not shown("scan-figure")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#series tr")) == 2
+        driving = driver.find_elements(By.CSS_SELECTOR, "#driving figure")
+        assert len(driving) == len(expected_study["driving"]) >= 1
+        assert "slice" in driving[0].text and driver.execute_script(no_sideways_scroll)
+        screenshot(driver, tmp_path, f"study_{width}px")
+
         upload(not_an_image)
         error = wait.until(visible.visibility_of_element_located((By.ID, "error")))
         assert "not an image" in error.text and "report.jpg" in error.text
@@ -230,6 +243,39 @@ def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained
         assert shown("error")
     finally:
         driver.quit()
+
+
+def study_zip(tmp_path: Path) -> Path:
+    """A zip of a two-series DICOM study (small enough for the test server's upload limit)."""
+    from tests.dicom_studies import write_series
+
+    root = tmp_path / "study"
+    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=6, size=32)
+    write_series(root / "t2", "Glioblastoma T2", "AX T2", slices=5, size=32, seed=2)
+    archive = tmp_path / "study.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in root.rglob("*.dcm"):
+            z.write(path, path.relative_to(root))
+    return archive
+
+
+def test_a_study_upload_gets_one_answer_and_leaves_nothing_behind(trained_ckpt, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    import tempfile
+
+    from tests.dicom_studies import CANARY
+
+    monkeypatch.setenv("BRAINTUMOR_STUDY_SALT_FILE", str(tmp_path / "salt"))
+    archive = study_zip(tmp_path)
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    result = PageBackend(trained_ckpt, "cpu").classify(archive.read_bytes(), "study.zip")
+    assert result["kind"] == "study" and result["study"].startswith("study-")
+    assert {s["sequence"] for s in result["series"]} == {"T1C+", "T2"}
+    assert all(d["image"].startswith("data:image/png") for d in result["driving"])
+    assert CANARY not in json.dumps(result)
+    left = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before
+            if p.name.startswith("braintumor-study-")]  # fmt: skip
+    assert not left
 
 
 def png_header(width: int, height: int) -> bytes:
