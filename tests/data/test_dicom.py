@@ -3,6 +3,8 @@ MR only, undecodable transfer syntaxes named, the sequence inferred by its rule.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,33 @@ def test_a_copy_of_a_file_counts_once(tmp_path):
     shutil.copy(paths[0], tmp_path / "s" / "copy.dcm")
     series, skipped = read_series([tmp_path / "s"])
     assert len(series[0].slices) == 3 and "the same SOPInstanceUID" in skipped[0][1]
+
+
+SAMPLES = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_expb.dcm",
+           "MR_small_implicit.dcm", "MR_small_padded.dcm", "MR_small_jp2klossless.dcm",
+           "MR_small_jpeg_ls_lossless.dcm"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_pydicoms_own_mr_sample_in_each_transfer_syntax(name):
+    """Decoded alike where pydicom has a decoder; else refused naming the transfer syntax."""
+    from pydicom.data import get_testdata_file
+
+    reference = read_series([get_testdata_file("MR_small.dcm")])[0][0].slices[0]
+    series, skipped = read_series([get_testdata_file(name)])
+    if series:
+        assert series[0].slices[0].shape == reference.shape == (64, 64)
+        assert correlation(series[0].slices[0], reference) > 0.99
+    else:  # JPEG 2000 / JPEG-LS without pylibjpeg
+        assert "transfer syntax" in skipped[0][1] and "pylibjpeg" in skipped[0][1]
+
+
+def test_pydicoms_ct_sample_is_refused_and_a_truncated_copy_named(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    series, skipped = read_series([get_testdata_file("CT_small.dcm")])
+    assert series == [] and "its Modality is 'CT'" in skipped[0][1]
+    raw = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+    (tmp_path / "cut.dcm").write_bytes(raw[: len(raw) // 2])
+    series, skipped = read_series([tmp_path / "cut.dcm"])
+    assert series == [] and "cut.dcm" in skipped[0][1]

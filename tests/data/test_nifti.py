@@ -64,3 +64,16 @@ def test_a_file_that_is_not_nifti_is_refused_naming_it(tmp_path):
     bad.write_bytes(b"not gzip")
     with pytest.raises(DataError, match="not a readable NIfTI volume"):
         read_volume(bad)
+
+
+def test_nibabels_anatomical_sample_reads_as_axial_slices():
+    from pathlib import Path
+
+    sample = Path(nib.__file__).parent / "tests" / "data" / "anatomical.nii"
+    if not sample.is_file():
+        pytest.skip("this nibabel wheel ships no test data")
+    volume = read_volume(sample)
+    image = nib.as_closest_canonical(nib.load(str(sample)))
+    assert volume.shape == (image.shape[2], image.shape[1], image.shape[0])
+    assert volume.dtype == np.uint8 and volume.max() == 255
+    assert select_slices(volume).kept  # some slices hold brain
