@@ -178,3 +178,12 @@ def test_pydicoms_ct_sample_is_refused_and_a_truncated_copy_named(tmp_path):
     (tmp_path / "cut.dcm").write_bytes(raw[: len(raw) // 2])
     series, skipped = read_series([tmp_path / "cut.dcm"])
     assert series == [] and "cut.dcm" in skipped[0][1]
+
+
+def test_a_dicom_without_pixels_is_named(tmp_path):
+    path = write_series(tmp_path / "s", slices=1)[0]
+    ds = pydicom.dcmread(path)
+    del ds.PixelData
+    ds.save_as(path)
+    series, skipped = read_series([path])
+    assert series == [] and "holds no image (no PixelData)" in skipped[0][1]

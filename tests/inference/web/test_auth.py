@@ -230,3 +230,12 @@ def test_concurrent_uploads_are_each_answered_and_audited_once(trained_ckpt, use
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_malformed_users_file_is_refused_naming_the_line(tmp_path):
+    from braintumor.errors import UsageError
+
+    path = tmp_path / "users.txt"
+    path.write_text("ana:scrypt:00:11\nbob plain password\n")
+    with pytest.raises(UsageError, match="line 2: not a user line"):
+        Users.read(path)
