@@ -163,3 +163,31 @@ def test_an_ensemble_can_be_a_member_of_an_ensemble(members, tmp_path):
     outer = build_ensemble([str(inner), str(members[2])], tmp_path / "outer",
                            overrides=["eval.bootstrap=0"])  # fmt: skip
     assert outer["members"][-1]["model"] == "ensemble" and len(outer["members"]) == 3
+
+
+@pytest.mark.slow
+def test_a_kill_mid_write_leaves_no_partial_file(members, tmp_path):
+    """SIGKILL the command at several moments: whatever it wrote is whole (checkpoint
+    verified, JSON and CSV parse), or absent."""
+    import signal
+    import time
+
+    from braintumor.runs.checkpoint_file import read_checkpoint
+
+    out = tmp_path / "ens"
+    cmd = [sys.executable, "-m", "braintumor", "ensemble", *map(str, members), "--out", str(out),
+           "eval.bootstrap=20"]  # fmt: skip
+    for delay in (3.0, 4.5, 6.0, 7.5, 9.0):
+        process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        ckpt = out / "checkpoints" / "ensemble.ckpt"
+        if ckpt.exists():
+            read_checkpoint(ckpt)  # raises on a partial or corrupt file
+        for path in out.rglob("*.json"):
+            json.loads(path.read_text())
+        for path in out.rglob("*.csv"):
+            assert path.read_text().endswith("\n"), path
+        assert not [p for p in out.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
