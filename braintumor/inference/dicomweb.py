@@ -45,10 +45,11 @@ def _fail(url: str, what: str, error: Exception) -> DataError:
 def fetch_study(url: str, study_uid: str, folder: Path) -> list[Path]:
     """Every instance of study ``study_uid`` from ``url`` saved into ``folder``; the files."""
     import requests
+    from pydicom.errors import InvalidDicomError
 
     try:
         instances = _client(url).retrieve_study(study_uid)
-    except (requests.RequestException, OSError, ValueError) as error:
+    except (requests.RequestException, OSError, ValueError, InvalidDicomError) as error:
         raise _fail(url, f"retrieving study {study_uid}", error) from None
     if not instances:
         raise DataError(f"DICOMweb server {url}: study {study_uid} holds no instances.")
@@ -63,15 +64,14 @@ def fetch_study(url: str, study_uid: str, folder: Path) -> list[Path]:
 
 def result_report(answer: dict[str, Any], source) -> Any:
     """A Basic Text SR of ``answer`` in a new series of ``source``'s study (a dataset of it)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     sop_class = "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
+    ds = FileDataset("result.dcm", {}, file_meta=meta, preamble=b"\0" * 128)  # Part 10
     for name in (*PATIENT_MODULE, *STUDY_MODULE):
         if name in source:
             setattr(ds, name, source.data_element(name).value)

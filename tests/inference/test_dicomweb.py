@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -100,6 +101,10 @@ def test_a_pacs_study_is_answered_and_stored_back_only_when_asked(
         series = json.loads(r.read())
     report = next(s for s in series if s["00080060"]["Value"][0] == "SR")
     assert "RESEARCH USE ONLY" in report["0008103E"]["Value"][0] and stored
+    third = run_predict(str(trained_ckpt), "--dicomweb", f"{orthanc}/dicom-web", "--study",
+                        STUDY, f"out={tmp_path / 'third'}", salt=tmp_path / "salt",
+                        monkeypatch=monkeypatch)  # fmt: skip
+    assert third["study"] == answer["study"]  # the stored report is read back, and skipped
     for folder in (out, tmp_path / "again"):
         for path in folder.rglob("*"):
             if path.is_file():
@@ -123,3 +128,49 @@ def test_a_server_that_is_down_or_lacks_the_study_is_named_in_one_line(orthanc, 
         predict(parse_args([str(trained_ckpt), "--dicomweb", f"{orthanc}/dicom-web", "--study",
                             "1.2.3.4.5.404", f"out={tmp_path / 'b'}"]))  # fmt: skip
     assert len(str(caught.value).splitlines()) == 1
+
+
+def test_the_page_fetches_a_study_from_the_pacs_by_its_uid(orthanc, trained_ckpt, tmp_path):
+    env = {**os.environ, "BRAINTUMOR_STUDY_SALT_FILE": str(tmp_path / "salt")}
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "braintumor", "app", str(trained_ckpt),
+                                "--port", str(port), "--device", "cpu", "--dicomweb",
+                                f"{orthanc}/dicom-web"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                page = urllib.request.urlopen(url + "/", timeout=1).read().decode()
+                break
+            except OSError:
+                time.sleep(0.25)
+        assert 'id="pacs-form"' in page
+
+        def ask(body: bytes) -> tuple[int, dict]:
+            request = urllib.request.Request(
+                url + "/api/pacs",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                text = error.read()
+                try:
+                    return error.code, json.loads(text)
+                except ValueError:
+                    return error.code, {"error": text.decode(errors="replace")}
+
+        status, found = ask(json.dumps({"study": STUDY}).encode())
+        assert status == 200, found  # after an SR was stored (the first test) as well
+        assert found["kind"] == "study" and len(found["series"]) == 2
+        assert CANARY not in json.dumps(found)
+        assert ask(json.dumps({"study": "1.2; rm -rf"}).encode())[0] == 400
+        status, missing = ask(json.dumps({"study": "1.2.3.4.5.404"}).encode())
+        assert status == 400 and "HTTP 404" in missing["error"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

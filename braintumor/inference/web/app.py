@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import socket
 import sys
 import time
@@ -37,6 +38,7 @@ from braintumor.inference.web.auth import add_user
 from braintumor.inference.web.backend import TOP, PageBackend, UploadError
 from braintumor.inference.web.guard import LOOPBACK, Access, audit, install_guard
 from braintumor.inference.web.page import render_page
+from braintumor.inference.web.study_upload import classify_pacs_study
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -57,12 +59,15 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 def create_app(
-    backend: PageBackend, max_upload_bytes: int = 10_000_000, access: Access | None = None
+    backend: PageBackend,
+    max_upload_bytes: int = 10_000_000,
+    access: Access | None = None,
+    dicomweb: str | None = None,
 ) -> FastAPI:
     """The FastAPI app around a loaded :class:`PageBackend`; with ``access``, only for the
     users it lets in (:mod:`braintumor.inference.web.guard`)."""
     app = FastAPI(title="braintumor", docs_url=None, redoc_url=None, openapi_url=None)
-    page = render_page(backend.info(), max_upload_bytes, TOP)
+    page = render_page(backend.info(), max_upload_bytes, TOP, pacs=dicomweb is not None)
     install_guard(app, access)
 
     @app.get("/", response_class=HTMLResponse)
@@ -90,6 +95,27 @@ def create_app(
             audit(access, request, data, None, time.perf_counter() - started, error.status)
             return JSONResponse({"error": str(error)}, status_code=error.status)
         audit(access, request, data, result, time.perf_counter() - started, 200)
+        return JSONResponse(result)
+
+    @app.post("/api/pacs")
+    async def pacs(request: Request) -> JSONResponse:
+        started = time.perf_counter()
+        if dicomweb is None:
+            return JSONResponse({"error": "this page has no DICOMweb server (--dicomweb)."}, 404)
+        try:
+            body = json.loads((await read_limited(request, 4096)).decode())
+            uid = str(body.get("study", "")).strip()
+        except (UploadError, ValueError, AttributeError):
+            return JSONResponse({"error": 'send {"study": "<StudyInstanceUID>"}.'}, 400)
+        if not uid or not all(c.isdigit() or c == "." for c in uid) or len(uid) > 64:
+            return JSONResponse({"error": "a StudyInstanceUID is digits and dots (at most 64)."},
+                                400)  # fmt: skip
+        try:
+            result = await run_in_threadpool(classify_pacs_study, backend, dicomweb, uid)
+        except UploadError as error:
+            audit(access, request, b"", None, time.perf_counter() - started, error.status)
+            return JSONResponse({"error": str(error)}, status_code=error.status)
+        audit(access, request, b"", result, time.perf_counter() - started, 200)
         return JSONResponse(result)
 
     return app
@@ -174,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=30, help="uploads per user per minute")
     parser.add_argument("--audit-log", help="append-only JSON lines of every answer "
                         "(default with --users: audit.jsonl beside the users file)")  # fmt: skip
+    parser.add_argument("--dicomweb", help="a DICOMweb server: the page can fetch a study from "
+                        "it by its StudyInstanceUID")  # fmt: skip
     parser.add_argument("--secure-cookies", action="store_true",
                         help="session cookies only over HTTPS (behind a TLS proxy)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -183,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         access = Access.of_args(args) if args.users else None
     import uvicorn
 
-    app = create_app(backend, int(args.max_upload_mb * 1e6), access)
+    app = create_app(backend, int(args.max_upload_mb * 1e6), access, args.dicomweb)
     print(f"braintumor app on http://{args.host}:{args.port} (research use only)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

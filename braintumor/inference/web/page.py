@@ -92,6 +92,7 @@ PAGE = """<!doctype html>
    <span class="note">one brain MRI slice, or a study (a .zip of DICOM files, a .dcm, a
    .nii.gz), at most {max_mb} MB</span>
   </form>
+  {pacs}
   <p id="status" aria-live="polite"></p>
   <p id="error" role="alert" hidden></p>
  </section>
@@ -163,6 +164,9 @@ form.addEventListener("submit", async (event) => {{
       headers: {{"Content-Type": "application/octet-stream",
                  "X-Filename": encodeURIComponent(file.name)}}}});
   }} catch (e) {{ return fail("The server did not answer: " + e); }}
+  await render(response, started);
+}});
+async function render(response, started) {{
   const data = await response.json().catch(() => ({{error: "HTTP " + response.status}}));
   if (!response.ok) return fail(data.error || ("HTTP " + response.status));
   const total = (performance.now() - started) / 1000;
@@ -219,6 +223,19 @@ form.addEventListener("submit", async (event) => {{
     `(${{total.toFixed(2)}} s with the upload).`;
   status.textContent = "";
   result.hidden = false;
+}}
+const pacs = $("pacs-form");
+if (pacs) pacs.addEventListener("submit", async (event) => {{
+  event.preventDefault();
+  error.hidden = true;
+  status.textContent = "Fetching the study from the PACS and classifying it…";
+  const started = performance.now();
+  let response;
+  try {{
+    response = await fetch("api/pacs", {{method: "POST", body: JSON.stringify(
+      {{study: $("pacs-uid").value.trim()}}), headers: {{"Content-Type": "application/json"}}}});
+  }} catch (e) {{ return fail("The server did not answer: " + e); }}
+  await render(response, started);
 }});
 </script>
 </body>
@@ -282,7 +299,12 @@ def ood_sentence(stats: dict[str, Any] | None) -> str:
     )
 
 
-def render_page(info: dict[str, Any], max_bytes: int, top: int = 5) -> str:
+PACS_FORM = """<form id="pacs-form"><label>Study from the PACS
+   <input id="pacs-uid" placeholder="StudyInstanceUID" pattern="[0-9.]+" maxlength="64" required>
+   </label><button type="submit" id="pacs-submit">Fetch and classify</button></form>"""
+
+
+def render_page(info: dict[str, Any], max_bytes: int, top: int = 5, pacs: bool = False) -> str:
     """The page for a loaded model (``info``: what
     :meth:`~braintumor.inference.web.backend.PageBackend.info` gives)."""
     options = "".join(
@@ -303,4 +325,5 @@ def render_page(info: dict[str, Any], max_bytes: int, top: int = 5) -> str:
         max_mb=f"{max_bytes / 1e6:g}",
         top=min(top, len(info["class_names"])),
         calibrated="calibrated" if info.get("calibrated") else "not calibrated",
+        pacs=PACS_FORM if pacs else "",
     )

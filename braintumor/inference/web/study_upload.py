@@ -35,17 +35,38 @@ def study_kind(data: bytes, name: str) -> str | None:
 
 def classify_study(backend: Any, data: bytes, kind: str) -> dict[str, Any]:
     """The page's answer for an uploaded study (``backend``: the :class:`PageBackend`)."""
+    name = {"zip": "study.zip", "dicom": "slice.dcm",
+            "nifti": "volume.nii.gz" if data[:2] == GZIP else "volume.nii"}[kind]  # fmt: skip
+    return _answered(backend, lambda private: _written(private / name, data))
+
+
+def classify_pacs_study(backend: Any, url: str, study_uid: str) -> dict[str, Any]:
+    """The page's answer for study ``study_uid`` of the DICOMweb server ``url``."""
+    from braintumor.inference.dicomweb import fetch_study
+
+    def fetched(private: Path) -> Path:
+        fetch_study(url, study_uid, private / "study")
+        return private / "study"
+
+    return _answered(backend, fetched)
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _answered(backend: Any, place) -> dict[str, Any]:
+    """Put the study into a private temporary folder (``place(folder) -> its path``), answer
+    it, remove the folder (also on error)."""
     from braintumor.inference.web.backend import UploadError, png_data_url, scan_picture
 
     started = time.perf_counter()
     private = Path(tempfile.mkdtemp(prefix="braintumor-study-"))
     os.chmod(private, 0o700)
     try:
-        upload = private / {"zip": "study.zip", "dicom": "slice.dcm", "nifti": "volume.nii.gz"
-                            if data[:2] == GZIP else "volume.nii"}[kind]  # fmt: skip
-        upload.write_bytes(data)
         try:
-            study = read_study([upload], study_salt())
+            study = read_study([place(private)], study_salt())
         except DataError as error:
             raise UploadError(f"the study could not be read: {error}") from None
         with backend.lock:
