@@ -239,3 +239,12 @@ def test_a_malformed_users_file_is_refused_naming_the_line(tmp_path):
     path.write_text("ana:scrypt:00:11\nbob plain password\n")
     with pytest.raises(UsageError, match="line 2: not a user line"):
         Users.read(path)
+
+
+def test_adding_a_user_again_replaces_the_old_password(tmp_path):
+    path = tmp_path / "users.txt"
+    add_user(path, "ana", PASSWORD)
+    add_user(path, "ana", "another long password")
+    users = Users.read(path)
+    assert users.check_password("ana", "another long password")
+    assert not users.check_password("ana", PASSWORD) and path.read_text().count("ana:") == 1
