@@ -238,7 +238,9 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
     if cfg.dicomweb is not None:  # a study from a PACS
         prepare_out(out, cfg.overwrite)
         predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
-        return [predict_pacs_study(predictor, cfg, out)], []
+        answer = predict_pacs_study(predictor, cfg.dicomweb, cfg.study, out, cfg.topk,
+                                    cfg.explain, Path(cfg.ckpt).name, cfg.store_result)  # fmt: skip
+        return [answer], []
     if Path(cfg.input).exists() and is_study([cfg.input]):  # DICOM, NIfTI, a zip: one answer
         prepare_out(out, cfg.overwrite)
         predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)

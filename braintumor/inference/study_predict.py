@@ -39,10 +39,19 @@ def predict_study(predictor: Predictor, inputs: list[str], out: Path, topk: int,
     return answer
 
 
-def predict_pacs_study(predictor: Predictor, cfg: Any, out: Path) -> dict[str, Any]:
-    """The study ``cfg.study`` retrieved from ``cfg.dicomweb`` into a private temporary folder
-    (removed after the answer, also on error), answered like a folder; with
-    ``cfg.store_result`` the answer goes back to the server as a research-use-only SR."""
+def predict_pacs_study(
+    predictor: Predictor,
+    url: str,
+    study_uid: str,
+    out: Path,
+    topk: int,
+    explain: bool,
+    model: str,
+    store: bool = False,
+) -> dict[str, Any]:
+    """The study ``study_uid`` retrieved from the DICOMweb server ``url`` into a private
+    temporary folder (removed after the answer, also on error), answered like a folder; with
+    ``store`` the answer goes back to the server as a research-use-only SR."""
     import shutil
     import tempfile
 
@@ -52,15 +61,14 @@ def predict_pacs_study(predictor: Predictor, cfg: Any, out: Path) -> dict[str, A
 
     private = Path(tempfile.mkdtemp(prefix="braintumor-study-"))
     try:
-        files = fetch_study(cfg.dicomweb, cfg.study, private / "study")
-        answer = predict_study(predictor, [str(private / "study")], out, cfg.topk, cfg.explain,
-                               Path(cfg.ckpt).name)  # fmt: skip
-        if cfg.store_result:
+        files = fetch_study(url, study_uid, private / "study")
+        answer = predict_study(predictor, [str(private / "study")], out, topk, explain, model)
+        if store:
             source = pydicom.dcmread(files[0], stop_before_pixels=True)
-            answer["stored_result"] = store_result(cfg.dicomweb, answer, source)
+            answer["stored_result"] = store_result(url, answer, source)
             summary = {k: v for k, v in answer.items() if k != "slices"}
             write_atomically(out / "study.json", json.dumps(summary, indent=2))
-            print(f"result stored on {cfg.dicomweb} (SR {answer['stored_result']}, research use)")
+            print(f"result stored on {url} (SR {answer['stored_result']}, research use)")
         return answer
     finally:
         shutil.rmtree(private, ignore_errors=True)
