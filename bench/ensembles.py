@@ -45,7 +45,15 @@ def main() -> None:
         runs, minutes = [], []
         for seed in range(1, args.members + 1):
             run = out / f"member_{seed}"
-            minutes.append(train(f"member {seed}", [*base, f"seed={seed}"], run)["wall"] / 60)
+            info = run / "run_info.json"
+            if (
+                args.keep
+                and info.is_file()
+                and json.loads(info.read_text())["status"] == "completed"
+            ):
+                minutes.append(json.loads(info.read_text())["wall_time_s"] / 60)  # kept: reused
+            else:
+                minutes.append(train(f"member {seed}", [*base, f"seed={seed}"], run)["wall"] / 60)
             runs.append(run)
         started = time.perf_counter()
         done = subprocess.run(

@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap and OOD reference seed")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # settings may come after --out
     given = [m for m in args.members if "=" not in m]
     overrides = [m for m in args.members if "=" in m]
     logging.basicConfig(level=logging.INFO, format="%(message)s")

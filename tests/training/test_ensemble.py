@@ -191,3 +191,12 @@ def test_a_kill_mid_write_leaves_no_partial_file(members, tmp_path):
         for path in out.rglob("*.csv"):
             assert path.read_text().endswith("\n"), path
         assert not [p for p in out.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
+
+
+def test_settings_may_follow_the_out_option(members, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "braintumor", "ensemble", *map(str, members[:2]),
+                           "--out", str(tmp_path / "e"), "eval.bootstrap=0", "eval.conformal=0.8"],
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads((tmp_path / "e" / "reports" / "test_metrics.json").read_text())
+    assert found["conformal"]["images"]["level"] == 0.8
