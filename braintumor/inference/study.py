@@ -32,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from braintumor.conformal import ConformalScore, describe_set, prediction_sets
 from braintumor.data.dicom import infer_sequence_of_name, read_series
 from braintumor.data.nifti import is_nifti, read_volume
 from braintumor.data.pseudonyms import pseudonym
 from braintumor.data.slice_selection import select_slices
+from braintumor.data.taxonomy import tumor_types
 from braintumor.errors import DataError
 from braintumor.inference.ood import ACCEPTED as _ACCEPTED
 from braintumor.inference.predictor import Predictor
@@ -215,11 +217,40 @@ def answer_study(predictor: Predictor, study: Study, topk: int = 3) -> dict[str,
         headline=words.headline, detail=words.detail,
         top=[{"class": names[k], "probability": float(mean[k])} for k in order],
     )  # fmt: skip
+    case_set = study_set(predictor, mean)
+    if case_set is not None:
+        out["prediction_set"] = case_set
     drivers = sorted((r for r in rows if r["accepted"]), key=lambda r: -float(r["probs"][best]))
     out["driving_slices"] = [{"series": r["series"], "slice": r["slice"],
                               "probability": float(r["probs"][best])}
                              for r in drivers[: max(1, topk)]]  # fmt: skip
     return {**out, "slices": _plain(rows)}
+
+
+def study_set(predictor: Predictor, mean: np.ndarray) -> dict[str, Any] | None:
+    """The study's conformal set, from the model's case-level calibration (``eval.conformal``
+    on data with cases), in the taxonomy it was calibrated in (the classes, or the tumour
+    types when the validation cases spanned sequences); ``None`` without one."""
+    stored = predictor.conformal
+    if not stored or "case_threshold" not in stored:
+        return None
+    names = list(predictor.class_names)
+    taxonomy = stored.get("case_taxonomy", "folder")
+    labels, probs = names, np.asarray(mean, dtype=np.float64)
+    if taxonomy == "tumor_type":
+        types = tumor_types(names)
+        if types is None:
+            return None
+        labels = sorted(set(types))
+        probs = np.array([sum(p for p, t in zip(probs, types, strict=True) if t == label)
+                          for label in labels])  # fmt: skip
+    inside = prediction_sets(probs[None], float(stored["case_threshold"]),
+                             ConformalScore.of(stored))[0]  # fmt: skip
+    members = [labels[k] for k in np.argsort(-probs, kind="stable") if inside[k]]
+    level = float(stored["level"])
+    return {"classes": members, "level": level, "taxonomy": taxonomy,
+            "text": describe_set(members, level),
+            "calibrated_on_cases": stored.get("cases")}  # fmt: skip
 
 
 def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

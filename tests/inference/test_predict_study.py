@@ -165,3 +165,31 @@ def test_an_empty_zip_is_an_empty_study(tmp_path, salt):
     zipfile.ZipFile(archive, "w").close()
     with pytest.raises(DataError, match="no MR series"):
         read_study([archive], salt)
+
+
+def test_a_model_with_case_level_sets_gives_the_study_its_set(make_cfg, tiny_root, tmp_path,
+                                                               salt):  # fmt: skip
+    import csv
+
+    from braintumor.pipeline.train import train
+
+    groups = tmp_path / "groups.csv"
+    with groups.open("w", newline="") as f:  # two scans of one class per case
+        writer = csv.writer(f)
+        writer.writerow(["path", "group"])
+        for k, path in enumerate(sorted(tiny_root.rglob("*.jpeg"))):
+            writer.writerow([path.relative_to(tiny_root).as_posix(), f"case{k // 2}"])
+    cfg = make_cfg(f"data.group_file={groups}", "eval.conformal=0.75", "eval.bootstrap=0",
+                   "trainer.max_epochs=2", "logger=none", "~callbacks.lr_monitor",
+                   "~callbacks.augmented_samples")  # fmt: skip
+    train(cfg)
+    ckpt = next((tmp_path / "run" / "checkpoints").glob("epoch_*.ckpt"))
+    study = tmp_path / "study"
+    write_series(study / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=5, size=40)
+    predict(PredictConfig(ckpt=str(ckpt), input=str(study), out=str(tmp_path / "pred")))
+    answer = json.loads((tmp_path / "pred" / "study.json").read_text())
+    assert answer["answer"] is not None  # the seeded tiny model accepts these slices
+    found = answer["prediction_set"]
+    assert found["taxonomy"] == "folder" and found["level"] == 0.75
+    assert found["classes"][0] == answer["answer"] and found["text"].endswith("(75% set)")
+    assert found["calibrated_on_cases"] >= 4
