@@ -149,6 +149,7 @@ def test_an_image_damaged_since_training_is_named(members, tmp_path, tiny_root):
         build_ensemble([str(m) for m in members[:2]], tmp_path / "e", data=data)
 
 
+@pytest.mark.slow
 def test_members_of_other_classes_are_refused_naming_both(members, tmp_path, tiny_root):
     data = shutil.copytree(tiny_root, tmp_path / "three")
     shutil.rmtree(next(p for p in sorted(data.iterdir()) if p.is_dir()))
@@ -157,6 +158,7 @@ def test_members_of_other_classes_are_refused_naming_both(members, tmp_path, tin
         build_ensemble([str(members[0]), str(other)], tmp_path / "e")
 
 
+@pytest.mark.slow
 def test_an_ensemble_can_be_a_member_of_an_ensemble(members, tmp_path):
     inner = tmp_path / "inner"
     build_ensemble([str(m) for m in members[:2]], inner, overrides=["eval.bootstrap=0"])
@@ -193,6 +195,7 @@ def test_a_kill_mid_write_leaves_no_partial_file(members, tmp_path):
         assert not [p for p in out.rglob("*") if p.name.startswith(".") and "tmp" in p.name]
 
 
+@pytest.mark.slow
 def test_settings_may_follow_the_out_option(members, tmp_path):
     done = subprocess.run([sys.executable, "-m", "braintumor", "ensemble", *map(str, members[:2]),
                            "--out", str(tmp_path / "e"), "eval.bootstrap=0", "eval.conformal=0.8"],
