@@ -180,7 +180,8 @@ async function render(response, started) {{
   $("prediction-set").hidden = !set;
   $("prediction-set").textContent = set
     ? `Prediction set: ${{set.text}}, which holds the true class for ` +
-      `${{Math.round(100 * set.level)}} % of validation-like scans.` : "";
+      `${{Math.round(100 * set.level)}} % of validation-like ` +
+      `${{data.kind === "study" ? "cases (patients)" : "scans"}}.` : "";
   const study = data.kind === "study";
   $("study").hidden = !study;
   $("scan-figure").hidden = study;
