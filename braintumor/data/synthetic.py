@@ -25,6 +25,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -351,31 +352,51 @@ def ensure_synthetic_dataset(out_dir: str | Path, **params) -> Path:
     if unknown:
         raise TypeError(f"unknown synthetic dataset parameters: {sorted(unknown)}")
     full = {**defaults, **params}
-    manifest_path = out / MANIFEST_NAME
+    foreign = (
+        f"'{out}' holds files but is not a demo dataset (no {MANIFEST_NAME}): they are not "
+        f"replaced by the demo. For your own images: data=folder data.root={out}; for the "
+        "demo, a data.root that is empty or absent."
+    )
+    count = f"{full['num_classes']} classes x {full['per_class']} scans"
+    return publish_generated(out, MANIFEST_NAME, _manifest(**full),
+                             lambda tmp: write_synthetic_dataset(tmp, **full), foreign,
+                             f"the demo dataset ({count})", "demo dataset")  # fmt: skip
+
+
+def publish_generated(
+    out: Path,
+    manifest_name: str,
+    manifest: dict,
+    write: Callable[[Path], object],
+    foreign: str,
+    what: str,
+    name: str,
+) -> Path:
+    """``out``, reused when its manifest equals ``manifest``, else written by ``write(tmp)``
+    into a temporary sibling folder and renamed into place (an interrupted run leaves no
+    half-written set). A folder with files but no manifest (someone's own data) is never
+    replaced: :class:`DataError` with ``foreign``. ``what`` and ``name`` word the two log
+    lines ("generating <what> into ...", "<name> ready in N s")."""
+    manifest_path = out / manifest_name
     if manifest_path.is_file():
         try:
-            if json.loads(manifest_path.read_text()) == _manifest(**full):
+            if json.loads(manifest_path.read_text()) == manifest:
                 return out
         except json.JSONDecodeError:
             pass
     elif out.is_dir() and any(out.iterdir()):
-        raise DataError(
-            f"'{out}' holds files but is not a demo dataset (no {MANIFEST_NAME}): they are not "
-            f"replaced by the demo. For your own images: data=folder data.root={out}; for the "
-            "demo, a data.root that is empty or absent."
-        )
+        raise DataError(foreign)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    count = f"{full['num_classes']} classes x {full['per_class']} scans"
-    log.info(f"generating the demo dataset ({count}) into {out}; once, reused by later runs")
+    log.info(f"generating {what} into {out}; once, reused by later runs")
     started = time.monotonic()
     try:
-        write_synthetic_dataset(tmp, **full)
+        write(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    log.info(f"demo dataset ready in {time.monotonic() - started:.0f} s")
+    log.info(f"{name} ready in {time.monotonic() - started:.0f} s")
     return out

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +33,7 @@ from braintumor.data.synthetic import (
     CLASS_CATALOGUE,
     SliceOf,
     class_names_for,
+    publish_generated,
     render_scan,
     split_class_name,
 )
@@ -134,30 +133,16 @@ def ensure_patient_dataset(out_dir: str | Path, **params) -> Path:
     """Write the set into ``out_dir`` unless the same one is there (its manifest matches).
 
     Written beside ``out_dir`` and renamed into place; a folder holding anything else is
-    refused rather than replaced.
+    refused rather than replaced (:func:`~braintumor.data.synthetic.publish_generated`).
     """
     out = Path(out_dir)
     full = {**_DEFAULTS, **params}
     if set(full) != set(_DEFAULTS):
         raise TypeError(f"unknown parameters: {sorted(set(full) - set(_DEFAULTS))}")
-    manifest_path = out / MANIFEST_NAME
-    if manifest_path.is_file():
-        if json.loads(manifest_path.read_text()) == _manifest(**full):
-            return out
-    elif out.is_dir() and any(out.iterdir()):
-        raise ValueError(f"'{out}' holds files that are not a virtual-patient set; not replaced.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_patient_dataset(tmp, **full)
-        # groups.csv lists paths relative to the set's root, so it survives the rename.
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    foreign = f"'{out}' holds files that are not a virtual-patient set; not replaced."
+    return publish_generated(out, MANIFEST_NAME, _manifest(**full),
+                             lambda tmp: write_patient_dataset(tmp, **full), foreign,
+                             "the virtual-patient set", "virtual-patient set")  # fmt: skip
 
 
 _DEFAULTS = dict(num_classes=len(CLASS_CATALOGUE), patients=12, slices=8, seed=0, min_size=160,

@@ -4,6 +4,7 @@ a group file that names every slice, a patient split that keeps each patient on 
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -65,6 +66,17 @@ def test_the_set_is_the_same_every_time_and_reused(tmp_path, hard):
     (tmp_path / "theirs" / "scan.jpeg").write_bytes(b"x")
     with pytest.raises(ValueError, match="not a virtual-patient set"):
         ensure_patient_dataset(tmp_path / "theirs", num_classes=8, patients=4)
+
+
+def test_a_corrupt_manifest_is_regenerated_not_trusted(tmp_path):
+    small = dict(num_classes=4, patients=2, slices=2, min_size=40, max_size=48)
+    out = ensure_patient_dataset(tmp_path / "set", **small)
+    manifest = next(out.glob("*.json"))
+    manifest.write_text("{ cut off")
+    (out / "stray.txt").write_text("left by an interrupted run")
+    again = ensure_patient_dataset(out, **small)
+    assert not (again / "stray.txt").exists()
+    assert json.loads(manifest.read_text())
 
 
 def test_a_patient_split_keeps_each_patient_on_one_side_and_a_random_one_leaks(hard, make_cfg):
