@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from braintumor.conformal import ConformalScore, describe_set, prediction_sets
-from braintumor.data.dicom import infer_sequence_of_name, read_series
+from braintumor.data.dicom import dicom_files, infer_sequence_of_name, read_series
 from braintumor.data.nifti import is_nifti, read_volume
 from braintumor.data.pseudonyms import pseudonym
 from braintumor.data.slice_selection import select_slices
@@ -131,9 +131,9 @@ def read_study(
     """The study in ``inputs`` (see the module docstring), its slices selected."""
     unsafe: list[str] = []
     with unpacked(inputs, unsafe) as paths:
-        volumes = [p for p in paths if p.is_file() and is_nifti(p)]
-        volumes += [p for d in paths if d.is_dir() for p in sorted(d.rglob("*")) if is_nifti(p)]
-        others = [p for p in paths if not (p.is_file() and is_nifti(p))]
+        files = dicom_files(paths)  # folders searched, hidden files and DICOMDIR left out
+        volumes = [p for p in files if is_nifti(p)]
+        others = [p for p in files if not is_nifti(p)]  # read as volumes, never "not DICOM"
         series_list: list[StudySeries] = []
         skipped: list[str] = list(unsafe)
         uid = ""

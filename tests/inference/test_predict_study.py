@@ -193,3 +193,17 @@ def test_a_model_with_case_level_sets_gives_the_study_its_set(make_cfg, tiny_roo
     assert found["taxonomy"] == "folder" and found["level"] == 0.75
     assert found["classes"][0] == answer["answer"] and found["text"].endswith("(75% set)")
     assert found["calibrated_on_cases"] >= 4
+
+
+def test_a_folder_of_dicom_and_nifti_reads_both_and_skips_neither(tmp_path, salt):
+    from braintumor.inference.study import read_study
+
+    root = tmp_path / "study"
+    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=4, size=40)
+    volume = np.stack([render_scan("_NORMAL T2", np.random.default_rng([k]), 40).T
+                       for k in range(4)], axis=-1).astype(np.float32)  # fmt: skip
+    (root / "volumes").mkdir()
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), str(root / "volumes" / "t2.nii.gz"))
+    study = read_study([root], salt)
+    assert sorted(s.sequence for s in study.series) == ["T1C+", "T2"]
+    assert study.skipped_files == []
