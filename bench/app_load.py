@@ -27,7 +27,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from common import ROOT, append, header
 
 sys.path.insert(0, str(ROOT))
 from tests.conftest import free_port
-from tests.dicom_studies import write_series
+from tests.dicom_studies import write_study_zip
 
 
 def quick_model(tmp: Path) -> Path:
@@ -47,14 +46,8 @@ def quick_model(tmp: Path) -> Path:
 
 
 def study_zip(tmp: Path) -> Path:
-    root = tmp / "study"
-    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=10, size=256)
-    write_series(root / "t2", "Glioblastoma T2", "AX T2 FSE", slices=10, size=256, seed=2)
-    archive = tmp / "study.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in root.rglob("*.dcm"):
-            z.write(path, path.relative_to(root))
-    return archive
+    """The 20-slice study every user uploads (two series of 10 slices, 256 px)."""
+    return write_study_zip(tmp, slices=(10, 10), size=256)
 
 
 def post(url: str, data: bytes, token: str) -> tuple[int, float]:

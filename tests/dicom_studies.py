@@ -76,3 +76,18 @@ def write_series(
         pydicom.dcmwrite(path, ds, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def write_study_zip(folder: Path, slices: tuple[int, int] = (6, 5), size: int = 32) -> Path:
+    """``folder/study.zip``: a two-series study (T1C+ and T2 of a glioblastoma, ``slices``
+    each), the form a page upload or a PACS export takes."""
+    import zipfile
+
+    root = folder / "study"
+    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=slices[0], size=size)
+    write_series(root / "t2", "Glioblastoma T2", "AX T2 FSE", slices=slices[1], size=size, seed=2)
+    archive = folder / "study.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in root.rglob("*.dcm"):
+            z.write(path, path.relative_to(root))
+    return archive

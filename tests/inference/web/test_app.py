@@ -10,7 +10,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -247,16 +246,9 @@ def test_page_in_a_real_browser_at_desktop_and_phone_width(server, scan, trained
 
 def study_zip(tmp_path: Path) -> Path:
     """A zip of a two-series DICOM study (small enough for the test server's upload limit)."""
-    from tests.dicom_studies import write_series
+    from tests.dicom_studies import write_study_zip
 
-    root = tmp_path / "study"
-    write_series(root / "t1c", "Glioblastoma T1C+", "AX T1 POST GAD", slices=6, size=32)
-    write_series(root / "t2", "Glioblastoma T2", "AX T2", slices=5, size=32, seed=2)
-    archive = tmp_path / "study.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in root.rglob("*.dcm"):
-            z.write(path, path.relative_to(root))
-    return archive
+    return write_study_zip(tmp_path)
 
 
 def test_a_study_upload_gets_one_answer_and_leaves_nothing_behind(trained_ckpt, tmp_path,
