@@ -235,17 +235,17 @@ def predict(cfg: PredictConfig) -> tuple[list[dict[str, Any]], list[tuple[str, s
     """Run ``cfg``; return the prediction rows (as in the CSV) and the skipped files."""
     check_config(cfg)
     out = Path(cfg.out or Path("outputs/predict") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
-    if cfg.dicomweb is not None:  # a study from a PACS
+    from_pacs = cfg.dicomweb is not None
+    if from_pacs or (Path(cfg.input).exists() and is_study([cfg.input])):
+        # a study (from a PACS, or DICOM, NIfTI, a zip): one answer
         prepare_out(out, cfg.overwrite)
         predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
-        answer = predict_pacs_study(predictor, cfg.dicomweb, cfg.study, out, cfg.topk,
-                                    cfg.explain, Path(cfg.ckpt).name, cfg.store_result)  # fmt: skip
-        return [answer], []
-    if Path(cfg.input).exists() and is_study([cfg.input]):  # DICOM, NIfTI, a zip: one answer
-        prepare_out(out, cfg.overwrite)
-        predictor = load_predictor(cfg.ckpt, cfg.device, cfg.threads)
-        answer = predict_study(predictor, [cfg.input], out, cfg.topk, cfg.explain,
-                               Path(cfg.ckpt).name)  # fmt: skip
+        model = Path(cfg.ckpt).name
+        if from_pacs:
+            answer = predict_pacs_study(predictor, cfg.dicomweb, cfg.study, out, cfg.topk,
+                                        cfg.explain, model, cfg.store_result)  # fmt: skip
+        else:
+            answer = predict_study(predictor, [cfg.input], out, cfg.topk, cfg.explain, model)
         return [answer], []
     base, files = find_inputs(cfg.input)
     prepare_out(out, cfg.overwrite)

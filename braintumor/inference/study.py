@@ -20,7 +20,6 @@ also on error.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import zipfile
@@ -90,13 +89,21 @@ def _is_dicom(path: Path) -> bool:
 
 
 @contextmanager
-def unpacked(inputs: Sequence[str | Path], unsafe: list[str]) -> Iterator[list[Path]]:
-    """``inputs`` with every zip unpacked into a private temporary folder (mode 0700), which
-    is removed when the block ends, also on error; members whose path would leave it are
-    not unpacked (described in ``unsafe``)."""
+def private_folder() -> Iterator[Path]:
+    """A temporary folder only this user can read (``mkdtemp`` makes it 0700), for a study's
+    files while it is answered; removed when the block ends, also on error."""
     private = Path(tempfile.mkdtemp(prefix="braintumor-study-"))
-    os.chmod(private, 0o700)
     try:
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@contextmanager
+def unpacked(inputs: Sequence[str | Path], unsafe: list[str]) -> Iterator[list[Path]]:
+    """``inputs`` with every zip unpacked into a :func:`private_folder`; members whose path
+    would leave it are not unpacked (described in ``unsafe``)."""
+    with private_folder() as private:
         out: list[Path] = []
         for k, item in enumerate(map(Path, inputs)):
             if item.is_file() and item.suffix.lower() == ".zip":
@@ -121,8 +128,6 @@ def unpacked(inputs: Sequence[str | Path], unsafe: list[str]) -> Iterator[list[P
             else:
                 out.append(item)
         yield out
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
 
 
 def read_study(

@@ -14,7 +14,7 @@ from typing import Any
 from braintumor.atomic import write_atomically
 from braintumor.data.pseudonyms import study_salt
 from braintumor.inference.predictor import Predictor
-from braintumor.inference.study import answer_study, as_channels, read_study
+from braintumor.inference.study import answer_study, as_channels, private_folder, read_study
 
 SLICE_COLUMNS = ("series", "slice", "accepted", "reason", "class", "probability")
 
@@ -52,15 +52,12 @@ def predict_pacs_study(
     """The study ``study_uid`` retrieved from the DICOMweb server ``url`` into a private
     temporary folder (removed after the answer, also on error), answered like a folder; with
     ``store`` the answer goes back to the server as a research-use-only SR."""
-    import shutil
-    import tempfile
 
     import pydicom
 
     from braintumor.inference.dicomweb import fetch_study, store_result
 
-    private = Path(tempfile.mkdtemp(prefix="braintumor-study-"))
-    try:
+    with private_folder() as private:
         files = fetch_study(url, study_uid, private / "study")
         answer = predict_study(predictor, [str(private / "study")], out, topk, explain, model)
         if store:
@@ -70,8 +67,6 @@ def predict_pacs_study(
             write_atomically(out / "study.json", json.dumps(summary, indent=2))
             print(f"result stored on {url} (SR {answer['stored_result']}, research use)")
         return answer
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
 
 
 def _explain(predictor: Predictor, study, answer: dict[str, Any], out: Path) -> list[str]:

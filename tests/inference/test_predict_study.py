@@ -207,3 +207,13 @@ def test_a_folder_of_dicom_and_nifti_reads_both_and_skips_neither(tmp_path, salt
     study = read_study([root], salt)
     assert sorted(s.sequence for s in study.series) == ["T1C+", "T2"]
     assert study.skipped_files == []
+
+
+def test_a_study_is_held_in_a_folder_only_its_user_can_read_and_removed_also_on_error():
+    from braintumor.inference.study import private_folder
+
+    with pytest.raises(RuntimeError), private_folder() as folder:
+        assert folder.stat().st_mode & 0o777 == 0o700
+        (folder / "slice.dcm").write_bytes(b"x")
+        raise RuntimeError("the answer failed")
+    assert not folder.exists()

@@ -5,16 +5,13 @@ as pictures (and their Grad-CAM when the page has a checkpoint)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from braintumor.data.pseudonyms import study_salt
 from braintumor.errors import DataError
-from braintumor.inference.study import answer_study, as_channels, read_study
+from braintumor.inference.study import answer_study, as_channels, private_folder, read_study
 
 ZIP, GZIP = b"PK\x03\x04", b"\x1f\x8b"
 
@@ -62,9 +59,7 @@ def _answered(backend: Any, place) -> dict[str, Any]:
     from braintumor.inference.web.backend import UploadError, png_data_url, scan_picture
 
     started = time.perf_counter()
-    private = Path(tempfile.mkdtemp(prefix="braintumor-study-"))
-    os.chmod(private, 0o700)
-    try:
+    with private_folder() as private:
         try:
             study = read_study([place(private)], study_salt())
         except DataError as error:
@@ -82,8 +77,6 @@ def _answered(backend: Any, place) -> dict[str, Any]:
                     target = backend.predictor.class_names.index(answer["answer"])
                     picture["gradcam"] = backend._gradcam(pixels, target)
                 shown.append(picture)
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
     summary = {k: v for k, v in answer.items() if k not in ("slices", "driving_slices")}
     return {"kind": "study", **summary, "driving": shown,
             "seconds": time.perf_counter() - started}  # fmt: skip
