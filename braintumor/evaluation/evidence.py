@@ -33,7 +33,13 @@ from braintumor.evaluation.cases import case_metrics, case_results, write_cases_
 from braintumor.evaluation.evidence_plots import plot_reliability, plot_risk_coverage
 from braintumor.evaluation.per_class import per_class_metrics
 from braintumor.evaluation.prediction_sets import fit_sets, set_evidence
-from braintumor.evaluation.selective import abstention_threshold, apply_threshold, risk_coverage
+from braintumor.evaluation.selective import (
+    abstention_threshold,
+    apply_threshold,
+    case_abstention,
+    case_selective,
+    risk_coverage,
+)
 from braintumor.evaluation.settings import EvaluationSettings
 from braintumor.evaluation.subgroups import (
     mode_group,
@@ -100,6 +106,10 @@ def calibrate(
     """
     if stored and stored.get("fitted"):
         out = {**stored, "source": "stored in the checkpoint"}
+        if "case_abstention" not in out and _has_cases(val, val_groups):
+            out["case_abstention"] = case_abstention(
+                val[0], scale(val[1], out["temperature"]), list(val_groups)[: len(val[0])],
+                class_names, out.get("target_accuracy", settings.target_accuracy))  # fmt: skip
         wanted = settings.conformal
         if wanted is not None and (out.get("conformal") or {}).get("level") != wanted:
             out["conformal"] = fit_sets(settings, val, out["temperature"], val_groups,
@@ -122,12 +132,25 @@ def calibrate(
         out["threshold"] = chosen["threshold"]
         if chosen["threshold"] is None:
             out["threshold_reason"] = chosen.get("reason", "")
+        if _has_cases(val, val_groups):
+            out["case_abstention"] = case_abstention(
+                val[0], scale(val[1], out["temperature"]), list(val_groups)[: len(val[0])],
+                class_names, settings.target_accuracy)  # fmt: skip
     else:
         out.update(threshold=None, threshold_reason="no validation set")
     if settings.conformal is not None:
         out["conformal"] = fit_sets(settings, val, out["temperature"], val_groups, class_names)
     out["source"] = "fitted on validation"
     return out
+
+
+def _has_cases(val: tuple[np.ndarray, np.ndarray] | None,
+               groups: Sequence[object] | None) -> bool:  # fmt: skip
+    """Whether ``val`` has cases: some group holds several of its images."""
+    if val is None or not len(val[0]) or groups is None:
+        return False
+    named = list(map(str, groups))[: len(val[0])]
+    return len(set(named)) < len(named)
 
 
 def image_attributes(data: SplitData) -> dict[str, list[str]]:
@@ -202,6 +225,11 @@ def split_evidence(
         cases, taxonomy, labels = case_results(y_true, probs, groups, class_names)
         write_cases_csv(out_dir / f"{split}_cases.csv", cases, taxonomy)
         f["cases"] = case_metrics(cases, taxonomy, labels, settings.bootstrap, settings.seed)
+        if calibration.get("case_abstention"):
+            chosen = case_selective(y_true, probs, groups, class_names,
+                                    calibration["case_abstention"])  # fmt: skip
+            target = calibration.get("target_accuracy", settings.target_accuracy)
+            f["cases"]["selective"] = {**chosen, "target_accuracy": target}
     sets = None
     if calibration.get("conformal"):
         f["conformal"], sets = set_evidence(y_true, probs, class_names, groups,

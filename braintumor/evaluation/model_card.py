@@ -142,6 +142,7 @@ def render_model_card(
             + str(selective.get("reason", "selective prediction was not evaluated"))
             + "."
         ),
+        *_case_selective(test),
         "",
         "## Subgroups (test)",
         "",
@@ -175,3 +176,17 @@ def render_model_card(
 def write_model_card(path: Path, *args: Any, **kwargs: Any) -> Path:
     """Render (:func:`render_model_card`) and publish the card atomically."""
     return write_atomically(path, render_model_card(*args, **kwargs))
+
+
+def _case_selective(test: dict) -> list[str]:
+    """The card's line on the case threshold a study's answer is held to (none without)."""
+    held = (test.get("cases") or {}).get("selective")
+    if not held:
+        return []
+    if held.get("threshold") is None:
+        return ["", f"No case threshold for studies: {held.get('reason', 'not chosen')}; a "
+                "study is held to the image threshold."]  # fmt: skip
+    return ["", f"A study (a case) is answered at a mean probability of {held['threshold']:.3f} "
+            f"or more (chosen on validation cases, by {held.get('taxonomy')}); on test it answers "
+            f"{held.get('coverage', 0):.1%} of the cases, with accuracy "
+            f"{held.get('accuracy') or float('nan'):.3f}."]  # fmt: skip

@@ -4,11 +4,14 @@ The risk-coverage curve orders images by confidence (the top calibrated probabil
 coverage c the model answers the c most confident images, with risk = their error rate. AURC
 is the area under it (lower is better). The abstention threshold is chosen on validation as
 the lowest confidence at which the answered images reach ``target_accuracy``; test then tells
-how many images it answers (coverage) and how accurately.
+how many images it answers (coverage) and how accurately. With cases (several images per
+patient or study), a second threshold is chosen the same way over the cases' mean
+probabilities: a study's answer is a case's, so it is held to the case threshold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,3 +82,43 @@ def apply_threshold(y_true: np.ndarray, y_prob: np.ndarray, threshold: float | N
         "answered": int(answered.sum()),
         "referred": int((~answered).sum()),
     }
+
+
+def case_abstention(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    groups: Sequence[object],
+    class_names: Sequence[str],
+    target_accuracy: float,
+) -> dict:
+    """The abstention threshold over cases (a study's answer is its case's): chosen like the
+    image one, on the cases' mean calibrated probabilities, in the cases' taxonomy (the
+    classes, or the tumour types when cases span sequences); ``cases``: how many it saw."""
+    from braintumor.evaluation.cases import case_probabilities
+
+    table = case_probabilities(y_true, y_prob, groups, class_names)
+    scored = table.truth >= 0
+    chosen = abstention_threshold(table.truth[scored], table.probs[scored], target_accuracy)
+    return {**chosen, "taxonomy": table.taxonomy, "cases": int(scored.sum())}
+
+
+def case_selective(
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    groups: Sequence[object],
+    class_names: Sequence[str],
+    stored: dict,
+) -> dict:
+    """Coverage and accuracy over a split's cases at the stored case threshold (``reason``
+    instead when the split's cases are scored in another taxonomy)."""
+    from braintumor.evaluation.cases import case_probabilities
+
+    table = case_probabilities(y_true, y_prob, groups, class_names)
+    if table.taxonomy != stored.get("taxonomy"):
+        return {"reason": f"cases scored by {table.taxonomy} here, the threshold was chosen by "
+                f"{stored.get('taxonomy')} on validation: not comparable"}  # fmt: skip
+    scored = table.truth >= 0
+    out = apply_threshold(table.truth[scored], table.probs[scored], stored.get("threshold"))
+    if stored.get("threshold") is None:
+        out["reason"] = stored.get("reason", "no case threshold")
+    return {**out, "taxonomy": table.taxonomy}

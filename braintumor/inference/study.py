@@ -213,13 +213,15 @@ def answer_study(predictor: Predictor, study: Study, topk: int = 3) -> dict[str,
         return {**out, "slices": _plain(rows)}
     mean = np.mean(accepted_probs, axis=0)
     best = int(mean.argmax())
-    threshold = predictor.threshold
-    abstain = threshold is not None and float(mean[best]) < threshold
+    abstention = study_abstention(predictor, mean, best)
+    threshold = abstention["threshold"]
+    abstain = threshold is not None and abstention["confidence"] < threshold
     words = word_answer(names[best], float(mean[best]), abstain, _ACCEPTED, threshold)
+    out["abstention"] = {k: v for k, v in abstention.items() if k != "confidence"}
     order = np.argsort(-mean)[: max(1, topk)]
     out.update(
         answer=names[best], probability=float(mean[best]), confidence=words.confidence,
-        headline=words.headline, detail=words.detail,
+        headline=words.headline, detail=words.detail.replace("this scan", "this study"),
         top=[{"class": names[k], "probability": float(mean[k])} for k in order],
     )  # fmt: skip
     case_set = study_set(predictor, mean)
@@ -230,6 +232,25 @@ def answer_study(predictor: Predictor, study: Study, topk: int = 3) -> dict[str,
                               "probability": float(r["probs"][best])}
                              for r in drivers[: max(1, topk)]]  # fmt: skip
     return {**out, "slices": _plain(rows)}
+
+
+def study_abstention(predictor: Predictor, mean: np.ndarray, best: int) -> dict[str, Any]:
+    """The threshold a study's answer is held to, and the confidence compared with it: the
+    case threshold chosen on validation cases when the model has one (in their taxonomy: the
+    answer's class, or its tumour type's summed probability), else the image threshold."""
+    stored = predictor.calibration.get("case_abstention") or {}
+    names = list(predictor.class_names)
+    if stored.get("threshold") is not None:
+        confidence = float(mean[best])
+        if stored.get("taxonomy") == "tumor_type" and (types := tumor_types(names)) is not None:
+            confidence = float(sum(p for p, t in zip(mean, types, strict=True)
+                                   if t == types[best]))  # fmt: skip
+        return {"threshold": float(stored["threshold"]), "level": "cases",
+                "taxonomy": stored.get("taxonomy", "folder"), "confidence": confidence,
+                "chosen_on_cases": stored.get("cases")}  # fmt: skip
+    why = stored.get("reason") if stored else "the model has no case threshold"
+    return {"threshold": predictor.threshold, "level": "images", "taxonomy": "folder",
+            "confidence": float(mean[best]), "why_not_cases": why}  # fmt: skip
 
 
 def study_set(predictor: Predictor, mean: np.ndarray) -> dict[str, Any] | None:

@@ -61,6 +61,15 @@ def test_a_run_reports_the_evidence_of_its_numbers(evidence_run):
     assert {"auroc", "specificity", "balanced_accuracy", "ece"} <= set(header)
     assert {"accuracy", "f1_macro", "ece"} == set(test["without_tta"])
     assert "target_accuracy" in test["selective"] and metrics["test/temperature"] > 0
+    case_threshold = test["calibration"]["case_abstention"]  # chosen on the val cases
+    assert case_threshold["cases"] >= 2 and case_threshold["taxonomy"] == "folder"
+    held = test["cases"]["selective"]
+    assert held["target_accuracy"] == test["selective"]["target_accuracy"]
+    if case_threshold["threshold"] is None:  # this tiny model: no case threshold reaches 0.99
+        assert held["reason"] == case_threshold["reason"] and held["coverage"] == 0.0
+        assert "No case threshold for studies" in (run_dir / "reports/model_card.md").read_text()
+    else:
+        assert held["answered"] + held["referred"] == test["cases"]["n"]
     card = (reports / "model_card.md").read_text()
     assert "Research use only" in card and "Calibration" in card and "Subgroups" in card
     assert "python train.py data=folder" in card and "eval.tta=flip" in card  # the command

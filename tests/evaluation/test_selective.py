@@ -79,3 +79,39 @@ def test_a_threshold_no_test_image_reaches_still_plots_without_a_marker(tmp_path
     assert len(nothing) == 2 and not any(t.startswith("threshold") for t in nothing), nothing
     answered = np.mean(curve.confidence >= 0.5)
     assert f"threshold 0.500: coverage {answered:.2f}" in legend(0.5)  # the marker, when met
+
+
+def _cases(n_cases=400, per_case=4, seed=0):
+    """Cases of ``per_case`` images whose noisy image probabilities average to a surer case."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 3, n_cases)
+    y = np.repeat(truth, per_case)
+    logits = rng.normal(0, 1.6, (len(y), 3))
+    logits[np.arange(len(y)), y] += rng.uniform(0, 2.5, n_cases).repeat(per_case)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return y, probs, np.repeat([f"case{i}" for i in range(n_cases)], per_case)
+
+
+def test_the_case_threshold_is_chosen_over_cases_and_holds_on_test_cases():
+    from braintumor.evaluation.selective import case_abstention, case_selective
+
+    names = ["a", "b", "c"]
+    y, probs, groups = _cases(seed=3)
+    chosen = case_abstention(y, probs, groups, names, target_accuracy=0.9)
+    assert chosen["cases"] == 400 and chosen["taxonomy"] == "folder"
+    by_images = abstention_threshold(y, probs, 0.9)
+    assert chosen["threshold"] != pytest.approx(by_images["threshold"])  # its own threshold
+    y_test, p_test, g_test = _cases(seed=4)
+    held = case_selective(y_test, p_test, g_test, names, chosen)
+    assert held["answered"] + held["referred"] == 400 and held["accuracy"] > 0.85
+    other = case_selective(y_test, p_test, g_test, names, {**chosen, "taxonomy": "tumor_type"})
+    assert "not comparable" in other["reason"]
+
+
+def test_the_model_card_says_which_threshold_a_study_is_held_to():
+    from braintumor.evaluation.model_card import _case_selective
+
+    held = {"threshold": 0.62, "taxonomy": "tumor_type", "coverage": 0.4, "accuracy": 0.95}
+    (line,) = [x for x in _case_selective({"cases": {"selective": held}}) if x]
+    assert "0.620" in line and "tumor_type" in line and "40.0% of the cases" in line
+    assert _case_selective({"cases": {"n": 3}}) == []

@@ -217,3 +217,38 @@ def test_a_study_is_held_in_a_folder_only_its_user_can_read_and_removed_also_on_
         (folder / "slice.dcm").write_bytes(b"x")
         raise RuntimeError("the answer failed")
     assert not folder.exists()
+
+
+def test_a_study_is_held_to_the_case_threshold_not_the_image_one(trained_ckpt, study, salt):
+    from braintumor.inference.loading import load_predictor
+    from braintumor.inference.study import answer_study, read_study
+
+    predictor = load_predictor(str(trained_ckpt), "cpu")
+    predictor.calibration.pop("ood", None)  # every slice answered, whatever the tiny model
+    read = read_study([study], salt)
+    predictor.calibration.update(threshold=0.0, case_abstention={
+        "threshold": 1.01, "taxonomy": "folder", "cases": 40})  # fmt: skip
+    referred = answer_study(predictor, read)
+    assert referred["headline"] == "Uncertain - refer" and "this study" in referred["detail"]
+    assert referred["abstention"] == {"threshold": 1.01, "level": "cases", "taxonomy": "folder",
+                                      "chosen_on_cases": 40}  # fmt: skip
+    predictor.calibration.update(threshold=1.01, case_abstention={
+        "threshold": 0.0, "taxonomy": "folder", "cases": 40})  # fmt: skip
+    assert answer_study(predictor, read)["headline"] != "Uncertain - refer"
+    predictor.calibration["case_abstention"] = {"threshold": None, "reason": "none reaches 0.99"}
+    fallback = answer_study(predictor, read)  # no case threshold: the image one, said so
+    assert fallback["headline"] == "Uncertain - refer"
+    assert fallback["abstention"]["level"] == "images"
+    assert fallback["abstention"]["why_not_cases"] == "none reaches 0.99"
+
+
+def test_a_case_threshold_chosen_by_tumour_type_compares_the_type_s_probability():
+    from types import SimpleNamespace
+
+    from braintumor.inference.study import study_abstention
+
+    names = ["Glioblastoma T1", "Glioblastoma T2", "Meningioma T1"]
+    model = SimpleNamespace(class_names=names, threshold=None, calibration={
+        "case_abstention": {"threshold": 0.7, "taxonomy": "tumor_type", "cases": 30}})  # fmt: skip
+    chosen = study_abstention(model, np.array([0.45, 0.35, 0.2]), best=0)
+    assert chosen["confidence"] == pytest.approx(0.8) and chosen["taxonomy"] == "tumor_type"
