@@ -61,6 +61,7 @@ class CatalogSettings:
     source: str = ""  # the public set (its label map); "" for plain class folders
     label_map: Path | None = None  # a user's label map, overriding the source's
     exclude_folders: tuple[str, ...] = ()  # folders of root that are not classes
+    prepared_dir: Path | None = None  # where a volume layout (nifti) writes its slices
 
 
 @dataclass(frozen=True)
@@ -262,9 +263,29 @@ def check_split_settings(settings: CatalogSettings) -> None:
         raise DataError(f"data.fold={settings.fold} needs data.n_folds (e.g. data.n_folds=5).")
 
 
+def prepared_settings(settings: CatalogSettings) -> CatalogSettings:
+    """``settings`` with ``root`` the prepared slices of a volume layout (``data=nifti``), whose
+    groups are the volumes' cases; unchanged for any other layout."""
+    layout = layout_of(settings.layout)
+    if not layout.prepared:
+        return settings
+    if settings.group_file is not None:
+        raise DataError(
+            f"data.group_file cannot be used with data.layout={layout.name}: the group of each "
+            "slice is its volume's case (docs/data.md#nifti-volumes); give each case its own "
+            "folder (root/<class>/<case>/*.nii.gz) to set it."
+        )
+    if settings.prepared_dir is None:
+        raise DataError(f"data.layout={layout.name} writes the volumes' slices into "
+                        "data.prepared_dir: set it (data=nifti does).")  # fmt: skip
+    root = layout.module().prepare(settings.root, settings.prepared_dir, settings.exclude_folders)
+    return replace(settings, root=root)
+
+
 def build_catalog(settings: CatalogSettings) -> Catalog:
     """Run the stages for ``settings``: the scans, their splits and groups, the taxonomy."""
     check_split_settings(settings)
+    settings = prepared_settings(settings)
     stages = CatalogStages(settings)
     source = settings.source
     found = scan_source(settings.root, settings.layout, source, settings.exclude_folders)

@@ -78,6 +78,7 @@ class MRIDataModule(LightningDataModule):
         cropped_copy_similarity: float = 0.985,
         sampler: str | None = None,
         cache_dir: str | Path | None = None,
+        prepared_dir: str | Path | None = None,
         seed: int | None = None,
         cache: str = "memory",
         decoded_cache_dir: str | Path | None = None,
@@ -119,6 +120,7 @@ class MRIDataModule(LightningDataModule):
             group_cropped_copies, float(cropped_copy_similarity),
             Path(cache_dir) if cache_dir else None, workers, source or "",
             Path(label_map) if label_map else None, tuple(exclude_folders or ()),
+            Path(prepared_dir) if prepared_dir else None,
         )  # fmt: skip
         self.augmentation = Augmentation(
             augment_on, self.mean, self.std, self.channels, self.image_size, self.input_size,
@@ -145,6 +147,7 @@ class MRIDataModule(LightningDataModule):
             self.root = catalog.root  # the sources' common folder: scan paths start there
         else:
             catalog = build_catalog(self.settings)
+            self.root = catalog.root  # a volume layout's prepared slices: scan paths start there
         self.catalog, images = decode_catalog(
             catalog, size_of, self.channels, self.cache, self.decoded_cache_dir,
             self.loading.num_workers,

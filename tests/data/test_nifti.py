@@ -77,3 +77,82 @@ def test_nibabels_anatomical_sample_reads_as_axial_slices():
     assert volume.shape == (image.shape[2], image.shape[1], image.shape[0])
     assert volume.dtype == np.uint8 and volume.max() == 255
     assert select_slices(volume).kept  # some slices hold brain
+
+
+def test_the_case_of_a_volume_is_its_folder_or_its_name_less_the_sequence():
+    from pathlib import Path
+
+    from braintumor.data.sources.nifti_volumes import case_of
+
+    assert case_of(Path("case7_t1ce.nii.gz")) == "case7"
+    assert case_of(Path("sub-01_T1w.nii")) == "sub-01"
+    assert case_of(Path("BraTS2021_00001_flair.nii.gz")) == "BraTS2021_00001"
+    assert case_of(Path("case7.nii.gz")) == "case7"
+    assert case_of(Path("patient3/anything.nii.gz")) == "patient3"
+
+
+def test_a_class_tree_of_nifti_volumes_trains_with_cases_as_groups(make_cfg, tmp_path,
+                                                                    monkeypatch):  # fmt: skip
+    import json
+
+    from braintumor.pipeline.train import train
+
+    monkeypatch.setenv("BRAINTUMOR_STUDY_SALT_FILE", str(tmp_path / "salt"))
+    root = tmp_path / "volumes"
+    for c, name in enumerate(["Glioblastoma T1", "_NORMAL T1"]):
+        (root / name).mkdir(parents=True)
+        for p in range(5):
+            volume = phantom_volume(slices=8, size=32) * (1 + 0.1 * c)
+            save(volume, root / name / f"Smith{c}{p}_t1.nii.gz", np.eye(4))
+    (root / "_NORMAL T1" / "Jones9").mkdir()
+    for sequence in ("t1", "t1_repeat"):  # one case, two volumes: one group
+        save(phantom_volume(slices=8, size=32), root / "_NORMAL T1" / "Jones9" /
+             f"{sequence}.nii.gz", np.eye(4))  # fmt: skip
+    flat = np.zeros((32, 32), dtype=np.float32)
+    nib.save(nib.Nifti1Image(flat, np.eye(4)), str(root / "_NORMAL T1" / "Smith19_t2.nii.gz"))
+    prepared = tmp_path / "prepared"
+    cfg = make_cfg("data=nifti", f"data.root={root}", f"data.prepared_dir={prepared}",
+                   "logger=none", "~callbacks.lr_monitor", "~callbacks.augmented_samples",
+                   "eval.bootstrap=0", root=root)  # fmt: skip
+    train(cfg)
+    run = tmp_path / "run"
+    rows = [line.split(",") for line in (run / "split.csv").read_text().splitlines()[1:]]
+    assert len(rows) == 12 * 2  # 12 volumes of 4 brain slices: the central 80% (2) kept
+    sides: dict[str, set] = {}
+    for _path, _label, split, group in rows:
+        sides.setdefault(group, set()).add(split)
+    assert len(sides) == 11 and all(len(s) == 1 for s in sides.values())  # Jones9 is one case
+    assert len({split for s in sides.values() for split in s}) == 3
+    skipped = (run / "skipped_images.csv").read_text()
+    assert "Smith19_t2.nii.gz" in skipped and "3-D" in skipped
+    for path in run.rglob("*"):
+        if path.is_file() and path.suffix in (".csv", ".json", ".md", ".html"):
+            text = path.read_text(errors="replace").replace("Smith19_t2.nii.gz", "")
+            assert "Jones" not in text and "Smith" not in text, path
+    (folder,) = prepared.iterdir()
+    manifest = folder / ".nifti_slices.json"
+    before = manifest.stat().st_mtime_ns
+    from braintumor.data.catalog import CatalogSettings, build_catalog
+
+    again = build_catalog(CatalogSettings(root, "nifti", prepared_dir=prepared,
+                                          group_near_duplicates=False, check_images=False,
+                                          group_cropped_copies=False))  # fmt: skip
+    assert manifest.stat().st_mtime_ns == before and len(again.scans) == 24  # reused
+    assert json.loads(manifest.read_text())["format"] == 1
+    save(phantom_volume(slices=14, size=32), root / "Glioblastoma T1" / "Smith00_t1.nii.gz",
+         np.eye(4))  # a volume replaced: its slices are redone  # fmt: skip
+    redone = build_catalog(CatalogSettings(root, "nifti", prepared_dir=prepared,
+                                           group_near_duplicates=False, check_images=False,
+                                           group_cropped_copies=False))  # fmt: skip
+    assert len(redone.scans) == 24 - 2 + 8
+
+
+def test_nifti_refuses_a_group_file_and_a_folder_without_volumes(tmp_path):
+    from braintumor.data.catalog import CatalogSettings, build_catalog
+
+    (tmp_path / "empty" / "Glioma T1").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"no \.nii or \.nii\.gz volume"):
+        build_catalog(CatalogSettings(tmp_path / "empty", "nifti", prepared_dir=tmp_path / "p"))
+    with pytest.raises(DataError, match="group of each slice is its volume's case"):
+        build_catalog(CatalogSettings(tmp_path / "empty", "nifti", prepared_dir=tmp_path / "p",
+                                      group_file=tmp_path / "groups.csv"))  # fmt: skip

@@ -7,6 +7,11 @@
   label is read from each file, its patient id becomes its group (so a patient's slices stay in
   one split), and a file that cannot be read as a slice is listed and skipped like a corrupt
   image.
+- ``dicom`` (:mod:`.dicom_folders`): ``root/<class>/**/*.dcm``, one MR slice per file, its
+  patient's pseudonym its group;
+- ``nifti`` (:mod:`.nifti_volumes`): ``root/<class>/**/*.nii.gz`` volumes, whose slices with
+  brain are written once into ``data.prepared_dir`` (the layout's ``prepare``) and read from
+  there, each volume's case its group.
 
 Every use of a layout reads its :class:`Layout` here: the catalog and merged sets scan with
 :func:`scan_source`, ``download`` installs with the reader's ``install``, the audit detects
@@ -20,6 +25,8 @@ A new layout (DICOM, NIfTI, ...) is three files and its YAMLs:
    ``scan(root, source, exclude) -> FoundScans``, ``install(base, out, writable) -> None``,
    ``detect(root) -> bool``, ``describe(out) -> str`` and, when its files are not images PIL
    decodes, ``read_image(path) -> uint8 array`` (and ``read_mask(path)`` for tumour masks);
+   a layout whose files must be turned into slices first (volumes) also has
+   ``prepare(root, prepared_dir, exclude) -> Path`` (the folder ``scan`` then reads);
 2. its :class:`Layout` line in :data:`LAYOUTS` below;
 3. a test in ``tests/data/``;
 
@@ -52,6 +59,7 @@ class Layout:
     reader: str  # the module of its scan / install / detect / describe functions
     file_endings: tuple[str, ...] = ()  # scans read by reader.read_image (and read_mask)
     gives_splits: bool = False  # scan() returns FoundScans.splits
+    prepared: bool = False  # prepare(root, prepared_dir, exclude) first; scan() reads its output
 
     def module(self) -> ModuleType:
         """The reader module (imported on first use: it may import numpy, PIL, h5py)."""
@@ -73,6 +81,12 @@ LAYOUTS: dict[str, Layout] = {
             "root/<class>/**/*.dcm (one MR slice per file)",
             f"{__name__}.dicom_folders",
             (".dcm", ".dicom"),
+        ),
+        Layout(
+            "nifti",
+            "root/<class>/**/*.nii.gz (3-D volumes, sliced axially)",
+            f"{__name__}.nifti_volumes",
+            prepared=True,
         ),
         Layout("folder", "root/<class>/*.jpeg", f"{__name__}.folders"),
     )
