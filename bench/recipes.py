@@ -47,6 +47,10 @@ RECIPES: dict[str, list[str]] = {
                                         "data.image_size=128"],
     "ensemble member (64 px CNN)": ["experiment=baseline_cnn", "data.image_size=64",
                                     "trainer.max_epochs=20"],
+    "64 px CNN, 40 epochs": ["experiment=baseline_cnn", "data.image_size=64",
+                             "trainer.max_epochs=40", "callbacks.early_stopping.patience=40"],
+    "64 px CNN, 100 epochs": ["experiment=baseline_cnn", "data.image_size=64",
+                              "trainer.max_epochs=100", "callbacks.early_stopping.patience=100"],
 }  # fmt: skip
 
 
