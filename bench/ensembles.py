@@ -34,8 +34,12 @@ def main() -> None:
     parser.add_argument("--split-file", type=Path, default=None,
                         help="a split.csv of bench/recipes.py (default: the same patient split, "
                         "drawn from the group file with split_seed 42)")  # fmt: skip
-    parser.add_argument("--rounds", type=int, default=1000,
-                        help="random re-splits of the held-out patients for the coverage check")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1000,
+        help="random re-splits of the held-out patients for the coverage check",
+    )
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--recipe", default="ensemble member (64 px CNN)")
     parser.add_argument("--level", type=float, default=0.9)
@@ -77,7 +81,8 @@ def main() -> None:
     lines = header("An ensemble of seeds and its conformal sets (bench/ensembles.py)", [
         f"data: {data}, the patient-level split "
         f"{'of ' + args.split_file.name if args.split_file else 'from its group file'} (the "
-        f"recipe table's test patients); members: `{' '.join(RECIPES[args.recipe])}`, seeds 1-{args.members}, "
+        f"recipe table's test patients); members: `{' '.join(RECIPES[args.recipe])}`, "
+        f"seeds 1-{args.members}, "
         f"{min(minutes):.1f}-{max(minutes):.1f} min each; the ensemble command took "
         f"{seconds:.0f} s"])  # fmt: skip
     lines += [line for line in members_table if line.startswith("|")]
@@ -123,7 +128,7 @@ def resplit_coverage(reports: Path, level: float, rounds: int, seed: int = 0) ->
             part = list(reader)
         sizes[split] = len({r[1] for r in part})
         rows += part
-    names = head[head.index("predicted") + 1 + ("prediction_set" in head):]
+    names = head[head.index("predicted") + 1 + ("prediction_set" in head) :]
     first = len(head) - len(names)
     probs = np.array([[float(v) for v in r[first:]] for r in rows])
     y = np.array([names.index(r[2]) for r in rows])
