@@ -150,15 +150,18 @@ def resplit_coverage(reports: Path, level: float, rounds: int, seed: int = 0) ->
         sets = prediction_sets(probs[~on_cal], limit, score)
         found["images"].append((sets[np.arange(len(sets)), y[~on_cal]].mean(),
                                 sets.sum(1).mean(), len(sets)))  # fmt: skip
-        cal_cases = np.array([case_index[g] for g in calibrate if scored[case_index[g]]])
+        cal_cases = np.array([case_index[g] for g in calibrate if scored[case_index[g]]], int)
         test_cases = np.array([case_index[g] for g in patients
-                               if g not in calibrate and scored[case_index[g]]])  # fmt: skip
-        limit = threshold(case_scores[cal_cases], level, "validation cases")
-        sets = prediction_sets(table.probs[test_cases], limit, score)
-        hit = sets[np.arange(len(sets)), table.truth[test_cases]]
-        found["cases"].append((hit.mean(), sets.sum(1).mean(), len(sets)))
+                               if g not in calibrate and scored[case_index[g]]], int)  # fmt: skip
+        if len(cal_cases) >= 9 and len(test_cases):  # cases of one label only (else skipped)
+            limit = threshold(case_scores[cal_cases], level, "validation cases")
+            sets = prediction_sets(table.probs[test_cases], limit, score)
+            hit = sets[np.arange(len(sets)), table.truth[test_cases]]
+            found["cases"].append((hit.mean(), sets.sum(1).mean(), len(sets)))
     out = {}
     for what, values in found.items():
+        if not values:
+            continue
         cover = np.array([v[0] for v in values])
         out[what] = {"mean": float(cover.mean()), "low": float(np.percentile(cover, 5)),
                      "high": float(np.percentile(cover, 95)),
