@@ -22,7 +22,7 @@ from braintumor.data.dicom import read_dataset, window_slice
 from braintumor.data.pseudonyms import pseudonym, study_salt
 from braintumor.data.scan import Scan
 from braintumor.data.sources import FoundScans
-from braintumor.data.sources.folders import class_folders
+from braintumor.data.sources.folders import class_folders, class_folders_hold
 from braintumor.errors import DataError
 
 ENDINGS = (".dcm", ".dicom")
@@ -83,12 +83,7 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def detect(root: Path) -> bool:
     """True when a class folder of ``root`` holds ``.dcm`` files."""
-    for entry in os.scandir(root):
-        if entry.is_dir():
-            for _, _, files in os.walk(entry.path):
-                if any(is_dicom_slice(n) for n in files):
-                    return True
-    return False
+    return class_folders_hold(root, is_dicom_slice)
 
 
 def install(base: Path, out: Path, writable: bool = False) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from braintumor.data.scan import find_classes, is_scan_file, scan_class_folders
@@ -18,6 +18,18 @@ def class_folders(root: Path, exclude: Sequence[str] = ()) -> list[str]:
     if not names:
         raise DataError(f"'{root}' holds no class folder besides the excluded {list(exclude)}.")
     return names
+
+
+def class_folders_hold(root: Path, wanted: Callable[[str], bool]) -> bool:
+    """Whether any file below a class folder of ``root`` (hidden folders are never classes,
+    as in :func:`~braintumor.data.scan.find_classes`) has a name ``wanted`` accepts: a
+    layout's ``detect``."""
+    for entry in os.scandir(root):
+        if entry.is_dir() and not entry.name.startswith("."):
+            for _, _, files in os.walk(entry.path):
+                if any(wanted(n) for n in files):
+                    return True
+    return False
 
 
 def scan(root: Path, source: str = "", exclude: Sequence[str] = ()) -> FoundScans:

@@ -171,14 +171,9 @@ def scan(root: Path, source: str = "", exclude: Sequence[str] = ()) -> FoundScan
 
 def detect(root: Path) -> bool:
     """True when a class folder of ``root`` holds NIfTI volumes, or ``root`` is prepared."""
-    if (Path(root) / MANIFEST_NAME).is_file():
-        return True
-    for entry in os.scandir(root):
-        if entry.is_dir() and not entry.name.startswith("."):
-            for _, _, files in os.walk(entry.path):
-                if any(is_volume(n) for n in files):
-                    return True
-    return False
+    from braintumor.data.sources.folders import class_folders_hold
+
+    return (Path(root) / MANIFEST_NAME).is_file() or class_folders_hold(Path(root), is_volume)
 
 
 def install(base: Path, out: Path, writable: bool = False) -> None:
