@@ -1,6 +1,7 @@
 """Training recipes on the hard benchmark: which default wins, measured.
 
-    python bench/recipes.py [--data /tmp/hard44] [--only NAME,...] [--seeds 1] [--no-append]
+    python bench/recipes.py [--data /tmp/hard44] [--only NAME;...] [--seeds 1] [--no-append]
+        [--patients 12 --slices 8 --lesion-contrast 0.35]
 
 The set is :mod:`braintumor.data.virtual_patients` (44 classes, 12 virtual patients per tumor
 type, each scanned in all its sequences, 8 slices per series; written once and reused) with a
@@ -96,16 +97,23 @@ def main() -> None:
         help="a split.csv of an earlier run on the same set, reused by all",
     )
     parser.add_argument("--no-append", action="store_true", help="print only")
+    parser.add_argument("--patients", type=int, default=12, help="virtual patients per type")
+    parser.add_argument("--slices", type=int, default=8, help="slices per series")
+    parser.add_argument("--lesion-contrast", type=float, default=0.35)
     args = parser.parse_args()
-    data = ensure_patient_dataset(args.data)
+    data = ensure_patient_dataset(args.data, patients=args.patients, slices=args.slices,
+                                  lesion_contrast=args.lesion_contrast)  # fmt: skip
+    images = sum(1 for _ in data.glob("*/*.jpeg"))
     chosen = args.only.split(";") if args.only else list(RECIPES)
     unknown = set(chosen) - set(RECIPES)
     if unknown:
         raise SystemExit(f"unknown recipes {sorted(unknown)}; known: {list(RECIPES)}")
     base = ["data=folder", f"data.root={data}", f"data.group_file={data / GROUP_FILE}"]
     lines = header("Recipes on the hard benchmark (bench/recipes.py)", [
-        f"data: {data} (braintumor.data.virtual_patients: 44 classes, 180 virtual patients, "
-        "4,224 slices), patient-level split 70/15/15 from its group file, the same split for "
+        f"data: {data} (braintumor.data.virtual_patients: 44 classes, {args.patients} virtual "
+        f"patients per tumour type and normal ({15 * args.patients}), {args.slices} slices per "
+        f"series, lesion contrast {args.lesion_contrast}: {images:,} slices), patient-level "
+        "split 70/15/15 from its group file, the same split for "
         "every run; test macro-F1 with its 95% case-bootstrap interval (1,000 resamples of "
         "patients); ECE after temperature scaling; peak RSS of the training process"])  # fmt: skip
     lines += ["| recipe | seed | test macro-F1 (95% CI) | accuracy | ECE | NLL | best | wall | "

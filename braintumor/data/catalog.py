@@ -167,21 +167,6 @@ class CatalogStages:
         cfg = self.settings
         groupings: list[Sequence] = [patients] if patients is not None else []
         given = [[None if p is None else f"patient:{p}" for p in patients]] if patients else []
-        if cfg.group_near_duplicates:
-            prints = [self.prints[s.path] for s in scans]
-            pairs = near_duplicate_pairs([p.phash for p in prints], cfg.near_duplicate_distance)
-            if cfg.group_cropped_copies:
-                cropped = cropped_copy_pairs(
-                    [cfg.root / s.path for s in scans], [p.crop_hash for p in prints],
-                    [(p.width, p.height) for p in prints], cfg.near_duplicate_distance,
-                    cfg.cropped_copy_similarity, cfg.workers, digests=[p.sha256 for p in prints],
-                    score_cache=cfg.cache_dir / PAIR_SCORES if cfg.cache_dir else None,
-                )  # fmt: skip
-                pairs = pairs + [(i, j, -1) for i, j in cropped]
-            groupings.append(groups_from_pairs(len(scans), pairs))
-            if pairs:
-                n_grouped = len({i for p in pairs for i in p[:2]})
-                log.info(f"{n_grouped} near-duplicate images kept together in one split each")
         if cfg.group_file is not None:
             by_path = read_group_file(cfg.group_file, cfg.root)
             known = {s.path for s in scans} | {s.path for s, _ in self.skipped}
@@ -189,6 +174,24 @@ class CatalogStages:
             groupings.append([by_path.get(s.path) for s in scans])
             given.append([by_path[s.path].removeprefix("user:") if s.path in by_path else None
                           for s in scans])  # fmt: skip
+        if cfg.group_near_duplicates:
+            prints = [self.prints[s.path] for s in scans]
+            pairs = near_duplicate_pairs([p.phash for p in prints], cfg.near_duplicate_distance)
+            if cfg.group_cropped_copies:
+                # Pairs that one patient or group already holds together need no pixel check.
+                joined = combine_groups(*groupings) if groupings else None
+                cropped = cropped_copy_pairs(
+                    [cfg.root / s.path for s in scans], [p.crop_hash for p in prints],
+                    [(p.width, p.height) for p in prints], cfg.near_duplicate_distance,
+                    cfg.cropped_copy_similarity, cfg.workers, digests=[p.sha256 for p in prints],
+                    score_cache=cfg.cache_dir / PAIR_SCORES if cfg.cache_dir else None,
+                    joined=joined,
+                )  # fmt: skip
+                pairs = pairs + [(i, j, -1) for i, j in cropped]
+            groupings.append(groups_from_pairs(len(scans), pairs))
+            if pairs:
+                n_grouped = len({i for p in pairs for i in p[:2]})
+                log.info(f"{n_grouped} near-duplicate images kept together in one split each")
         if not groupings:
             return None
         labels = combine_groups(*groupings)

@@ -122,6 +122,7 @@ def cropped_copy_pairs(
     *,
     digests: Sequence[str] | None = None,
     score_cache: str | Path | None = None,
+    joined: Sequence[int] | None = None,
 ) -> list[tuple[int, int]]:
     """Index pairs ``(i, j)`` of ``files`` that are copies of one image up to a crop of at most
     :data:`MAX_CROP` per side, a rescale and a re-encode. ``crop_hashes`` (:func:`crop_hash`,
@@ -129,13 +130,15 @@ def cropped_copy_pairs(
 
     With ``digests`` (each file's sha256) and ``score_cache`` (a JSON file), the similarity of
     each verified pair is kept by content: a later run over the same files verifies nothing.
+    With ``joined`` (a group id per file, from the patients or a group file), pairs already in
+    one group are not verified: they share a split whatever their pixels.
     """
     slack = (1 - MAX_CROP) ** -1 * 1.01
     candidates = []
     for i, j, _ in near_duplicate_pairs(list(crop_hashes), max_hash_distance):
         (wi, hi), (wj, hj) = sizes[i], sizes[j]
         ratio = (wi / max(hi, 1)) / (wj / max(hj, 1))
-        if 1 / slack <= ratio <= slack:
+        if 1 / slack <= ratio <= slack and (joined is None or joined[i] != joined[j]):
             candidates.append((i, j))
     if not candidates:
         return []

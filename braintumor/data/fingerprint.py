@@ -16,6 +16,7 @@ from pathlib import Path
 
 import imagehash
 
+from braintumor.atomic import write_atomically
 from braintumor.console import progress_bar
 from braintumor.data.cropped_copies import crop_hash
 from braintumor.data.image import open_scan, to_channels
@@ -117,10 +118,6 @@ def fingerprint_scans(
         bar.close()
         if cache_file is not None:
             merged = {**cached, **{rel: asdict(fp) for rel, fp in result.items()}}
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(".tmp")
-            tmp.write_text(
-                json.dumps({"version": CACHE_VERSION, "hash_size": hash_size, "scans": merged})
-            )
-            tmp.replace(cache_file)
+            payload = {"version": CACHE_VERSION, "hash_size": hash_size, "scans": merged}
+            write_atomically(cache_file, json.dumps(payload))  # runs in parallel share it
     return result

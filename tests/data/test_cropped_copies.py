@@ -59,3 +59,29 @@ def test_verified_pairs_are_kept_by_content_and_reused(planted, tmp_path):
     (tmp_path / PAIR_SCORES).write_text(json.dumps(stored))
     again, _ = _groups(planted, cache_dir=tmp_path)
     assert again[original] != again[copy]
+
+
+def test_pairs_a_group_file_already_joins_are_not_verified(planted, tmp_path):
+    """A copy and its original in one group of the group file need no pixel check: their pair
+    is not scored, yet they share a split; pairs across groups are still verified."""
+    first, _ = _groups(planted, cache_dir=tmp_path / "all")
+    every = json.loads((tmp_path / "all" / PAIR_SCORES).read_text())["scores"]
+    without, _ = _groups(planted, group_cropped_copies=False)
+    crop_only = [
+        (o, c) for o, c, _ in planted.copies if first[o] == first[c] and without[o] != without[c]
+    ]
+    joined, apart = crop_only[0], crop_only[1]
+    group_file = tmp_path / "groups.csv"
+    group_file.write_text(f"path,group\n{joined[0]},case-a\n{joined[1]},case-a\n")
+    group, catalog = _groups(planted, cache_dir=tmp_path / "joined", group_file=group_file)
+    scored = json.loads((tmp_path / "joined" / PAIR_SCORES).read_text())["scores"]
+
+    def key(pair):
+        return PairScores.key(*(hashlib.sha256((planted.root / p).read_bytes()).hexdigest()
+                                for p in pair))  # fmt: skip
+
+    assert key(joined) in every and key(joined) not in scored  # the joined pair: not checked
+    assert key(apart) in scored and group[apart[0]] == group[apart[1]]  # the other: checked
+    assert len(scored) == len(every) - 1
+    split_of = dict(zip((s.path for s in catalog.scans), catalog.splits, strict=True))
+    assert group[joined[0]] == group[joined[1]] and split_of[joined[0]] == split_of[joined[1]]
