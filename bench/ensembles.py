@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from common import ROOT, append, header
-from recipes import RECIPES, train
+from recipes import RECIPES, add_benchmark_arguments, benchmark, train
 
-from braintumor.data.virtual_patients import GROUP_FILE, ensure_patient_dataset
+from braintumor.data.virtual_patients import GROUP_FILE
 
 
 def main() -> None:
@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--level", type=float, default=0.9)
     parser.add_argument("--keep", default=None, help="keep the run folders here")
     parser.add_argument("--no-append", action="store_true")
+    add_benchmark_arguments(parser)
     args = parser.parse_args()
-    data = ensure_patient_dataset(args.data)
+    data = benchmark(args)
     base = ["data=folder", f"data.root={data}", f"data.group_file={data / GROUP_FILE}",
             *([f"data.split_file={args.split_file}"] if args.split_file else []),
             *RECIPES[args.recipe]]  # fmt: skip
@@ -79,7 +80,8 @@ def main() -> None:
     members_table = done.stdout.strip().splitlines()
     sets = test["conformal"]
     lines = header("An ensemble of seeds and its conformal sets (bench/ensembles.py)", [
-        f"data: {data}, the patient-level split "
+        f"data: {data} ({args.patients} virtual patients per tumour type, {args.slices} "
+        f"slices per series, lesion contrast {args.lesion_contrast}), the patient-level split "
         f"{'of ' + args.split_file.name if args.split_file else 'from its group file'} (the "
         f"recipe table's test patients); members: `{' '.join(RECIPES[args.recipe])}`, "
         f"seeds 1-{args.members}, "

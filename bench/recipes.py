@@ -84,6 +84,19 @@ def row(name: str, overrides: list[str], seed: int, result: dict) -> str:
             f"`{' '.join(overrides)}` |")  # fmt: skip
 
 
+def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hard set's parameters (``braintumor.data.virtual_patients``)."""
+    parser.add_argument("--patients", type=int, default=12, help="virtual patients per type")
+    parser.add_argument("--slices", type=int, default=8, help="slices per series")
+    parser.add_argument("--lesion-contrast", type=float, default=0.35)
+
+
+def benchmark(args: argparse.Namespace) -> Path:
+    """The hard set of ``args``, written once into ``args.data`` (reused when it is there)."""
+    return ensure_patient_dataset(args.data, patients=args.patients, slices=args.slices,
+                                  lesion_contrast=args.lesion_contrast)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="/tmp/hard44")
@@ -97,12 +110,9 @@ def main() -> None:
         help="a split.csv of an earlier run on the same set, reused by all",
     )
     parser.add_argument("--no-append", action="store_true", help="print only")
-    parser.add_argument("--patients", type=int, default=12, help="virtual patients per type")
-    parser.add_argument("--slices", type=int, default=8, help="slices per series")
-    parser.add_argument("--lesion-contrast", type=float, default=0.35)
+    add_benchmark_arguments(parser)
     args = parser.parse_args()
-    data = ensure_patient_dataset(args.data, patients=args.patients, slices=args.slices,
-                                  lesion_contrast=args.lesion_contrast)  # fmt: skip
+    data = benchmark(args)
     images = sum(1 for _ in data.glob("*/*.jpeg"))
     chosen = args.only.split(";") if args.only else list(RECIPES)
     unknown = set(chosen) - set(RECIPES)
