@@ -130,9 +130,12 @@ def resplit_coverage(reports: Path, level: float, rounds: int, seed: int = 0) ->
             part = list(reader)
         sizes[split] = len({r[1] for r in part})
         rows += part
-    names = head[head.index("predicted") + 1 + ("prediction_set" in head) :]
-    first = len(head) - len(names)
-    probs = np.array([[float(v) for v in r[first:]] for r in rows])
+    first = head.index("predicted") + 1 + ("prediction_set" in head)
+    last = len(head) - (head[-1] == "member_disagreement")  # a column of the ensemble's, no class
+    names = head[first:last]
+    probs = np.array([[float(v) for v in r[first:last]] for r in rows])
+    if not np.allclose(probs.sum(1), 1.0, atol=1e-3):
+        raise SystemExit(f"the class columns {names[0]!r}..{names[-1]!r} do not sum to 1")
     y = np.array([names.index(r[2]) for r in rows])
     groups = np.array([r[1] for r in rows])
     patients = np.unique(groups)

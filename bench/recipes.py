@@ -44,6 +44,10 @@ RECIPES: dict[str, list[str]] = {
                                        "model.optimizer._target_=torch.optim.AdamW",
                                        "model.optimizer.weight_decay=0.05",
                                        "model.label_smoothing=0.1", "model.ema_decay=0.998"],
+    "cnn, AdamW, label smoothing, EMA, 36 epochs": [
+        "experiment=baseline_cnn", "model.optimizer._target_=torch.optim.AdamW",
+        "model.optimizer.weight_decay=0.05", "model.label_smoothing=0.1", "model.ema_decay=0.998",
+        "trainer.max_epochs=36", "callbacks.early_stopping.patience=12"],
     "transfer recipe, random weights": ["experiment=transfer", "model.net.pretrained=false",
                                         "data.image_size=128"],
     "ensemble member (64 px CNN)": ["experiment=baseline_cnn", "data.image_size=64",
