@@ -1,6 +1,6 @@
 """An ensemble of seeds against its members, and conformal sets, on the hard benchmark.
 
-    python bench/ensembles.py --split-file RUN/split.csv [--data /tmp/hard44] [--members 5]
+    python bench/ensembles.py --split-file RUN/split.csv [--data /tmp/hard44v2] [--members 5]
                               [--recipe "ensemble member (64 px CNN)"] [--level 0.9]
 
 Trains ``--members`` runs of one recipe of bench/recipes.py (seeds 1, 2, ...) on the same
@@ -30,7 +30,7 @@ from braintumor.data.virtual_patients import GROUP_FILE
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/tmp/hard44")
+    parser.add_argument("--data", default="/tmp/hard44v2")
     parser.add_argument("--split-file", type=Path, default=None,
                         help="a split.csv of bench/recipes.py (default: the same patient split, "
                         "drawn from the group file with split_seed 42)")  # fmt: skip
