@@ -33,13 +33,17 @@ from braintumor.runs.allocator import MALLOC_ENV
 RECIPES: dict[str, list[str]] = {
     "baseline_cnn": ["experiment=baseline_cnn"],
     "from_scratch": ["experiment=from_scratch"],
-    "from_scratch, no MixUp/CutMix, no EMA": ["experiment=from_scratch", "model.mixup_alpha=0",
-                                             "model.cutmix_alpha=0", "model.ema_decay=null"],
+    "from_scratch_resnet18": ["experiment=from_scratch_resnet18"],
+    "baseline_cnn, 60 epochs": ["experiment=baseline_cnn", "trainer.max_epochs=60",
+                                "callbacks.early_stopping.patience=15"],
+    "from_scratch_resnet18, no MixUp/CutMix, no EMA": [
+        "experiment=from_scratch_resnet18", "model.mixup_alpha=0", "model.cutmix_alpha=0",
+        "model.ema_decay=null"],
     "cnn, strong augment, AdamW, label smoothing, 40 epochs": [
         "experiment=baseline_cnn", "augment=strong", "model.optimizer._target_=torch.optim.AdamW",
         "model.optimizer.weight_decay=0.05", "model.label_smoothing=0.1", "trainer.max_epochs=40",
         "callbacks.early_stopping.patience=15"],
-    "from_scratch, resnet10t": ["experiment=from_scratch", "model.net.name=resnet10t"],
+    "from_scratch, resnet10t": ["experiment=from_scratch_resnet18", "model.net.name=resnet10t"],
     "baseline_cnn, modern optimizer": ["experiment=baseline_cnn",
                                        "model.optimizer._target_=torch.optim.AdamW",
                                        "model.optimizer.weight_decay=0.05",
