@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import FAST, ROOT
 
 
+@pytest.mark.slow  # ~28 s on 2 cores; make test-full
 def test_local_launcher_runs_each_sweep_job_as_its_own_process(tiny_root, tmp_path):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=local", "data=folder",

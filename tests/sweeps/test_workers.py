@@ -38,6 +38,7 @@ def _assert_one_study_of_distinct_trials(study: optuna.Study, sweep, n: int) -> 
         assert f"model.optimizer.lr={t.params['model.optimizer.lr']}" in info["overrides"]
 
 
+@pytest.mark.slow  # ~27 s on 2 cores; make test-full
 def test_two_workers_share_one_journal_study_and_run_12_distinct_trials(tiny_root, tmp_path):
     journal = tmp_path / "shared" / "study.journal"
     cmd = worker_cmd(tmp_path, tiny_root, str(journal), 12, "w")
