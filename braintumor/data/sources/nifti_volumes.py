@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from braintumor.data.sources import FoundScans
+from braintumor.data.sources.folders import class_folders, class_folders_hold
 from braintumor.errors import DataError
 
 ENDINGS = (".nii", ".nii.gz")
@@ -83,7 +84,6 @@ def prepare(root: Path, prepared_dir: Path, exclude: Sequence[str] = ()) -> Path
     """The folder of the slices of the volumes under ``root`` (written once, see the module
     docstring); a folder of class folders of PNG slices that :func:`scan` reads."""
     from braintumor.data.pseudonyms import pseudonym, study_salt
-    from braintumor.data.sources.folders import class_folders
     from braintumor.data.synthetic import publish_generated
 
     root = Path(root)
@@ -171,8 +171,6 @@ def scan(root: Path, source: str = "", exclude: Sequence[str] = ()) -> FoundScan
 
 def detect(root: Path) -> bool:
     """True when a class folder of ``root`` holds NIfTI volumes, or ``root`` is prepared."""
-    from braintumor.data.sources.folders import class_folders_hold
-
     return (Path(root) / MANIFEST_NAME).is_file() or class_folders_hold(Path(root), is_volume)
 
 
