@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import imagehash
@@ -53,9 +55,11 @@ def thumbnail(path: str | Path) -> np.ndarray:
         return np.asarray(gray.resize((SIDE, SIDE), Image.BILINEAR), dtype=np.uint8)
 
 
+@cache
 def _windows(n_source: int, n_target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (lo, hi) crop of ``_FRACTIONS``: sample positions into a profile of
-    ``n_source`` values, as floor indices and weights, for ``n_target`` samples each."""
+    ``n_source`` values, as floor indices and weights, for ``n_target`` samples each (the
+    same for every pair: computed once per size)."""
     lo, hi = np.meshgrid(_FRACTIONS, 1.0 - _FRACTIONS, indexing="ij")
     lo, hi = lo.ravel(), hi.ravel()
     t = np.linspace(0.0, 1.0, n_target)
@@ -80,35 +84,57 @@ def _best_window(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _inside(a: np.ndarray, b: np.ndarray) -> float:
+@dataclass(frozen=True)
+class _Thumb:
+    """A thumbnail with what each comparison needs of it, computed once per image."""
+
+    pixels: np.ndarray  # SIDE x SIDE uint8
+    columns: np.ndarray  # its column and row intensity profiles (float64)
+    rows: np.ndarray
+    small: np.ndarray  # resized to COMPARED x COMPARED (float64), with its profiles
+    small_columns: np.ndarray
+    small_rows: np.ndarray
+
+    @classmethod
+    def of(cls, pixels: np.ndarray) -> _Thumb:
+        full = pixels.astype(np.float64)
+        small = np.asarray(
+            Image.fromarray(pixels).resize((COMPARED, COMPARED), Image.BILINEAR), float
+        )
+        return cls(pixels, full.mean(0), full.mean(1), small, small.mean(0), small.mean(1))
+
+
+def _inside(a: _Thumb, b: _Thumb) -> float:
     """Correlation of ``b`` with the window of ``a`` it is best explained as a crop of."""
-    small_b = np.asarray(Image.fromarray(b).resize((COMPARED, COMPARED), Image.BILINEAR), float)
-    af = a.astype(np.float64)
-    x0, x1 = _best_window(af.mean(0), small_b.mean(0))
-    y0, y1 = _best_window(af.mean(1), small_b.mean(1))
+    x0, x1 = _best_window(a.columns, b.small_columns)
+    y0, y1 = _best_window(a.rows, b.small_rows)
     n = SIDE - 1
     box = (x0 * n, y0 * n, x1 * n + 1, y1 * n + 1)
     window = np.asarray(
-        Image.fromarray(a).resize((COMPARED, COMPARED), Image.BILINEAR, box=box), float
+        Image.fromarray(a.pixels).resize((COMPARED, COMPARED), Image.BILINEAR, box=box), float
     )
-    return float((_centred(window.ravel()) * _centred(small_b.ravel())).sum())
+    return float((_centred(window.ravel()) * _centred(b.small.ravel())).sum())
 
 
 def aligned_similarity(a: np.ndarray, b: np.ndarray) -> float:
     """How well one thumbnail is a crop of the other: the best normalized correlation, 1 for
     the same pixels."""
+    return _similarity(_Thumb.of(a), _Thumb.of(b))
+
+
+def _similarity(a: _Thumb, b: _Thumb) -> float:
     return max(_inside(a, b), _inside(b, a))
 
 
 def _verify(args: tuple[list[str], list[tuple[int, int]]]) -> list[float]:
     files, pairs = args
-    thumbs: dict[int, np.ndarray] = {}
+    thumbs: dict[int, _Thumb] = {}
     scores = []
     for i, j in pairs:
         for k in (i, j):
             if k not in thumbs:
-                thumbs[k] = thumbnail(files[k])
-        scores.append(aligned_similarity(thumbs[i], thumbs[j]))
+                thumbs[k] = _Thumb.of(thumbnail(files[k]))
+        scores.append(_similarity(thumbs[i], thumbs[j]))
     return scores
 
 
