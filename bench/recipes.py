@@ -1,6 +1,7 @@
 """Training recipes on the hard benchmark: which default wins, measured.
 
-    python bench/recipes.py [--data /tmp/hard44v2] [--only NAME;...] [--seeds 1] [--no-append]
+    python bench/recipes.py [--data /tmp/hard44v2] [--only NAME;...] [--seeds 1]
+        [--first-seed 42] [--no-append]
         [--patients 24 --slices 4 --lesion-contrast 0.6]
 
 The set is :mod:`braintumor.data.virtual_patients` (44 classes, 24 virtual patients per tumor
@@ -34,6 +35,8 @@ RECIPES: dict[str, list[str]] = {
     "baseline_cnn": ["experiment=baseline_cnn"],
     "from_scratch": ["experiment=from_scratch"],
     "from_scratch_resnet18": ["experiment=from_scratch_resnet18"],
+    "from_scratch, bf16 on a CPU that has it": ["experiment=from_scratch",
+                                                "trainer.precision=auto-bf16"],
     "baseline_cnn, 60 epochs": ["experiment=baseline_cnn", "trainer.max_epochs=60",
                                 "callbacks.early_stopping.patience=15"],
     "from_scratch_resnet18, no MixUp/CutMix, no EMA": [
@@ -112,6 +115,7 @@ def main() -> None:
     parser.add_argument("--data", default="/tmp/hard44v2")
     parser.add_argument("--only", default=None, help="recipe names separated by ;")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per recipe (42, 43, ...)")
+    parser.add_argument("--first-seed", type=int, default=42, help="the first of the seeds")
     parser.add_argument("--keep", default=None, help="keep the run folders here")
     parser.add_argument(
         "--split-file",
@@ -144,7 +148,7 @@ def main() -> None:
         out = Path(args.keep) if args.keep else Path(tmp)
         split_file: Path | None = args.split_file
         for name in chosen:
-            for seed in range(42, 42 + args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 run_dir = out / f"{name.replace(' ', '_').replace(',', '')}_{seed}"
                 split = [f"data.split_file={split_file}"] if split_file else []
                 result = train(name, [*base, *split, *RECIPES[name], f"seed={seed}"], run_dir)

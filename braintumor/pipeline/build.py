@@ -110,14 +110,23 @@ def build_module(cfg: DictConfig, dm: MRIDataModule) -> MRIClassifier:
     return module
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX): there, bf16 autocast
+    roughly halves a convolutional training step; elsewhere it is emulated, and slower."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
 def trainer_precision(precision: Any, accelerator: Any) -> Any:
     """``trainer.precision``, with ``auto`` resolved: bf16 mixed precision on a CUDA GPU that
-    has bf16 (Ampere and later), fp16 mixed on older ones, 32-bit elsewhere (the CPU)."""
-    if precision != "auto":
+    has bf16 (Ampere and later), fp16 mixed on older ones, 32-bit elsewhere (the CPU).
+    ``auto-bf16`` is the same on GPUs, and bf16 mixed on a CPU that computes bf16 natively
+    (:func:`native_cpu_bf16`)."""
+    if precision not in ("auto", "auto-bf16"):
         return precision
     on_gpu = str(accelerator) in ("auto", "gpu", "cuda") and torch.cuda.is_available()
     if not on_gpu:
-        return "32-true"
+        return "bf16-mixed" if precision == "auto-bf16" and native_cpu_bf16() else "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
 
 

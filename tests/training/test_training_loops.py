@@ -230,3 +230,19 @@ def test_precision_auto_is_bf16_on_a_gpu_with_it_and_32_bit_on_the_cpu(monkeypat
     assert trainer_precision("auto", "auto") == "bf16-mixed"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     assert trainer_precision("auto", "gpu") == "16-mixed"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_precision_auto_bf16_takes_bf16_on_a_cpu_only_where_it_is_native(monkeypatch, native):
+    import torch
+
+    from braintumor.pipeline.build import trainer_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert trainer_precision("auto-bf16", "cpu") == ("bf16-mixed" if native else "32-true")
+    assert trainer_precision("auto", "cpu") == "32-true"  # the default stays 32-bit on CPUs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert trainer_precision("auto-bf16", "auto") == "16-mixed"  # a GPU: as auto
