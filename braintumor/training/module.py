@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch import LightningModule
-from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
@@ -41,6 +40,7 @@ from braintumor.models.tta import tta_logits
 from braintumor.runs.checkpoint_file import CALIBRATION, read_checkpoint
 from braintumor.runs.checkpoints import newest_in
 from braintumor.softmax import softmax_tensor
+from braintumor.training.callbacks.averaging import AveragedWeights
 from braintumor.training.callbacks.finetuning import FreezeBackbone
 from braintumor.training.mixing import batch_mixing
 from braintumor.training.schedulers import planned_length, replan
@@ -113,6 +113,10 @@ class MRIClassifier(LightningModule):
         this decay per step, Lightning's ``EMAWeightAveraging``: the averaged weights are the
         ones validated, checkpointed (the training weights ride along for resuming), and so
         calibrated, reported, exported and served; ``None``: none.
+    ema_bn_batches : the averaged network's BatchNorm statistics are recomputed from the
+        epoch's last this many training batches before each validation
+        (:class:`~braintumor.training.callbacks.averaging.AveragedWeights`); 0: averaged like
+        the weights.
     """
 
     def __init__(
@@ -135,6 +139,7 @@ class MRIClassifier(LightningModule):
         cutmix_alpha: float = 0.0,
         mix_prob: float = 1.0,
         ema_decay: float | None = None,
+        ema_bn_batches: int = 16,
         layer_decay: float | None = None,
     ) -> None:
         super().__init__()
@@ -157,6 +162,8 @@ class MRIClassifier(LightningModule):
         self.mixing = batch_mixing(num_classes, mixup_alpha, cutmix_alpha, mix_prob)
         if ema_decay is not None:
             check("model", {"ema_decay": ema_decay}, {"ema_decay": Interval(0, 1, closed="left")})
+            check("model", {"ema_bn_batches": ema_bn_batches},
+                  {"ema_bn_batches": Interval(0, None, whole=True)})  # fmt: skip
         if layer_decay is not None:
             check("model", {"layer_decay": layer_decay},
                   {"layer_decay": Interval(0, 1, closed="right")})  # fmt: skip
@@ -394,7 +401,8 @@ class MRIClassifier(LightningModule):
         callbacks: list = [FreezeBackbone(self.hparams.get("freeze_backbone_epochs", 0))]
         decay = self.hparams.get("ema_decay")
         if decay is not None:
-            callbacks.append(EMAWeightAveraging(decay=float(decay)))
+            batches = self.hparams.get("ema_bn_batches", 0)  # checkpoints from before: none
+            callbacks.append(AveragedWeights(decay=float(decay), bn_batches=batches))
         return callbacks
 
     # ------------------------------------------------------------------------- optimizer
