@@ -2,8 +2,10 @@
 
     python bench/ensembles.py --split-file RUN/split.csv [--data /tmp/hard44v2] [--members 5]
                               [--recipe "ensemble member (64 px CNN)"] [--level 0.9]
+                              [--first-seed 1] [--keep DIR]
 
-Trains ``--members`` runs of one recipe of bench/recipes.py (seeds 1, 2, ...) on the same
+Trains ``--members`` runs of one recipe of bench/recipes.py (seeds 1, 2, ...; a completed
+run already in ``--keep DIR/member_<seed>`` is reused, e.g. bench/recipes.py's) on the same
 patient-level split (``--split-file``: a split.csv of bench/recipes.py's runs, so the test
 patients are those of the recipe table), combines them with ``python -m braintumor ensemble``
 with ``eval.conformal=LEVEL`` and appends to docs/benchmarks.md: each member and the ensemble
@@ -41,6 +43,7 @@ def main() -> None:
         help="random re-splits of the held-out patients for the coverage check",
     )
     parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=1, help="members' seeds start here")
     parser.add_argument("--recipe", default="ensemble member (64 px CNN)")
     parser.add_argument("--level", type=float, default=0.9)
     parser.add_argument("--keep", default=None, help="keep the run folders here")
@@ -54,7 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.keep) if args.keep else Path(tmp)
         runs, minutes = [], []
-        for seed in range(1, args.members + 1):
+        seeds = range(args.first_seed, args.first_seed + args.members)
+        for seed in seeds:
             run = out / f"member_{seed}"
             info = run / "run_info.json"
             if (
@@ -84,7 +88,7 @@ def main() -> None:
         f"slices per series, lesion contrast {args.lesion_contrast}), the patient-level split "
         f"{'of ' + args.split_file.name if args.split_file else 'from its group file'} (the "
         f"recipe table's test patients); members: `{' '.join(RECIPES[args.recipe])}`, "
-        f"seeds 1-{args.members}, "
+        f"seeds {seeds[0]}-{seeds[-1]}, "
         f"{min(minutes):.1f}-{max(minutes):.1f} min each; the ensemble command took "
         f"{seconds:.0f} s"])  # fmt: skip
     lines += [line for line in members_table if line.startswith("|")]

@@ -109,8 +109,9 @@ class MRIClassifier(LightningModule):
     layer_decay : layer-wise learning-rate decay of a pretrained backbone: its stages, from the
         output down, learn at ``lr x backbone_lr_factor x layer_decay ** k`` for the ``k``-th
         stage below the head (the network's ``layer_groups()``); ``None``: one backbone rate.
-    ema_decay : an exponential moving average of the weights (and BatchNorm statistics) with
-        this decay per step, Lightning's ``EMAWeightAveraging``: the averaged weights are the
+    ema_decay : an exponential moving average of the weights with this decay per step
+        (Lightning's ``EMAWeightAveraging``, BatchNorm statistics recomputed, see
+        ``ema_bn_batches``): the averaged weights are the
         ones validated, checkpointed (the training weights ride along for resuming), and so
         calibrated, reported, exported and served; ``None``: none.
     ema_bn_batches : the averaged network's BatchNorm statistics are recomputed from the
