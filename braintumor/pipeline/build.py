@@ -149,9 +149,10 @@ def build_trainer(cfg: DictConfig, **kwargs: Any) -> Trainer:
     if not loggers:  # nothing to log learning rates to (logger=none)
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     plugins = [*kwargs.pop("plugins", []), SafeCheckpointIO(cfg.paths.output_dir)]
-    kwargs.setdefault(
-        "precision", trainer_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
-    )
+    asked = cfg.trainer.get("precision")
+    kwargs.setdefault("precision", trainer_precision(asked, cfg.trainer.get("accelerator")))
+    if asked in ("auto", "auto-bf16"):
+        log.info(f"trainer.precision={asked}: {kwargs['precision']} on this machine")
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=plugins, **kwargs
     )
