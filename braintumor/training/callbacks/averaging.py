@@ -59,9 +59,7 @@ class AveragedWeights(EMAWeightAveraging):
     several processes the statistics are averaged over them."""
 
     def __init__(self, decay: float, bn_batches: int = 16) -> None:
-        super().__init__(decay=decay)
-        if bn_batches < 0:
-            raise ValueError(f"bn_batches must be >= 0, got {bn_batches}.")
+        super().__init__(decay=decay)  # bn_batches >= 0: checked by MRIClassifier
         self.bn_batches = int(bn_batches)
         self._inputs: deque[torch.Tensor] = deque(maxlen=max(self.bn_batches, 1))
         self._training_bn: list[_BatchNorm] | None = None  # None: not yet seen this epoch
